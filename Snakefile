@@ -1,0 +1,18 @@
+# e3: every table and figure of the E3-Agent evaluation from raw MLPerf data.
+# Thin root Snakefile: config, validation and rule files; the logic lives in the `e3` package.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/mlperf.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        "resources/pool.json",

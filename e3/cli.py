@@ -1,0 +1,145 @@
+"""The ``e3`` command line: MLPerf priors stage (fetch, filter, diff), pool, simulate.
+
+Run ``e3 --help`` or ``e3 COMMAND --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from e3 import __version__
+from e3.errors import E3Error
+
+
+def _progress(msg: str) -> None:
+    print(f"[e3] {msg}", file=sys.stderr, flush=True)
+
+
+def _selection(args: argparse.Namespace, cfg: dict) -> tuple[list[str], list[str]]:
+    return (args.rounds or cfg["mlperf"]["rounds"], args.benchmarks or cfg["mlperf"]["benchmarks"])
+
+
+def _add_selection(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rounds", nargs="+", metavar="ROUND", help="MLPerf rounds, e.g. v5.1 v6.0 (default: config)")
+    p.add_argument("--benchmarks", nargs="+", metavar="NAME",
+                   help="llama3.1-8b-edge and/or stable-diffusion-xl (default: config)")
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from e3.config import load_config, mlperf_mirror
+    from e3.mlperf.fetch import fetch
+
+    cfg = load_config(args.config, {"mlperf_mirror": args.mirror} if args.mirror else None)
+    mirror = mlperf_mirror(cfg)
+    rounds, benchmarks = _selection(args, cfg)
+    timeout_s = args.timeout_s or cfg["mlperf"]["download_timeout_s"]
+    _progress(f"fetching MLPerf results into {args.dest} from {mirror or 'the pinned upstream commits'}")
+    manifest = fetch(args.dest, rounds, benchmarks, mirror, timeout_s=timeout_s, progress=_progress)
+    _progress(f"{len(manifest)} files fetched")
+    return 0
+
+
+def cmd_filter(args: argparse.Namespace) -> int:
+    from e3.config import load_config
+    from e3.mlperf.priors import build_records, write_priors
+
+    rounds, benchmarks = _selection(args, load_config(args.config))
+    records = build_records(args.root, rounds, benchmarks, progress=_progress)
+    write_priors(args.out, records)
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["benchmark"]] = counts.get(r["benchmark"], 0) + 1
+    _progress(f"wrote {len(records)} records to {args.out}: {counts}")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from e3.io import write_text_atomic
+    from e3.mlperf.priors import diff_priors, load_priors
+
+    lines = diff_priors(load_priors(args.frozen), load_priors(args.fresh))
+    text = (f"# priors refresh: {args.fresh} vs frozen {args.frozen}\n"
+            + ("no differences\n" if not lines else "".join(f"{x}\n" for x in lines)))
+    if args.report:
+        write_text_atomic(args.report, text)
+    print(text, end="")
+    return 1 if (lines and args.fail_on_diff) else 0
+
+
+def cmd_pool(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from e3.config import load_config
+    from e3.io import write_json_atomic
+    from e3.mlperf.pool import resolve_pool
+    from e3.mlperf.priors import load_priors
+
+    cfg = load_config(args.config)
+    priors_path = args.priors or cfg["priors"]["frozen"]
+    pool = resolve_pool(load_priors(priors_path), cfg["pool"], cfg["priors"]["reference_input_tokens"])
+    out = {"priors_file": str(priors_path), "devices": [asdict(d) for d in pool]}
+    if args.out:
+        write_json_atomic(args.out, out)
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``e3`` command (one sub-command per pipeline step)."""
+    p = argparse.ArgumentParser(
+        prog="e3",
+        description="e3: reproducible benchmark of resource management for edge generative inference "
+                    "(E3-Agent reproduction). The Snakemake workflow calls these commands; each also runs alone.",
+        epilog="Example: e3 pool --config config/config.yaml   (resolve the device pool against the frozen priors)")
+    p.add_argument("--version", action="version", version=f"e3 {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    f = sub.add_parser("fetch-mlperf", help="copy (from a mirror) or download the raw MLPerf files",
+                       description="Fetch round summaries and per-result LoadGen logs into DEST.")
+    f.add_argument("--dest", default="resources/mlperf", help="destination folder (default: %(default)s)")
+    f.add_argument("--mirror", help="local folder with inference_results_v*/ trees (overrides config)")
+    f.add_argument("--config", help="config file (default: config/config.yaml)")
+    f.add_argument("--timeout-s", type=float, help="per-download timeout in seconds (default: config)")
+    _add_selection(f)
+    f.set_defaults(func=cmd_fetch)
+
+    g = sub.add_parser("filter-mlperf", help="parse the fetched files into the priors JSONL",
+                       description="Parse LoadGen logs of every Edge llama3.1-8b-edge / stable-diffusion-xl "
+                                   "result and write one validated record per result.")
+    g.add_argument("--root", default="resources/mlperf", help="folder written by fetch-mlperf (default: %(default)s)")
+    g.add_argument("--out", required=True, help="output JSONL (written atomically)")
+    g.add_argument("--config", help="config file (default: config/config.yaml)")
+    _add_selection(g)
+    g.set_defaults(func=cmd_filter)
+
+    d = sub.add_parser("diff-priors", help="compare a freshly filtered priors file with the frozen one")
+    d.add_argument("frozen")
+    d.add_argument("fresh")
+    d.add_argument("--report", help="also write the comparison to this file")
+    d.add_argument("--fail-on-diff", action="store_true", help="exit 1 when the files differ")
+    d.set_defaults(func=cmd_diff)
+
+    q = sub.add_parser("pool", help="resolve the configured device pool against the priors",
+                       description="Match each pool entry to one priors record and print Eq. 1/Eq. 2 priors.")
+    q.add_argument("--config", help="config file (default: config/config.yaml)")
+    q.add_argument("--priors", help="priors JSONL (default: the config's priors.frozen)")
+    q.add_argument("--out", help="also write the resolved pool as JSON")
+    q.set_defaults(func=cmd_pool)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``e3`` console script. Returns the process exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except E3Error as exc:
+        print(f"e3: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""MLPerf Inference Edge results: round manifest, LoadGen log parsing, priors."""

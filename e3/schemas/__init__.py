@@ -1,0 +1,1 @@
+"""JSON schemas shipped with e3 (config, scenarios, priors records)."""

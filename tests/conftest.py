@@ -1,0 +1,32 @@
+"""Shared fixtures. Tests never touch the network; MLPerf data come from a local mirror."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+def _mirror() -> Path | None:
+    cand = os.environ.get("E3_MLPERF_MIRROR") or str(REPO.parent / "shared" / "mlperf")
+    p = Path(cand)
+    return p if (p / "inference_results_v5.1").is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def mlperf_mirror() -> Path:
+    """The local MLPerf mirror (``../shared/mlperf`` or ``$E3_MLPERF_MIRROR``); skips if absent."""
+    m = _mirror()
+    if m is None:
+        pytest.skip("MLPerf mirror not found: set E3_MLPERF_MIRROR or place it at ../shared/mlperf "
+                    "(a lone clone of e3 has no raw MLPerf files)")
+    return m
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
