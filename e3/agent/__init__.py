@@ -1,0 +1,1 @@
+"""E3-Agent: the Online Performance Model, the control surface, triggers and meta-controllers."""

@@ -1,0 +1,213 @@
+"""The control surface of E3-Agent (paper Table 2): the only way a meta-controller acts.
+
+Each method is one tool: bounded arguments, an audit record (simulated time, task index, caller,
+arguments, return value, old and new state), and a return value built from observables only (the
+OPM's own estimates, queue states, completed-task records, exposed annotations), never from the
+simulator's ground truth: the surface holds the policy's state, the OPM and the Observation, none
+of which can reach it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from e3.agent.opm import OnlinePerformanceModel
+from e3.errors import E3Error
+from e3.sim.observation import Observation
+
+ROUTERS = ("sect", "explore_risk")
+
+#: Bounds of every numeric argument (inclusive).
+BOUNDS = {
+    "window_tasks": (1, 200), "limit": (1, 50), "window_s": (1.0, 3600.0), "factor": (0.1, 10.0),
+    "explore_weight_ms": (0.0, 20000.0), "risk_penalty_ms": (0.0, 600000.0),
+    "min_samples": (1, 50), "ttl_tasks": (1, 500),
+}
+
+
+class ToolError(E3Error):
+    """Invalid tool arguments; the message is returned to the controller, never a crash."""
+
+
+class RouterState:
+    """Mutable fast-path settings owned by the e3 policy and changed only through tools.
+
+    Attributes:
+        router: ``sect`` or ``explore_risk``.
+        explore_weight_ms: weight of the uncertainty bonus in the SECT score (Eq. 6).
+        risk_penalty_ms: penalty added to risky devices' scores.
+        risky_until: device -> task index at which its risk override expires (TTL in tasks).
+    """
+
+    def __init__(self, router: str, explore_weight_ms: float, risk_penalty_ms: float) -> None:
+        self.router = router
+        self.explore_weight_ms = explore_weight_ms
+        self.risk_penalty_ms = risk_penalty_ms
+        self.risky_until: dict[str, int] = {}
+
+    def is_risky(self, device: str, task_index: int) -> bool:
+        """Whether ``device`` has an unexpired risk override at ``task_index``."""
+        until = self.risky_until.get(device)
+        if until is None:
+            return False
+        if task_index >= until:
+            del self.risky_until[device]
+            return False
+        return True
+
+
+def _bounded(name: str, value: Any, integer: bool = False) -> float | int:
+    lo, hi = BOUNDS[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ToolError(f"argument {name!r} must be a number, got {value!r}")
+    if integer and int(value) != value:
+        raise ToolError(f"argument {name!r} must be an integer, got {value!r}")
+    if not lo <= value <= hi:
+        raise ToolError(f"argument {name!r}={value!r} is outside [{lo}, {hi}]")
+    return int(value) if integer else float(value)
+
+
+class ControlSurface:
+    """The nine tools of Table 2 over the e3 policy's state.
+
+    Args:
+        router: the policy's :class:`RouterState`.
+        opm: the policy's Online Performance Model.
+        obs: the engine's Observation (read-only use).
+        default_ttl_tasks: TTL used when ``set_device_risky`` gets none (Table 4: 50).
+    """
+
+    def __init__(self, router: RouterState, opm: OnlinePerformanceModel, obs: Observation,
+                 default_ttl_tasks: int = 50) -> None:
+        self._router = router
+        self._opm = opm
+        self._obs = obs
+        self.default_ttl_tasks = default_ttl_tasks
+        self.audit: list[dict[str, Any]] = []
+        self.tool_calls = 0
+        self.tool_errors = 0
+        self.caller = "controller"
+
+    # --- plumbing --------------------------------------------------------------------------
+    def call(self, tool: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Invoke ``tool`` by name with ``args``; invalid calls return ``{"error": ...}``."""
+        args = dict(args or {})
+        fn = getattr(self, tool, None) if tool in TOOL_NAMES else None
+        old = self._state()
+        try:
+            if fn is None:
+                raise ToolError(f"unknown tool {tool!r}; tools: {list(TOOL_NAMES)}")
+            result = fn(**args)
+        except TypeError as exc:
+            result = {"error": f"bad arguments for {tool}: {exc}"}
+        except ToolError as exc:
+            result = {"error": str(exc)}
+        self.tool_calls += 1
+        self.tool_errors += "error" in result
+        self.audit.append({"time_ms": self._obs.now_ms, "task_index": self._obs.task_index,
+                           "caller": self.caller, "tool": tool, "arguments": args, "result": result,
+                           "old_state": old, "new_state": self._state()})
+        return result
+
+    def _state(self) -> dict[str, Any]:
+        r = self._router
+        return {"router": r.router, "explore_weight_ms": r.explore_weight_ms,
+                "risk_penalty_ms": r.risk_penalty_ms, "risky_until": dict(sorted(r.risky_until.items())),
+                "calibration": {d: e.calibration for d, e in self._opm.est.items()}}
+
+    def _device(self, device: Any) -> str:
+        if device not in self._obs.devices:
+            raise ToolError(f"unknown device {device!r}; devices: {list(self._obs.devices)}")
+        return device
+
+    # --- sensing ---------------------------------------------------------------------------
+    def get_system_status(self) -> dict[str, Any]:
+        """Queue lengths, availability, OPM estimates, risk overrides, exposed semantic state."""
+        k = self._obs.task_index
+        active = {}
+        for a in self._obs.annotations:
+            if a.event == "semantic_onset":
+                active[a.device] = a.label
+            elif a.event == "semantic_offset":
+                active.pop(a.device, None)
+        devs = {}
+        for name, st in self._obs.devices.items():
+            e = self._opm.est[name]
+            devs[name] = {"kind": st.kind, "available": st.available, "queue_length": st.queue_length,
+                          "risky": self._router.is_risky(name, k), "uncertainty": round(e.uncertainty, 4),
+                          "samples": self._opm.n_window(name), "calibration": e.calibration,
+                          "estimate": ({"alpha_ms_per_token": round(e.alpha, 6), "beta_ms_per_token": round(e.beta, 6)}
+                                       if e.kind == "llm" else {"c_ms": round(e.c, 3)})}
+        return {"time_ms": self._obs.now_ms, "task_index": k, "router": self._router.router,
+                "devices": devs, "semantic_events": active}
+
+    def pull_observations(self, window_tasks: int = 50, limit: int = 20) -> dict[str, Any]:
+        """Summaries of recently completed tasks and their stutter count."""
+        window_tasks = _bounded("window_tasks", window_tasks, integer=True)
+        limit = _bounded("limit", limit, integer=True)
+        recent = list(self._obs.recent)[-window_tasks:]
+        rows = [{"task_id": r.task.task_id, "kind": r.task.kind, "device": r.device,
+                 "service_ms": round(r.service_ms, 3), "latency_ms": round(r.latency_ms, 3),
+                 "stutter": r.stutter} for r in recent[-limit:]]
+        return {"count": len(recent), "stutter_count": sum(r.stutter for r in recent), "records": rows}
+
+    def compute_drift(self, device: str, window_s: float = 60.0) -> dict[str, Any]:
+        """Observed/predicted service ratio of ``device`` over the last ``window_s`` seconds."""
+        device = self._device(device)
+        window_s = _bounded("window_s", window_s)
+        ratio, n = self._opm.drift_ratio(device, self._obs.now_ms, window_s)
+        return {"device": device, "ratio": round(ratio, 4), "samples": n}
+
+    # --- actuation -------------------------------------------------------------------------
+    def update_calibration(self, device: str, factor: float) -> dict[str, Any]:
+        """Set the OPM calibration factor of ``device`` (multiplies its predictions)."""
+        device = self._device(device)
+        factor = _bounded("factor", factor)
+        old = self._opm.est[device].calibration
+        self._opm.est[device].calibration = factor
+        return {"device": device, "old": old, "new": factor}
+
+    def switch_router(self, router: str) -> dict[str, Any]:
+        """Switch the fast-path router (``sect`` or ``explore_risk``)."""
+        if router not in ROUTERS:
+            raise ToolError(f"router must be one of {list(ROUTERS)}, got {router!r}")
+        old, self._router.router = self._router.router, router
+        return {"old": old, "new": router}
+
+    def set_router_params(self, explore_weight_ms: float | None = None,
+                          risk_penalty_ms: float | None = None) -> dict[str, Any]:
+        """Set the exploration weight and/or risk penalty (ms) of the SECT score."""
+        if explore_weight_ms is None and risk_penalty_ms is None:
+            raise ToolError("give explore_weight_ms and/or risk_penalty_ms")
+        if explore_weight_ms is not None:
+            self._router.explore_weight_ms = _bounded("explore_weight_ms", explore_weight_ms)
+        if risk_penalty_ms is not None:
+            self._router.risk_penalty_ms = _bounded("risk_penalty_ms", risk_penalty_ms)
+        return {"explore_weight_ms": self._router.explore_weight_ms, "risk_penalty_ms": self._router.risk_penalty_ms}
+
+    def trigger_online_profile_update(self, window_tasks: int = 30, min_samples: int = 2,
+                                      device: str | None = None) -> dict[str, Any]:
+        """Refit the OPM (one device, or all) from recent completed tasks."""
+        window_tasks = _bounded("window_tasks", window_tasks, integer=True)
+        min_samples = _bounded("min_samples", min_samples, integer=True)
+        devices = [self._device(device)] if device is not None else list(self._obs.devices)
+        changed = [d for d in devices if self._opm.refit(d, min_samples=min_samples, window=window_tasks)]
+        return {"refitted": changed}
+
+    def set_device_risky(self, device: str, ttl_tasks: int | None = None) -> dict[str, Any]:
+        """Apply a risk override to ``device`` for ``ttl_tasks`` arrivals (Table 4 default 50)."""
+        device = self._device(device)
+        ttl = self.default_ttl_tasks if ttl_tasks is None else _bounded("ttl_tasks", ttl_tasks, integer=True)
+        self._router.risky_until[device] = self._obs.task_index + ttl
+        return {"device": device, "risky_until_task": self._obs.task_index + ttl}
+
+    def clear_device_risky(self, device: str) -> dict[str, Any]:
+        """Clear ``device``'s risk override."""
+        device = self._device(device)
+        was = self._router.risky_until.pop(device, None)
+        return {"device": device, "was_risky": was is not None}
+
+
+TOOL_NAMES = ("get_system_status", "pull_observations", "compute_drift", "update_calibration",
+              "switch_router", "set_router_params", "trigger_online_profile_update",
+              "set_device_risky", "clear_device_risky")

@@ -1,0 +1,96 @@
+"""Meta-controllers: they receive a :class:`Trigger` and act only through a ControlSurface.
+
+* ``rules``: a deterministic expert controller (the offline default and the ablation against
+  which an LLM controller is measured).
+* ``none``: no meta-control; the fast path and the OPM's own schedule alone.
+
+A controller is one registered class, like a policy (``@register_controller``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from e3.agent.control import ControlSurface
+from e3.agent.triggers import Trigger
+from e3.errors import ConfigError
+
+_CONTROLLERS: dict[str, type[Controller]] = {}
+
+
+class Controller:
+    """Base class. ``handle`` is called once per admitted trigger (one "LLM call" in the paper's
+    accounting); every action goes through ``tools.call(name, args)``."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
+        self.calls = 0
+
+    def handle(self, trig: Trigger, tools: ControlSurface) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def summary(self) -> dict[str, Any]:
+        return {"controller_calls": self.calls}
+
+
+def register_controller(cls: type[Controller]) -> type[Controller]:
+    """Class decorator adding a controller to the registry under ``cls.name``."""
+    _CONTROLLERS[cls.name] = cls
+    return cls
+
+
+def get_controller(name: str) -> type[Controller]:
+    """The controller class registered as ``name``. Raises ConfigError listing the known ones."""
+    if name not in _CONTROLLERS:
+        raise ConfigError(f"unknown controller {name!r}; registered: {sorted(_CONTROLLERS)}")
+    return _CONTROLLERS[name]
+
+
+def controller_names() -> list[str]:
+    """Registered controller names."""
+    return sorted(_CONTROLLERS)
+
+
+@register_controller
+class NoController(Controller):
+    """No meta-control: triggers are counted by the gate but nothing is invoked."""
+
+    name = "none"
+
+    def handle(self, trig, tools):
+        return None
+
+
+@register_controller
+class RulesController(Controller):
+    """Deterministic expert rules over the same tools an LLM controller gets:
+
+    * semantic onset: look at the status, mark the device risky for the default TTL;
+    * semantic offset: clear the device's risk override;
+    * drift or residual alarm: measure the drift, refit that device's profile; for an SDXL
+      device, also reset its calibration factor to 1 (the refit absorbs the level);
+    * warmup point: refit every device with minimum samples 1 (fast calibration);
+    * device leave/return: look at the status (the fast path already drops the device from the
+      feasible set and refreshes its statistics on return).
+    """
+
+    name = "rules"
+
+    def handle(self, trig: Trigger, tools: ControlSurface) -> None:
+        self.calls += 1
+        t, d = trig.type, trig.device
+        window = self.params.get("refit_window_tasks", 30)
+        if t == "semantic_onset":
+            tools.call("get_system_status")
+            tools.call("set_device_risky", {"device": d})
+        elif t == "semantic_offset":
+            tools.call("clear_device_risky", {"device": d})
+        elif t in ("drift_alarm", "residual_alarm"):
+            tools.call("compute_drift", {"device": d, "window_s": self.params.get("drift_window_s", 60.0)})
+            tools.call("trigger_online_profile_update", {"device": d, "window_tasks": window, "min_samples": 2})
+        elif t == "warmup_point":
+            tools.call("trigger_online_profile_update", {"window_tasks": window, "min_samples": 1})
+        else:
+            tools.call("get_system_status")

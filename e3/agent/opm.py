@@ -1,0 +1,186 @@
+"""Online Performance Model (paper section 3.4): per-device service-time estimates learned causally
+from completed tasks only.
+
+* LLM devices: least squares of Eq. 1 (``service = alpha * L_in + beta * L_out``, no intercept) on
+  a recent window (Eq. 7), with non-negative coefficients (an exact two-variable NNLS: when one
+  coefficient comes out negative it is set to 0 and the other refitted alone). With fewer samples
+  than ``min_samples`` or a rank-deficient window, the current coefficients are scaled by the
+  observed/predicted ratio instead.
+* SDXL devices: a scalar ``c`` calibrated by exponential smoothing of the observed service times
+  (weight ``smoothing`` per observation, Table 4: 0.3).
+* A calibration factor per device multiplies every prediction (set by ``update_calibration``).
+* Uncertainty ``u_d`` in [0, 1]: ``sqrt(1 / (1 + n) + cv^2)`` capped at 1, from the window's sample
+  count ``n`` and residual coefficient of variation ``cv`` (sample scarcity and misfit).
+
+Seeded with the MLPerf priors. Only :class:`e3.sim.observation.CompletedTask` records enter it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from e3.mlperf.pool import DevicePrior
+from e3.sim.observation import CompletedTask
+from e3.sim.workload import TaskView
+
+
+@dataclass
+class DeviceEstimate:
+    """The OPM's state for one device (units: ms/token for alpha/beta, ms for c)."""
+
+    kind: str
+    alpha: float = 0.0
+    beta: float = 0.0
+    c: float = 0.0
+    calibration: float = 1.0
+    uncertainty: float = 1.0
+    n_total: int = 0
+    refits: int = 0
+
+
+def fit_eq1_nonneg(x_in: np.ndarray, x_out: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
+    """Least squares of ``y = alpha * x_in + beta * x_out`` with ``alpha, beta >= 0`` (Eq. 7).
+
+    Args:
+        x_in, x_out, y: arrays of shape (n,): input tokens, output tokens, service ms.
+
+    Returns:
+        (alpha, beta) in ms/token, or None when the design matrix has rank < 2.
+    """
+    X = np.column_stack([x_in, x_out]).astype(float)
+    if len(y) < 2 or np.linalg.matrix_rank(X) < 2:
+        return None
+    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+    a, b = float(coef[0]), float(coef[1])
+    if a >= 0 and b >= 0:
+        return a, b
+    # Exact NNLS for two variables: the optimum lies on a face; try both and keep the better.
+    best = None
+    for j in (0, 1):
+        col = X[:, j]
+        denom = float(col @ col)
+        v = max(0.0, float(col @ y) / denom) if denom > 0 else 0.0
+        cand = (v, 0.0) if j == 0 else (0.0, v)
+        sse = float(np.sum((y - X @ np.array(cand)) ** 2))
+        if best is None or sse < best[0]:
+            best = (sse, cand)
+    return best[1]
+
+
+class OnlinePerformanceModel:
+    """Per-device service-time estimates with uncertainty and drift statistics.
+
+    Args:
+        pool: devices with their MLPerf priors (the starting estimates).
+        window_tasks: recent completed tasks kept per device for fitting.
+        smoothing: SDXL exponential-smoothing weight per observation (Table 4: 0.3).
+        min_samples: LLM samples needed for a least-squares refit.
+    """
+
+    def __init__(self, pool: list[DevicePrior], window_tasks: int = 30, smoothing: float = 0.3,
+                 min_samples: int = 2) -> None:
+        self.smoothing = smoothing
+        self.min_samples = min_samples
+        self.est: dict[str, DeviceEstimate] = {}
+        self.window: dict[str, deque] = {}
+        self._unconsumed: dict[str, list[float]] = {}
+        for d in pool:
+            self.est[d.name] = DeviceEstimate(d.kind, d.alpha_prior_ms_per_token, d.beta_prior_ms_per_token, d.c_prior_ms)
+            self.window[d.name] = deque(maxlen=window_tasks)
+            self._unconsumed[d.name] = []
+
+    # --- fast path -----------------------------------------------------------------------------
+    def predict_ms(self, device: str, task: TaskView) -> float:
+        """Predicted service time of ``task`` on ``device`` (ms)."""
+        e = self.est[device]
+        if e.kind == "llm":
+            return e.calibration * (e.alpha * task.input_tokens + e.beta * task.output_tokens)
+        return e.calibration * e.c
+
+    def uncertainty(self, device: str) -> float:
+        """Epistemic uncertainty of ``device`` in [0, 1] (see module docstring)."""
+        return self.est[device].uncertainty
+
+    def n_window(self, device: str) -> int:
+        """Completed tasks in ``device``'s recent window."""
+        return len(self.window[device])
+
+    # --- feedback ------------------------------------------------------------------------------
+    def observe(self, rec: CompletedTask) -> None:
+        """Append one completed task to its device's window (no refit here)."""
+        t = rec.task
+        self.window[rec.device].append((rec.end_ms, t.input_tokens, t.output_tokens, rec.service_ms))
+        self._unconsumed[rec.device].append(rec.service_ms)
+        self.est[rec.device].n_total += 1
+
+    def refit(self, device: str, min_samples: int | None = None, window: int | None = None) -> bool:
+        """Refit ``device`` from its recent window (the ``trigger_online_profile_update`` action).
+
+        Args:
+            device: device name.
+            min_samples: override of the LLM least-squares sample threshold (warmup uses 1).
+            window: use only the most recent ``window`` samples.
+
+        Returns:
+            True when the estimate changed.
+        """
+        e = self.est[device]
+        obs = list(self.window[device])[-(window or len(self.window[device])):] if self.window[device] else []
+        if not obs:
+            return False
+        need = self.min_samples if min_samples is None else min_samples
+        y = np.array([o[3] for o in obs])
+        if e.kind == "llm":
+            x_in = np.array([o[1] for o in obs], dtype=float)
+            x_out = np.array([o[2] for o in obs], dtype=float)
+            fit = fit_eq1_nonneg(x_in, x_out, y / e.calibration) if len(obs) >= max(2, need) else None
+            if fit is not None:
+                e.alpha, e.beta = fit
+            elif len(obs) >= need:
+                pred = e.calibration * (e.alpha * x_in + e.beta * x_out)
+                if pred.sum() > 0:
+                    r = float(y.sum() / pred.sum())
+                    e.alpha, e.beta = e.alpha * r, e.beta * r
+            else:
+                return False
+            pred = e.calibration * (e.alpha * x_in + e.beta * x_out)
+        else:
+            for s in self._unconsumed[device]:
+                e.c = (1.0 - self.smoothing) * e.c + self.smoothing * s / e.calibration
+            self._unconsumed[device] = []
+            pred = np.full(len(y), e.calibration * e.c)
+        resid = y - pred
+        cv = float(np.std(resid) / max(np.mean(y), 1e-9)) if len(y) > 1 else 1.0
+        e.uncertainty = min(1.0, math.sqrt(1.0 / (1 + len(y)) + cv * cv))
+        e.refits += 1
+        return True
+
+    def mark_stale(self, device: str) -> None:
+        """State hygiene after a device returns from churn: drop its window and raise its
+        uncertainty, keeping the coefficients as a starting point (paper section 3.7)."""
+        self.window[device].clear()
+        self._unconsumed[device] = []
+        self.est[device].uncertainty = 1.0
+
+    # --- diagnosis -----------------------------------------------------------------------------
+    def drift_ratio(self, device: str, now_ms: float, window_s: float) -> tuple[float, int]:
+        """Observed/predicted service ratio over completions in the last ``window_s`` seconds.
+
+        Returns:
+            (ratio, sample count); ratio is 1.0 when there are no samples.
+        """
+        e = self.est[device]
+        lo = now_ms - 1000.0 * window_s
+        obs_sum = pred_sum = 0.0
+        n = 0
+        for end, li, lo_, s in reversed(self.window[device]):
+            if end < lo:
+                break
+            obs_sum += s
+            pred_sum += e.calibration * ((e.alpha * li + e.beta * lo_) if e.kind == "llm" else e.c)
+            n += 1
+        return ((obs_sum / pred_sum) if pred_sum > 0 else 1.0), n

@@ -1,0 +1,137 @@
+"""The policy interface: one small class per dispatch policy, registered by name.
+
+A policy (benchopt's "solver", Vidur's "scheduler") is one module defining one class::
+
+    from e3.policies.base import Policy, register
+
+    @register
+    class ShortestQueue(Policy):
+        '''Join the shortest queue (reference: Winston 1977).'''
+        name = "my_jsq"
+        def choose(self, task, obs):
+            return min(obs.feasible(task.kind), key=lambda d: d.queue_length).name
+
+The engine calls, in simulated-time order:
+
+* ``choose(task, obs) -> device name``: for every arrival (and for every re-dispatch under churn);
+  must return an available device serving ``task.kind`` (``obs.feasible(task.kind)``).
+* ``on_annotation(annotation, obs)``: when a coarse event is exposed (before the next ``choose``).
+* ``on_complete(record, obs)``: delayed feedback when a task finishes.
+* ``summary() -> dict``: policy-specific counters for ``summary.json``.
+
+A policy receives the pool's offline priors, its parameters, its own random stream and the
+scenario's public part (the warmup budget). Only a class with ``needs_truth = True`` (the Oracle)
+is also handed an :class:`e3.sim.truth.OracleView`; no other object can reach the ground truth.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import random
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar
+
+from e3.errors import ConfigError
+from e3.mlperf.pool import DevicePrior
+from e3.sim.observation import Annotation, CompletedTask, Observation
+from e3.sim.workload import TaskView
+
+_REGISTRY: dict[str, type[Policy]] = {}
+_BUILTIN_MODULES = ("e3.policies.round_robin", "e3.policies.fixed_heuristic", "e3.policies.oracle",
+                    "e3.policies.e3_agent")
+
+
+class Policy:
+    """Base class of every dispatch policy. See the module docstring for the contract.
+
+    Class attributes:
+        name: registry name (used on the command line and in the Snakemake sweep).
+        needs_truth: True only for full-information baselines (the Oracle).
+        parameters: default parameters; config ``policies.NAME`` overrides them.
+    """
+
+    name: ClassVar[str] = ""
+    needs_truth: ClassVar[bool] = False
+    parameters: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, pool: list[DevicePrior], params: dict[str, Any], rng: random.Random,
+                 warmup_budget_tasks: int = 0, oracle=None) -> None:
+        self.pool = pool
+        self.priors = {d.name: d for d in pool}
+        unknown = set(params) - set(self.parameters)
+        if unknown:
+            raise ConfigError(f"policy {self.name!r}: unknown parameter(s) {sorted(unknown)}; "
+                              f"known: {sorted(self.parameters)}")
+        self.params = {**self.parameters, **params}
+        self.rng = rng
+        self.warmup_budget_tasks = warmup_budget_tasks
+        self.decisions = 0
+
+    def choose(self, task: TaskView, obs: Observation) -> str:  # pragma: no cover - interface
+        """Return the name of the device that will run ``task``."""
+        raise NotImplementedError
+
+    def on_annotation(self, annotation: Annotation, obs: Observation) -> None:
+        """React to an exposed coarse event (default: ignore)."""
+
+    def on_complete(self, record: CompletedTask, obs: Observation) -> None:
+        """Consume delayed feedback (default: ignore)."""
+
+    def summary(self) -> dict[str, Any]:
+        """Policy-specific counters for ``summary.json``."""
+        return {}
+
+
+def register(cls: type[Policy]) -> type[Policy]:
+    """Class decorator: add a :class:`Policy` subclass to the registry under ``cls.name``.
+
+    Raises:
+        ConfigError: empty name, or a different class already registered under the name.
+    """
+    if not cls.name:
+        raise ConfigError(f"policy class {cls.__qualname__} has no name")
+    old = _REGISTRY.get(cls.name)
+    if old is not None and old.__qualname__ != cls.__qualname__:
+        raise ConfigError(f"policy name {cls.name!r} registered twice ({old.__module__} and {cls.__module__})")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> None:
+    """Import built-in policies, entry points of group ``e3.policies``, and ``modules``.
+
+    A module path may be a dotted module name or a ``.py`` file path.
+    """
+    for m in _BUILTIN_MODULES:
+        importlib.import_module(m)
+    for ep in entry_points(group="e3.policies"):
+        ep.load()
+    for m in modules:
+        if m.endswith(".py"):
+            spec = importlib.util.spec_from_file_location(Path(m).stem, m)
+            if spec is None or spec.loader is None:
+                raise ConfigError(f"plugin {m!r}: cannot import")
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+        else:
+            importlib.import_module(m)
+
+
+def policy_names(plugins: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Names of every registered policy (built-ins, entry points, ``plugins``)."""
+    load_plugins(plugins)
+    return sorted(_REGISTRY)
+
+
+def get_policy(name: str, plugins: list[str] | tuple[str, ...] = ()) -> type[Policy]:
+    """The policy class registered as ``name``.
+
+    Raises:
+        ConfigError: unknown name (the message lists the registered ones).
+    """
+    load_plugins(plugins)
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown policy {name!r}; registered: {sorted(_REGISTRY)}")
+    return _REGISTRY[name]

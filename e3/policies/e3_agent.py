@@ -1,0 +1,154 @@
+"""E3-Agent: SECT fast path driven by the Online Performance Model, with an event-driven
+meta-controller hook (paper sections 3.3-3.7, Eq. 6, Table 4)."""
+
+from __future__ import annotations
+
+from e3.agent.control import ControlSurface, RouterState
+from e3.agent.controllers import get_controller
+from e3.agent.opm import OnlinePerformanceModel
+from e3.agent.triggers import Trigger, TriggerGate
+from e3.policies.base import Policy, register
+
+
+@register
+class E3Agent(Policy):
+    """E3-Agent's fast path and slow path.
+
+    Fast path, for every task (Eq. 6)::
+
+        score_d = backlog_d + predicted_service_d - explore_weight_ms * u_d + risk_penalty_ms * risky_d
+
+    over the available devices of the task's kind, where the backlog and the prediction come from
+    the OPM and ``u_d`` is its uncertainty. Hard avoidance: while a non-risky device is feasible,
+    risky ones are not considered; when all are risky, route anyway with the penalty.
+    The ``explore_risk`` router (used during the warmup budget) first sends a task to a feasible,
+    non-risky device with fewer than ``explore_min_samples`` observations (fewest first), else
+    uses the SECT score.
+
+    Slow path: during the warmup budget the OPM refits every ``warmup_refit_every_tasks``
+    completions with minimum one sample, and the router switches to ``sect`` when the budget ends.
+    After warmup the OPM refits only when the controller asks (``trigger_online_profile_update``),
+    or every ``steady_refit_every_tasks`` completions if that is set. Triggers (annotations, drift
+    and residual alarms, warmup intervention points) pass a cooldown gate and then go to the
+    configured controller (``rules``, ``none``, ...), which acts through the ControlSurface tools.
+    A device that returns from churn has its OPM window cleared (state hygiene).
+    """
+
+    name = "e3"
+    parameters = {
+        "controller": "rules",
+        "explore_weight_ms": 2000.0,          # Table 4
+        "risk_penalty_ms": 60000.0,           # Table 4
+        "risk_ttl_tasks": 50,                 # Table 4
+        "warmup_refit_every_tasks": 5,        # Table 4
+        "warmup_min_samples": 1,              # Table 4
+        "warmup_intervention_fractions": [0.34, 0.67],
+        "explore_min_samples": 2,
+        "steady_refit_every_tasks": None,
+        "opm_window_tasks": 30,
+        "opm_min_samples": 2,
+        "calibration_smoothing": 0.3,         # Table 4
+        "drift_threshold": 1.3,               # Table 4
+        "drift_window_s": 60.0,               # Table 4
+        "alarm_min_samples": 3,
+        "anomaly_cooldown_tasks": 20,         # Table 4
+        "min_nonevent_gap_tasks": 20,         # Table 4
+    }
+
+    def __init__(self, *a, **k) -> None:
+        super().__init__(*a, **k)
+        p = self.params
+        self.opm = OnlinePerformanceModel(self.pool, p["opm_window_tasks"], p["calibration_smoothing"],
+                                          p["opm_min_samples"])
+        self.router = RouterState("explore_risk" if self.warmup_budget_tasks > 0 else "sect",
+                                  p["explore_weight_ms"], p["risk_penalty_ms"])
+        self.gate = TriggerGate(p["anomaly_cooldown_tasks"], p["min_nonevent_gap_tasks"])
+        self.controller = get_controller(p["controller"])(
+            {"drift_window_s": p["drift_window_s"], "refit_window_tasks": p["opm_window_tasks"]})
+        self.tools: ControlSurface | None = None
+        self._completions = 0
+        self._warmup_points = sorted({round(f * self.warmup_budget_tasks) for f in p["warmup_intervention_fractions"]
+                                      if 0 < round(f * self.warmup_budget_tasks) < self.warmup_budget_tasks})
+        self.triggers_seen = 0
+
+    # --- plumbing ------------------------------------------------------------------------------
+    def _tools(self, obs) -> ControlSurface:
+        if self.tools is None:
+            self.tools = ControlSurface(self.router, self.opm, obs, self.params["risk_ttl_tasks"])
+        return self.tools
+
+    def _fire(self, trig: Trigger, obs) -> None:
+        self.triggers_seen += 1
+        if self.gate.admit(trig):
+            tools = self._tools(obs)
+            tools.caller = f"{self.controller.name}:{trig.type}"
+            self.controller.handle(trig, tools)
+
+    def _in_warmup(self, obs) -> bool:
+        return obs.task_index < self.warmup_budget_tasks
+
+    # --- fast path -----------------------------------------------------------------------------
+    def choose(self, task, obs):
+        self.decisions += 1
+        k = obs.task_index
+        if self.router.router == "explore_risk" and k >= self.warmup_budget_tasks:
+            self.router.router = "sect"  # the warmup budget is spent
+        if self._warmup_points and k == self._warmup_points[0]:
+            self._warmup_points.pop(0)
+            self._fire(Trigger("warmup_point", k), obs)
+        feas = obs.feasible(task.kind)
+        safe = [d for d in feas if not self.router.is_risky(d.name, k)]
+        cands = safe or feas
+        predict = self.opm.predict_ms
+        if self.router.router == "explore_risk":
+            need = self.params["explore_min_samples"]
+            under = [d for d in cands if self.opm.n_window(d.name) < need]
+            if under:
+                return min(under, key=lambda d: (self.opm.n_window(d.name), obs.backlog_ms(d, predict))).name
+        w, pen = self.router.explore_weight_ms, self.router.risk_penalty_ms
+        best, best_score = None, 0.0
+        for d in cands:
+            s = obs.backlog_ms(d, predict) + predict(d.name, task) - w * self.opm.uncertainty(d.name)
+            if not safe:
+                s += pen * self.router.is_risky(d.name, k)
+            if best is None or s < best_score:
+                best, best_score = d, s
+        return best.name
+
+    # --- slow path -----------------------------------------------------------------------------
+    def on_annotation(self, annotation, obs):
+        if annotation.event == "device_return":
+            self.opm.mark_stale(annotation.device)
+        self._fire(Trigger(annotation.event, obs.task_index, annotation.device, {"label": annotation.label}), obs)
+
+    def on_complete(self, record, obs):
+        p = self.params
+        self.opm.observe(record)
+        self._completions += 1
+        if self._in_warmup(obs):
+            if self._completions % p["warmup_refit_every_tasks"] == 0:
+                for d in self.opm.est:
+                    self.opm.refit(d, min_samples=p["warmup_min_samples"])
+            return
+        every = p["steady_refit_every_tasks"]
+        if every and self._completions % every == 0:
+            for d in self.opm.est:
+                self.opm.refit(d)
+        ratio, n = self.opm.drift_ratio(record.device, obs.now_ms, p["drift_window_s"])
+        if n >= p["alarm_min_samples"]:
+            if ratio > p["drift_threshold"]:
+                self._fire(Trigger("drift_alarm", obs.task_index, record.device, {"ratio": ratio, "samples": n}), obs)
+            elif ratio < 1.0 / p["drift_threshold"]:
+                self._fire(Trigger("residual_alarm", obs.task_index, record.device, {"ratio": ratio, "samples": n}), obs)
+
+    def summary(self):
+        t = self.tools
+        return {"controller": self.controller.name, "controller_calls": self.controller.calls,
+                "tool_calls": t.tool_calls if t else 0, "tool_errors": t.tool_errors if t else 0,
+                "triggers": self.triggers_seen, "triggers_suppressed": self.gate.suppressed,
+                "opm_refits": sum(e.refits for e in self.opm.est.values()),
+                "router_final": self.router.router}
+
+    def audit_records(self) -> list[dict]:
+        """Every tool call's audit record, in order."""
+        return self.tools.audit if self.tools else []

@@ -1,0 +1,31 @@
+"""Oracle: online, full-information earliest completion (paper section 2.3, Eq. 5)."""
+
+from __future__ import annotations
+
+from e3.errors import ConfigError
+from e3.policies.base import Policy, register
+
+
+@register
+class Oracle(Policy):
+    """Routes each task to the feasible device with the earliest expected completion under the
+    *true current* parameters and the *true* backlogs (rest of the running task's realised
+    service plus the true expected service of queued tasks). Sees hidden degradation through
+    the parameters; never sees future arrivals, future events or future noise draws. An
+    upper-bound baseline, not an implementable policy."""
+
+    name = "oracle"
+    needs_truth = True
+
+    def __init__(self, *a, oracle=None, **k) -> None:
+        super().__init__(*a, **k)
+        if oracle is None:
+            raise ConfigError("the oracle policy needs an OracleView (the engine provides it)")
+        self._oracle = oracle
+
+    def choose(self, task, obs):
+        self.decisions += 1
+        o = self._oracle
+        best = min(obs.feasible(task.kind),
+                   key=lambda d: o.true_backlog_ms(d.name) + o.expected_service_ms(d.name, task))
+        return best.name

@@ -1,0 +1,265 @@
+"""The salabim model: an arrival process and one long-lived FIFO single-server component per device.
+
+Tasks are light records (:class:`TaskView` plus a small private job slot), not components: a
+component per task is about two orders of magnitude slower in salabim. No animation and no
+monitors are used. Simulated time is in milliseconds.
+
+Order of operations at the arrival of task k: (1) apply the scenario events scheduled at index k
+(ends before starts) and expose their annotations to the policy; (2) ask the policy for a device;
+(3) enqueue, recording Eq. 3's stutter if the device is in a hidden degraded state. A device takes
+its service time at start from the true parameters in force then, times the task's noise draw.
+Under churn, a departing device finishes its running task; its waiting tasks are re-dispatched at
+once through the policy (none lost, none run twice).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import salabim as sim
+
+from e3.errors import E3Error
+from e3.mlperf.pool import DevicePrior
+from e3.policies.base import Policy
+from e3.seeds import stream
+from e3.sim.observation import Annotation, CompletedTask, DeviceState, Observation
+from e3.sim.scenario import Scenario
+from e3.sim.trace import TraceWriter
+from e3.sim.truth import GroundTruth, OracleView, TruthSpec
+from e3.sim.workload import TaskView, WorkloadSpec, generate
+
+sim.yieldless(False)
+
+
+class PolicyError(E3Error):
+    """A policy returned a device that is unknown, unavailable or of the wrong kind."""
+
+
+@dataclass
+class RunStats:
+    """Counters gathered during a run (latency percentiles come from the trace afterwards)."""
+
+    n_tasks: int = 0
+    latency_sum_ms: float = 0.0
+    wait_sum_ms: float = 0.0
+    service_sum_ms: float = 0.0
+    stutter_count: int = 0
+    redispatches: int = 0
+    makespan_ms: float = 0.0
+    busy_ms: dict[str, float] = field(default_factory=dict)
+    tasks_per_device: dict[str, int] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+
+class _Job:
+    __slots__ = ("dispatch_ms", "noise", "stutter", "redispatches", "device")
+
+    def __init__(self, noise: float) -> None:
+        self.dispatch_ms = 0.0
+        self.noise = noise
+        self.stutter = False
+        self.redispatches = 0
+        self.device = ""
+
+
+class _DeviceProc(sim.Component):
+    def setup(self, model: Simulation, state: DeviceState) -> None:
+        self.model = model
+        self.state = state
+
+    def process(self):
+        m, st, env = self.model, self.state, self.env
+        while True:
+            while not st.queue or not st.available:
+                yield self.passivate()
+            task = st.queue.popleft()
+            now = env.now()
+            job = m._jobs[task.task_id]
+            service = m._truth.expected_service_ms(st.name, task) * job.noise
+            st.in_service, st.in_service_start_ms = task, now
+            m._service_end[st.name] = now + service
+            yield self.hold(service)
+            st.in_service = None
+            m._complete(task, job, st.name, now, env.now())
+
+
+class _ArrivalProc(sim.Component):
+    def setup(self, model: Simulation, tasks) -> None:
+        self.model = model
+        self.tasks = tasks
+
+    def process(self):
+        for task in self.tasks:
+            wait = task.arrival_ms - self.env.now()
+            if wait > 0:
+                yield self.hold(wait)
+            self.model._arrive(task)
+
+
+class Simulation:
+    """One simulation run of one policy on one scenario and seed.
+
+    Args:
+        pool: devices with priors (from :func:`e3.mlperf.pool.resolve_pool`).
+        scenario: the event plan.
+        workload: arrival process and token bins.
+        truth: mismatch and noise of the hidden truth.
+        policy_cls: a registered :class:`Policy` subclass.
+        policy_params: parameter overrides for the policy.
+        seed: replicate seed. Workload, mismatch jitter and noise derive from it alone, so every
+            policy and scenario of a replicate faces the same tasks and the same base truth; the
+            policy's own stream derives from (seed, scenario, policy).
+        n_tasks: horizon in tasks.
+        trace_path: per-task trace output (.parquet or .csv), streamed.
+        progress: optional ``callable(str)``; called about every 10 % of the horizon.
+    """
+
+    def __init__(self, pool: list[DevicePrior], scenario: Scenario, workload: WorkloadSpec,
+                 truth: TruthSpec, policy_cls: type[Policy], policy_params: dict[str, Any],
+                 seed: int, n_tasks: int, trace_path: str | Path,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.pool, self.scenario, self.n_tasks = pool, scenario, n_tasks
+        self.trace_path = Path(trace_path)
+        self.progress = progress
+        # Workload, mismatch jitter and noise depend on the replicate seed only: every policy and
+        # every scenario of a replicate faces the same tasks and the same base truth.
+        self._truth = GroundTruth(pool, truth, stream(seed, "truth"))
+        self._noise_rng = stream(seed, "noise")
+        self._tasks = generate(workload, n_tasks, stream(seed, "workload"))
+        self._states = [DeviceState(d.name, d.kind) for d in pool]
+        self._by_name = {s.name: s for s in self._states}
+        self.obs = Observation(self._states)
+        self._jobs: dict[int, _Job] = {}
+        self._service_end = {d.name: 0.0 for d in pool}
+        self._events = self._event_plan(scenario)
+        oracle = OracleView(self._truth, self._true_backlog_ms) if policy_cls.needs_truth else None
+        kwargs = {"oracle": oracle} if oracle is not None else {}
+        self.policy = policy_cls(pool, dict(policy_params), stream(seed, scenario.name, "policy", policy_cls.name),
+                                 warmup_budget_tasks=scenario.warmup_budget_tasks, **kwargs)
+        self.stats = RunStats(busy_ms={d.name: 0.0 for d in pool}, tasks_per_device={d.name: 0 for d in pool})
+        self._writer: TraceWriter | None = None
+        self._next_report = max(1, n_tasks // 10)
+
+    # --- scenario events -------------------------------------------------------------------
+    def _event_plan(self, sc: Scenario) -> dict[int, list[tuple[int, Callable[[], None]]]]:
+        plan: dict[int, list[tuple[int, Callable[[], None]]]] = {}
+
+        def at(k: int, order: int, fn: Callable[[], None]) -> None:
+            plan.setdefault(k, []).append((order, fn))
+
+        t = self._truth
+        for w in sc.semantic:
+            at(w.start_task, 1, lambda w=w: (t.semantic_factor.__setitem__(w.device, w.slowdown),
+                                              self._annotate(w.device, "semantic_onset", w.label)))
+            at(w.end_task, 0, lambda w=w: (t.semantic_factor.__setitem__(w.device, 1.0),
+                                            self._annotate(w.device, "semantic_offset", w.label)))
+        for w in sc.drift:
+            at(w.start_task, 1, lambda w=w: t.drift_factor.__setitem__(w.device, w.factor))
+            at(w.end_task, 0, lambda w=w: t.drift_factor.__setitem__(w.device, 1.0))
+        for w in sc.churn:
+            at(w.leave_task, 1, lambda w=w: self._leave(w.device))
+            at(w.return_task, 0, lambda w=w: self._return(w.device))
+        for k in plan:
+            plan[k].sort(key=lambda x: x[0])
+        return plan
+
+    def _annotate(self, device: str, event: str, label: str = "") -> None:
+        a = Annotation(self.obs.task_index, self.obs.now_ms, device, event, label)
+        self.obs.annotations.append(a)
+        self.policy.on_annotation(a, self.obs)
+
+    def _leave(self, device: str) -> None:
+        st = self._by_name[device]
+        st.available = False
+        self._annotate(device, "device_leave")
+        waiting = list(st.queue)
+        st.queue.clear()
+        for task in waiting:  # FIFO order; each task is dispatched again, exactly once
+            self._jobs[task.task_id].redispatches += 1
+            self.stats.redispatches += 1
+            self._dispatch(task)
+
+    def _return(self, device: str) -> None:
+        st = self._by_name[device]
+        st.available = True
+        self._annotate(device, "device_return")
+        self._procs[device].activate() if self._procs[device].ispassive() and st.queue else None
+
+    # --- task flow ---------------------------------------------------------------------------
+    def _true_backlog_ms(self, device: str) -> float:
+        st = self._by_name[device]
+        rest = max(0.0, self._service_end[device] - self.obs.now_ms) if st.in_service is not None else 0.0
+        return rest + sum(self._truth.expected_service_ms(device, t) for t in st.queue)
+
+    def _arrive(self, task: TaskView) -> None:
+        obs = self.obs
+        obs.now_ms = self.env.now()
+        obs.task_index = task.task_id
+        for _, fn in self._events.get(task.task_id, ()):
+            fn()
+        self._jobs[task.task_id] = _Job(self._truth.noise_factor(self._noise_rng))
+        self._dispatch(task)
+        if self.progress and (task.task_id + 1) % self._next_report == 0:
+            self.progress(f"{task.task_id + 1}/{self.n_tasks} tasks dispatched "
+                          f"({time.perf_counter() - self._t0:.1f} s)")
+
+    def _dispatch(self, task: TaskView) -> None:
+        name = self.policy.choose(task, self.obs)
+        st = self._by_name.get(name)
+        if st is None or st.kind != task.kind or not st.available:
+            raise PolicyError(f"policy {self.policy.name!r} chose {name!r} for task {task.task_id} "
+                              f"({task.kind}); feasible: {[d.name for d in self.obs.feasible(task.kind)]}")
+        job = self._jobs[task.task_id]
+        job.dispatch_ms = self.obs.now_ms
+        job.device = name
+        job.stutter = self._truth.degraded(name)  # Eq. 3, for every task kind
+        st.queue.append(task)
+        proc = self._procs[name]
+        if proc.ispassive():
+            proc.activate()
+
+    def _complete(self, task: TaskView, job: _Job, device: str, start: float, end: float) -> None:
+        del self._jobs[task.task_id]
+        s = self.stats
+        service, latency = end - start, end - task.arrival_ms
+        s.n_tasks += 1
+        s.latency_sum_ms += latency
+        s.wait_sum_ms += start - task.arrival_ms
+        s.service_sum_ms += service
+        s.stutter_count += job.stutter
+        s.busy_ms[device] += service
+        s.tasks_per_device[device] += 1
+        s.makespan_ms = max(s.makespan_ms, end)
+        self._writer.add((task.task_id, task.kind, task.input_tokens, task.output_tokens, task.arrival_ms,
+                          job.dispatch_ms, device, start, end, service, start - task.arrival_ms, latency,
+                          job.stutter, job.redispatches))
+        rec = CompletedTask(task, device, job.dispatch_ms, start, end, job.stutter)
+        self.obs.now_ms = end
+        self.obs.recent.append(rec)
+        self.policy.on_complete(rec, self.obs)
+
+    def run(self) -> RunStats:
+        """Run to completion of every task; write the trace. Returns the counters."""
+        self._t0 = time.perf_counter()
+        # All randomness comes from e3's own streams; salabim's global seeding is neutralised.
+        self.env = sim.Environment(trace=False, random_seed=0, set_numpy_random_seed=False)
+        self._procs = {st.name: _DeviceProc(env=self.env, model=self, state=st, name=st.name)
+                       for st in self._states}
+        _ArrivalProc(env=self.env, model=self, tasks=self._tasks, name="arrivals")
+        with TraceWriter(self.trace_path) as w:
+            self._writer = w
+            self.env.run()
+        if self._jobs or self.stats.n_tasks != self.n_tasks:
+            raise E3Error(f"conservation violated: {self.stats.n_tasks} of {self.n_tasks} tasks finished, "
+                          f"{len(self._jobs)} still in the system")
+        self.stats.wall_s = time.perf_counter() - self._t0
+        return self.stats
+
+
+def _stderr(msg: str) -> None:
+    print(f"[e3] {msg}", file=sys.stderr, flush=True)

@@ -1,0 +1,122 @@
+"""The information boundary: everything a policy, the OPM or the meta-controller may see.
+
+Paper Table 1: decision-time observables (task features, available devices, queue states, event
+annotations already exposed) and delayed feedback (completed-task records). These types hold only
+plain observables (numbers, strings, :class:`TaskView` records); none holds, or can reach, the
+simulator's :class:`e3.sim.truth.GroundTruth`. ``tests/test_information_boundary.py`` walks
+the object graph reachable from a policy to check it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from e3.sim.workload import TaskView
+
+
+@dataclass(frozen=True, slots=True)
+class Annotation:
+    """A coarse event exposed to the controller (semantic onset/offset, device leave/return).
+
+    Attributes:
+        task_index: arrival index at which the event was exposed.
+        time_ms: simulated time of exposure.
+        device: the device concerned.
+        event: ``semantic_onset``, ``semantic_offset``, ``device_leave`` or ``device_return``.
+        label: e.g. ``game`` for a semantic window (never its magnitude).
+    """
+
+    task_index: int
+    time_ms: float
+    device: str
+    event: str
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CompletedTask:
+    """Delayed feedback for one finished task (paper section 3.4, execution record).
+
+    Times in simulated ms. ``service_ms = end_ms - start_ms`` is the measured service component
+    (excluding queueing); ``latency_ms = end_ms - arrival_ms``; ``stutter`` is Eq. 3's indicator.
+    """
+
+    task: TaskView
+    device: str
+    dispatch_ms: float
+    start_ms: float
+    end_ms: float
+    stutter: bool
+
+    @property
+    def service_ms(self) -> float:
+        return self.end_ms - self.start_ms
+
+    @property
+    def latency_ms(self) -> float:
+        return self.end_ms - self.task.arrival_ms
+
+
+class DeviceState:
+    """Observable state of one device: availability, FIFO queue of task features, running task.
+
+    The engine mutates it; policies read it. ``queue`` holds waiting tasks only; the running task
+    is ``in_service`` (started at ``in_service_start_ms``).
+    """
+
+    __slots__ = ("name", "kind", "available", "queue", "in_service", "in_service_start_ms")
+
+    def __init__(self, name: str, kind: str) -> None:
+        self.name = name
+        self.kind = kind
+        self.available = True
+        self.queue: deque[TaskView] = deque()
+        self.in_service: TaskView | None = None
+        self.in_service_start_ms = 0.0
+
+    @property
+    def queue_length(self) -> int:
+        """Tasks on the device: waiting plus running."""
+        return len(self.queue) + (self.in_service is not None)
+
+
+class Observation:
+    """The decision-time view handed to policies (one object, updated in place by the engine).
+
+    Attributes:
+        now_ms: current simulated time.
+        task_index: arrival index of the task being dispatched.
+        devices: name -> :class:`DeviceState`, in pool order.
+        annotations: every annotation exposed so far, in order.
+        recent: the most recent completed-task records (bounded; policies keep their own history).
+    """
+
+    __slots__ = ("now_ms", "task_index", "devices", "annotations", "recent", "_by_kind")
+
+    def __init__(self, devices: list[DeviceState], recent_maxlen: int = 1000) -> None:
+        self.now_ms = 0.0
+        self.task_index = 0
+        self.devices = {d.name: d for d in devices}
+        self.annotations: list[Annotation] = []
+        self.recent: deque[CompletedTask] = deque(maxlen=recent_maxlen)
+        self._by_kind: dict[str, tuple[DeviceState, ...]] = {}
+        for d in devices:
+            self._by_kind[d.kind] = self._by_kind.get(d.kind, ()) + (d,)
+
+    def feasible(self, kind: str) -> list[DeviceState]:
+        """Available devices that serve task ``kind``, in pool order."""
+        return [d for d in self._by_kind.get(kind, ()) if d.available]
+
+    def backlog_ms(self, device: DeviceState, predict_ms: Callable[[str, TaskView], float]) -> float:
+        """Backlog of ``device`` as estimated with the caller's own service predictor (ms):
+        predicted service of every waiting task plus the predicted remainder of the running one."""
+        total = 0.0
+        for t in device.queue:
+            total += predict_ms(device.name, t)
+        if device.in_service is not None:
+            rest = predict_ms(device.name, device.in_service) - (self.now_ms - device.in_service_start_ms)
+            if rest > 0:
+                total += rest
+        return total

@@ -1,0 +1,134 @@
+"""Run one simulation from the validated config and write its outputs atomically.
+
+Outputs in ``out_dir``: ``tasks.parquet`` (or ``.csv``), one row per task; ``summary.json``
+(latency statistics, oracle-free metrics, stutter rate, utilisation, policy counters, provenance);
+``audit.jsonl`` for policies with a control surface. Everything is written into a staging
+folder first and renamed into place, so an interrupted run leaves no partial outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from e3 import __version__
+from e3.config import REPO_ROOT, config_hash
+from e3.io import write_json_atomic
+from e3.mlperf.pool import resolve_pool
+from e3.mlperf.priors import load_priors
+from e3.policies.base import get_policy
+from e3.sim.engine import Simulation
+from e3.sim.scenario import load_scenario
+from e3.sim.truth import TruthSpec
+from e3.sim.workload import WorkloadSpec
+
+
+def jain_fairness(x: list[float]) -> float:
+    """Jain's fairness index (sum x)^2 / (n * sum x^2), in [1/n, 1]; 1.0 for all-zero input."""
+    a = np.asarray(x, dtype=float)
+    s2 = float((a * a).sum())
+    return float(a.sum() ** 2 / (len(a) * s2)) if s2 > 0 else 1.0
+
+
+def versions() -> dict[str, str]:
+    """Versions of e3, Python and the packages a result depends on."""
+    import importlib.metadata as md
+
+    out = {"e3": __version__, "python": platform.python_version()}
+    for p in ("salabim", "numpy", "pandas", "pyarrow", "statsmodels", "litellm"):
+        try:
+            out[p] = md.version(p)
+        except md.PackageNotFoundError:
+            out[p] = "absent"
+    return out
+
+
+def build_simulation(cfg: dict[str, Any], scenario: str, policy: str, seed: int, n_tasks: int | None,
+                     trace_path: Path, policy_overrides: dict[str, Any] | None = None,
+                     plugins: tuple[str, ...] = (), progress=None) -> Simulation:
+    """Assemble a :class:`Simulation` from the config (pool, priors, workload, truth, policy).
+
+    Raises:
+        ConfigError / InputError: unknown policy or scenario, bad scenario file, pool mismatch.
+    """
+    priors_path = Path(cfg["priors"]["frozen"])
+    if not priors_path.is_absolute() and not priors_path.exists():
+        priors_path = REPO_ROOT / priors_path
+    pool = resolve_pool(load_priors(priors_path), cfg["pool"], cfg["priors"]["reference_input_tokens"])
+    sc = load_scenario(scenario, {d.name: d.kind for d in pool})
+    w = cfg["workload"]
+    wl = WorkloadSpec(w["arrival_rate_per_s"], w["arrivals"], w["mix"], tuple(w["input_token_bins"]),
+                      tuple(w["output_token_bins"]))
+    t = cfg["truth"]
+    truth = TruthSpec({k: dict(v) for k, v in t["mismatch"].items()}, t["mismatch_sigma"], t["noise_sigma"])
+    cls = get_policy(policy, plugins)
+    params = {**cfg.get("policies", {}).get(policy, {}), **(policy_overrides or {})}
+    return Simulation(pool, sc, wl, truth, cls, params, seed, n_tasks or cfg["simulation"]["horizon_tasks"],
+                      trace_path, progress=progress)
+
+
+def summarize(simulation: Simulation, trace_path: Path, cfg: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The ``summary.json`` content of a finished run."""
+    s = simulation.stats
+    lat = pq.read_table(trace_path, columns=["latency_ms"]).column(0).to_numpy() if trace_path.suffix == ".parquet" \
+        else np.loadtxt(trace_path, delimiter=",", skiprows=1, usecols=[11])
+    util = {d: (b / s.makespan_ms if s.makespan_ms > 0 else 0.0) for d, b in s.busy_ms.items()}
+    pol = simulation.policy
+    return {
+        "scenario": simulation.scenario.name, "policy": pol.name, "seed": seed, "n_tasks": s.n_tasks,
+        "warmup_budget_tasks": simulation.scenario.warmup_budget_tasks,
+        "latency_ms": {"mean": float(lat.mean()), "p50": float(np.percentile(lat, 50)),
+                       "p95": float(np.percentile(lat, 95)), "p99": float(np.percentile(lat, 99)),
+                       "max": float(lat.max())},
+        "oracle_free": {"mean_wait_ms": s.wait_sum_ms / s.n_tasks, "mean_service_ms": s.service_sum_ms / s.n_tasks,
+                        "makespan_ms": s.makespan_ms, "throughput_tasks_per_s": 1000.0 * s.n_tasks / s.makespan_ms,
+                        "jain_fairness_utilisation": jain_fairness(list(util.values())),
+                        "redispatches": s.redispatches},
+        "stutter_rate": s.stutter_count / s.n_tasks, "stutter_count": s.stutter_count,
+        "utilisation": util, "tasks_per_device": s.tasks_per_device,
+        "decisions": pol.decisions, "policy_summary": pol.summary(),
+        "config_hash": config_hash(cfg), "scenario_hash": config_hash(simulation.scenario.to_dict()),
+        "versions": versions(), "wall_s": round(s.wall_s, 3),
+    }
+
+
+def simulate(cfg: dict[str, Any], scenario: str, policy: str, seed: int, out_dir: str | Path,
+             n_tasks: int | None = None, trace_format: str | None = None,
+             policy_overrides: dict[str, Any] | None = None, plugins: tuple[str, ...] = (),
+             progress=None) -> dict[str, Any]:
+    """Run one simulation and write ``tasks.{parquet,csv}``, ``summary.json`` (and ``audit.jsonl``).
+
+    Returns:
+        The summary dict. ``wall_s`` is the only field that differs between identical runs; it
+        is kept out of ``summary.json`` (written to ``timing.json``) so same inputs give
+        byte-identical files.
+    """
+    out_dir = Path(out_dir)
+    fmt = trace_format or cfg["simulation"]["trace_format"]
+    staging = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        trace = staging / f"tasks.{fmt}"
+        simulation = build_simulation(cfg, scenario, policy, seed, n_tasks, trace, policy_overrides, plugins, progress)
+        simulation.run()
+        summary = summarize(simulation, trace, cfg, seed)
+        wall = summary.pop("wall_s")
+        write_json_atomic(staging / "summary.json", summary)
+        write_json_atomic(staging / "timing.json", {"wall_s": wall, "tasks_per_s": summary["n_tasks"] / max(wall, 1e-9)})
+        audit = getattr(simulation.policy, "audit_records", lambda: [])()
+        if audit:
+            (staging / "audit.jsonl").write_text("".join(json.dumps(a, sort_keys=True) + "\n" for a in audit))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+        summary["wall_s"] = wall
+        return summary
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,151 @@
+"""Scenarios: declarative event plans in ``config/scenarios/*.yaml`` (paper section 4.1).
+
+* ``semantic``: windows of hidden slowdown on a device; onset/offset are exposed to the
+  controller as coarse annotations, the magnitude is not. Tasks dispatched to a device inside a
+  window stutter (Eq. 3).
+* ``churn``: a device leaves the feasible set and later returns.
+* ``drift``: a hidden step slowdown of one LLM device (alpha and beta), later restored; never exposed.
+* ``warmup_budget_tasks``: tasks during which the e3 agent explores and calibrates fast.
+
+A user adds a scenario by adding one YAML file; it is validated against
+``e3/schemas/scenario.schema.yaml`` and then against the device pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from e3.config import REPO_ROOT, load_schema, read_yaml, validate
+from e3.errors import ConfigError
+
+SCENARIO_DIR = REPO_ROOT / "config" / "scenarios"
+
+
+@dataclass(frozen=True)
+class SemanticWindow:
+    """Hidden slowdown of ``device`` for tasks [start_task, end_task); annotated on/offset."""
+
+    device: str
+    start_task: int
+    end_task: int
+    label: str
+    slowdown: float
+
+
+@dataclass(frozen=True)
+class ChurnWindow:
+    """``device`` is unavailable from ``leave_task`` until ``return_task``."""
+
+    device: str
+    leave_task: int
+    return_task: int
+
+
+@dataclass(frozen=True)
+class DriftWindow:
+    """Hidden multiplier ``factor`` on an LLM device's alpha and beta for [start_task, end_task)."""
+
+    device: str
+    start_task: int
+    end_task: int
+    factor: float
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated event plan. See the module docstring for the semantics."""
+
+    name: str
+    description: str
+    block: str = "other"
+    setting: str = ""
+    warmup_budget_tasks: int = 0
+    semantic: tuple[SemanticWindow, ...] = field(default_factory=tuple)
+    churn: tuple[ChurnWindow, ...] = field(default_factory=tuple)
+    drift: tuple[DriftWindow, ...] = field(default_factory=tuple)
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (for hashing and provenance)."""
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def scenario_path(name_or_path: str | Path) -> Path:
+    """``config/scenarios/NAME.yaml`` for a bare name, else the given path."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml"):
+        return p
+    return SCENARIO_DIR / f"{name_or_path}.yaml"
+
+
+def available_scenarios(folder: Path = SCENARIO_DIR) -> list[str]:
+    """Names of the scenario files in ``folder``."""
+    return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
+def _check_windows(src: str, kind: str, items: list[tuple[int, int, str, int]]) -> None:
+    # items: (start, end, device, index); end must follow start; same-device windows must not overlap.
+    for start, end, dev, i in items:
+        if end <= start:
+            raise ConfigError(f"{src}: field '{kind}.{i}': end ({end}) must be after start ({start})")
+    by_dev: dict[str, list[tuple[int, int, int]]] = {}
+    for start, end, dev, i in items:
+        by_dev.setdefault(dev, []).append((start, end, i))
+    for dev, ws in by_dev.items():
+        ws.sort()
+        for (s1, e1, i1), (s2, e2, i2) in zip(ws, ws[1:], strict=False):
+            if s2 < e1:
+                raise ConfigError(f"{src}: field '{kind}.{i2}': window [{s2}, {e2}) on {dev} overlaps "
+                                  f"'{kind}.{i1}' [{s1}, {e1})")
+
+
+def load_scenario(name_or_path: str | Path, device_kinds: dict[str, str]) -> Scenario:
+    """Load, schema-validate and pool-check a scenario.
+
+    Args:
+        name_or_path: scenario name (file in ``config/scenarios``) or a YAML path.
+        device_kinds: pool device name -> ``"llm"``/``"sdxl"``.
+
+    Raises:
+        ConfigError: missing file, schema violation (e.g. a negative time), an unknown device,
+            an end before its start, overlapping windows on one device, drift on a non-LLM
+            device, or churn that leaves a task kind with no device at some point.
+    """
+    path = scenario_path(name_or_path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: scenario not found; available: {available_scenarios()}")
+    raw = validate(read_yaml(path) or {}, load_schema("scenario.schema.yaml"), path)
+    src = str(path)
+    for kind in ("semantic", "churn", "drift"):
+        for i, ev in enumerate(raw[kind]):
+            if ev["device"] not in device_kinds:
+                raise ConfigError(f"{src}: field '{kind}.{i}.device': unknown device {ev['device']!r}; "
+                                  f"pool devices: {sorted(device_kinds)}")
+    for i, ev in enumerate(raw["drift"]):
+        if device_kinds[ev["device"]] != "llm":
+            raise ConfigError(f"{src}: field 'drift.{i}.device': drift applies to LLM devices; "
+                              f"{ev['device']!r} is {device_kinds[ev['device']]}")
+    _check_windows(src, "semantic", [(e["start_task"], e["end_task"], e["device"], i) for i, e in enumerate(raw["semantic"])])
+    _check_windows(src, "churn", [(e["leave_task"], e["return_task"], e["device"], i) for i, e in enumerate(raw["churn"])])
+    _check_windows(src, "drift", [(e["start_task"], e["end_task"], e["device"], i) for i, e in enumerate(raw["drift"])])
+    # Every task kind must keep at least one available device at every task index.
+    for kind in set(device_kinds.values()):
+        devs = {d for d, k in device_kinds.items() if k == kind}
+        edges = sorted({e["leave_task"] for e in raw["churn"]} | {e["return_task"] for e in raw["churn"]})
+        for t in edges:
+            away = {e["device"] for e in raw["churn"] if e["leave_task"] <= t < e["return_task"]}
+            if devs <= away:
+                raise ConfigError(f"{src}: field 'churn': at task {t} every {kind} device is away "
+                                  f"({sorted(devs)}); {kind} tasks could not be served")
+    return Scenario(
+        name=raw["name"], description=raw["description"], block=raw["block"],
+        setting=str(raw.get("setting", raw["name"])), warmup_budget_tasks=raw["warmup_budget_tasks"],
+        semantic=tuple(SemanticWindow(**e) for e in raw["semantic"]),
+        churn=tuple(ChurnWindow(**e) for e in raw["churn"]),
+        drift=tuple(DriftWindow(**e) for e in raw["drift"]),
+        source=src,
+    )

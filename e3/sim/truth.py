@@ -1,0 +1,115 @@
+"""Hidden ground truth: the true, time-varying service-time parameters of each device.
+
+Eq. 1 (LLM): ``service_ms = alpha_d(t) * L_in + beta_d(t) * L_out``; Eq. 2 (SDXL):
+``service_ms = c_d(t)``. The true parameters depart from the MLPerf priors by a configurable
+per-device mismatch (explicit factors times a seeded log-normal jitter), are multiplied by the
+active hidden semantic slowdowns and drift steps, and each task's realised service time carries a
+mean-one log-normal noise factor.
+
+Only the simulation engine and the Oracle (through :class:`OracleView`) ever hold a
+:class:`GroundTruth`. Policies, the OPM and the meta-controller receive
+:class:`e3.sim.observation.Observation` objects, which hold no reference to it.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+from e3.mlperf.pool import DevicePrior
+from e3.sim.workload import TaskView
+
+
+@dataclass(frozen=True)
+class TruthSpec:
+    """How the hidden truth departs from the priors (config ``truth``).
+
+    Attributes:
+        mismatch: device -> {"alpha": f, "beta": f} (LLM) or {"c": f} (SDXL): multiplicative
+            factors applied to the priors; missing entries mean 1.
+        mismatch_sigma: std of a seeded log-normal jitter on every factor (0 disables).
+        noise_sigma: std of the per-task log-normal service noise (mean one; 0 disables).
+    """
+
+    mismatch: dict[str, dict[str, float]] = field(default_factory=dict)
+    mismatch_sigma: float = 0.0
+    noise_sigma: float = 0.0
+
+
+class GroundTruth:
+    """True device parameters and hidden state. Engine and Oracle only.
+
+    Args:
+        pool: the devices with their priors.
+        spec: mismatch and noise settings.
+        rng: stream for the mismatch jitter (derived from the replicate seed, not the policy).
+    """
+
+    def __init__(self, pool: list[DevicePrior], spec: TruthSpec, rng: random.Random) -> None:
+        self.kinds = {d.name: d.kind for d in pool}
+        self.base: dict[str, dict[str, float]] = {}
+        for d in pool:
+            f = spec.mismatch.get(d.name, {})
+
+            def jitter() -> float:
+                return math.exp(rng.gauss(0.0, spec.mismatch_sigma)) if spec.mismatch_sigma > 0 else 1.0
+
+            if d.kind == "llm":
+                self.base[d.name] = {"alpha": d.alpha_prior_ms_per_token * f.get("alpha", 1.0) * jitter(),
+                                     "beta": d.beta_prior_ms_per_token * f.get("beta", 1.0) * jitter()}
+            else:
+                self.base[d.name] = {"c": d.c_prior_ms * f.get("c", 1.0) * jitter()}
+        self.semantic_factor = {n: 1.0 for n in self.kinds}
+        self.drift_factor = {n: 1.0 for n in self.kinds}
+        self.noise_sigma = spec.noise_sigma
+
+    def degraded(self, device: str) -> bool:
+        """Whether ``device`` is in a hidden semantic degraded state now (Eq. 3 stutter source)."""
+        return self.semantic_factor[device] > 1.0
+
+    def params(self, device: str) -> dict[str, float]:
+        """Current true parameters (ms/token for alpha/beta, ms for c)."""
+        m = self.semantic_factor[device] * self.drift_factor[device]
+        return {k: v * m for k, v in self.base[device].items()}
+
+    def expected_service_ms(self, device: str, task: TaskView) -> float:
+        """Noise-free service time of ``task`` on ``device`` under the current parameters (ms)."""
+        b = self.base[device]
+        m = self.semantic_factor[device] * self.drift_factor[device]
+        if task.kind == "llm":
+            return m * (b["alpha"] * task.input_tokens + b["beta"] * task.output_tokens)
+        return m * b["c"]
+
+    def noise_factor(self, rng: random.Random) -> float:
+        """One mean-one log-normal noise draw (1.0 when noise is off)."""
+        s = self.noise_sigma
+        return math.exp(rng.gauss(-0.5 * s * s, s)) if s > 0 else 1.0
+
+
+class OracleView:
+    """What the online full-information Oracle may see: true current parameters, hidden states
+    and true backlogs; never future arrivals (paper Table 1, "Oracle-only information").
+
+    Args:
+        truth: the hidden ground truth.
+        true_backlog_ms: callable(device) -> true remaining work on the device now (ms).
+    """
+
+    __slots__ = ("_truth", "_true_backlog_ms")
+
+    def __init__(self, truth: GroundTruth, true_backlog_ms) -> None:
+        self._truth = truth
+        self._true_backlog_ms = true_backlog_ms
+
+    def expected_service_ms(self, device: str, task: TaskView) -> float:
+        """Noise-free true service time of ``task`` on ``device`` now (ms)."""
+        return self._truth.expected_service_ms(device, task)
+
+    def true_backlog_ms(self, device: str) -> float:
+        """True remaining work on ``device`` now: rest of the running task plus queued tasks (ms)."""
+        return self._true_backlog_ms(device)
+
+    def degraded(self, device: str) -> bool:
+        """Hidden degraded state of ``device`` now."""
+        return self._truth.degraded(device)
