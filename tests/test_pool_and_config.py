@@ -47,7 +47,7 @@ def test_ambiguous_system_lists_matches(priors):
 
 def test_bad_config_names_the_field(tmp_path):
     bad = tmp_path / "c.yaml"
-    bad.write_text("pool:\n  - {name: A, system: Thor, benchmark: llama-70b}\n")
+    bad.write_text("pool:\n  - {name: A, system: Thor, benchmark: llama-70b}\nworkload: {arrival_rate_per_s: 0.2}\n")
     with pytest.raises(ConfigError) as ei:
         load_config(bad)
     assert "pool.0.benchmark" in str(ei.value) and str(bad) in str(ei.value)
@@ -55,7 +55,10 @@ def test_bad_config_names_the_field(tmp_path):
 
 def test_config_defaults_are_filled(tmp_path):
     c = tmp_path / "c.yaml"
-    c.write_text("pool:\n  - {name: A, system: SE100, benchmark: stable-diffusion-xl}\n")
+    c.write_text("pool:\n  - {name: A, system: SE100, benchmark: stable-diffusion-xl}\n"
+                 "workload: {arrival_rate_per_s: 0.2}\n")
     cfg = load_config(c)
     assert cfg["pool"][0]["scenario"] == "SingleStream"
     assert cfg["priors"]["reference_input_tokens"] == 1024
+    assert cfg["workload"]["input_token_bins"] == [128, 256, 512, 1024, 2048]
+    assert cfg["simulation"]["horizon_tasks"] == 300

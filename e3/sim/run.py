@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from e3 import __version__
@@ -73,11 +74,18 @@ def build_simulation(cfg: dict[str, Any], scenario: str, policy: str, seed: int,
                       trace_path, progress=progress)
 
 
+def read_trace_column(trace_path: Path, column: str) -> np.ndarray:
+    """One column of a trace file (.parquet or .csv) as a numpy array."""
+    if trace_path.suffix == ".parquet":
+        return pq.read_table(trace_path, columns=[column]).column(0).to_numpy()
+    opts = pacsv.ConvertOptions(include_columns=[column])
+    return pacsv.read_csv(trace_path, convert_options=opts).column(0).to_numpy()
+
+
 def summarize(simulation: Simulation, trace_path: Path, cfg: dict[str, Any], seed: int) -> dict[str, Any]:
     """The ``summary.json`` content of a finished run."""
     s = simulation.stats
-    lat = pq.read_table(trace_path, columns=["latency_ms"]).column(0).to_numpy() if trace_path.suffix == ".parquet" \
-        else np.loadtxt(trace_path, delimiter=",", skiprows=1, usecols=[11])
+    lat = read_trace_column(trace_path, "latency_ms")
     util = {d: (b / s.makespan_ms if s.makespan_ms > 0 else 0.0) for d, b in s.busy_ms.items()}
     pol = simulation.policy
     return {

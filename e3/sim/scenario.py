@@ -89,7 +89,7 @@ def available_scenarios(folder: Path = SCENARIO_DIR) -> list[str]:
 
 def _check_windows(src: str, kind: str, items: list[tuple[int, int, str, int]]) -> None:
     # items: (start, end, device, index); end must follow start; same-device windows must not overlap.
-    for start, end, dev, i in items:
+    for start, end, _dev, i in items:
         if end <= start:
             raise ConfigError(f"{src}: field '{kind}.{i}': end ({end}) must be after start ({start})")
     by_dev: dict[str, list[tuple[int, int, int]]] = {}

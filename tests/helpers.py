@@ -1,0 +1,25 @@
+"""Small builders shared by the simulator tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from e3.mlperf.pool import DevicePrior
+from e3.policies.base import get_policy
+from e3.sim.engine import Simulation
+from e3.sim.scenario import Scenario
+from e3.sim.truth import TruthSpec
+from e3.sim.workload import WorkloadSpec
+
+
+def one_device_sim(tmp: Path, service_ms: float, rate_per_s: float, n: int, arrivals: str = "fixed",
+                   seed: int = 0) -> pd.DataFrame:
+    """Run a single SDXL device with deterministic service ``service_ms``; return the trace."""
+    pool = [DevicePrior("SD#0", "sdxl", "test", "v0", c_prior_ms=service_ms)]
+    wl = WorkloadSpec(rate_per_s, arrivals, "sdxl")
+    trace = tmp / f"t{seed}.parquet"
+    Simulation(pool, Scenario("static", "test"), wl, TruthSpec(), get_policy("round_robin"), {},
+               seed, n, trace).run()
+    return pd.read_parquet(trace)
