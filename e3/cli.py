@@ -91,6 +91,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from e3.sim.run import simulate
 
     cfg = load_config(args.config)
+    llm = cfg.setdefault("controllers", {}).setdefault("llm", {})
+    for opt, key in (("llm_mode", "mode"), ("llm_model", "model"), ("llm_api_base", "api_base"),
+                     ("llm_api_key_env", "api_key_env")):
+        if getattr(args, opt) is not None:
+            llm[key] = getattr(args, opt)
     plugins = tuple(args.plugin or ())
     overrides = {"controller": args.controller} if args.controller else None
     _progress(f"simulate scenario={args.scenario} policy={args.policy} seed={args.seed} -> {args.out}")
@@ -165,7 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--policy", required=True, help="registered policy name (see `e3 list`)")
     s.add_argument("--seed", type=int, required=True, help="replicate seed (workload and truth derive from it)")
     s.add_argument("--tasks", type=int, help="horizon in tasks (default: config simulation.horizon_tasks, 300)")
-    s.add_argument("--controller", help="meta-controller of the e3 policy (rules, none, ...)")
+    s.add_argument("--controller", help="meta-controller of the e3 policy: rules (default), llm, none")
+    s.add_argument("--llm-mode", choices=["replay", "record", "live"],
+                   help="llm controller: replay the committed responses (default), record misses, or call live")
+    s.add_argument("--llm-model", help="llm controller: litellm model string, e.g. openai/gpt-4o-mini")
+    s.add_argument("--llm-api-base", help="llm controller: provider base URL (part of the cache key)")
+    s.add_argument("--llm-api-key-env", help="llm controller: NAME of the env variable holding the API key")
     s.add_argument("--config", help="config file (default: config/config.yaml)")
     s.add_argument("--format", choices=["parquet", "csv"], help="trace format (default: config)")
     s.add_argument("--plugin", action="append", help="extra module or .py file registering policies (repeatable)")

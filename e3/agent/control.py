@@ -109,6 +109,11 @@ class ControlSurface:
                            "old_state": old, "new_state": self._state()})
         return result
 
+    def note(self, event: str, detail: dict[str, Any]) -> None:
+        """Append a non-tool audit record (a controller's fallback or no-action decision)."""
+        self.audit.append({"time_ms": self._obs.now_ms, "task_index": self._obs.task_index,
+                           "caller": self.caller, "event": event, "detail": detail})
+
     def _state(self) -> dict[str, Any]:
         r = self._router
         return {"router": r.router, "explore_weight_ms": r.explore_weight_ms,

@@ -3,6 +3,7 @@
 * ``rules``: a deterministic expert controller (the offline default and the ablation against
   which an LLM controller is measured).
 * ``none``: no meta-control; the fast path and the OPM's own schedule alone.
+* ``llm``: any LLM through litellm, replayable (:mod:`e3.agent.llm_controller`).
 
 A controller is one registered class, like a policy (``@register_controller``).
 """
@@ -16,6 +17,7 @@ from e3.agent.triggers import Trigger
 from e3.errors import ConfigError
 
 _CONTROLLERS: dict[str, type[Controller]] = {}
+_BUILTIN_MODULES = ("e3.agent.llm_controller",)
 
 
 class Controller:
@@ -41,8 +43,16 @@ def register_controller(cls: type[Controller]) -> type[Controller]:
     return cls
 
 
+def _load_builtins() -> None:
+    import importlib
+
+    for m in _BUILTIN_MODULES:  # registered on import; imported late to avoid an import cycle
+        importlib.import_module(m)
+
+
 def get_controller(name: str) -> type[Controller]:
     """The controller class registered as ``name``. Raises ConfigError listing the known ones."""
+    _load_builtins()
     if name not in _CONTROLLERS:
         raise ConfigError(f"unknown controller {name!r}; registered: {sorted(_CONTROLLERS)}")
     return _CONTROLLERS[name]
@@ -50,6 +60,7 @@ def get_controller(name: str) -> type[Controller]:
 
 def controller_names() -> list[str]:
     """Registered controller names."""
+    _load_builtins()
     return sorted(_CONTROLLERS)
 
 

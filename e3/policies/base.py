@@ -19,8 +19,9 @@ The engine calls, in simulated-time order:
 * ``on_complete(record, obs)``: delayed feedback when a task finishes.
 * ``summary() -> dict``: policy-specific counters for ``summary.json``.
 
-A policy receives the pool's offline priors, its parameters, its own random stream and the
-scenario's public part (the warmup budget). Only a class with ``needs_truth = True`` (the Oracle)
+A policy receives the pool's offline priors, its parameters, its own random stream, the
+scenario's public part (the warmup budget) and the config's ``controllers`` section (options of
+the meta-controllers a policy may drive). Only a class with ``needs_truth = True`` (the Oracle)
 is also handed an :class:`e3.sim.truth.OracleView`; no other object can reach the ground truth.
 """
 
@@ -57,8 +58,9 @@ class Policy:
     parameters: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, pool: list[DevicePrior], params: dict[str, Any], rng: random.Random,
-                 warmup_budget_tasks: int = 0, oracle=None) -> None:
+                 warmup_budget_tasks: int = 0, oracle=None, controllers: dict[str, Any] | None = None) -> None:
         self.pool = pool
+        self.controllers = dict(controllers or {})
         self.priors = {d.name: d for d in pool}
         unknown = set(params) - set(self.parameters)
         if unknown:

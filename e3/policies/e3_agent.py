@@ -64,7 +64,8 @@ class E3Agent(Policy):
                                   p["explore_weight_ms"], p["risk_penalty_ms"])
         self.gate = TriggerGate(p["anomaly_cooldown_tasks"], p["min_nonevent_gap_tasks"])
         self.controller = get_controller(p["controller"])(
-            {"drift_window_s": p["drift_window_s"], "refit_window_tasks": p["opm_window_tasks"]})
+            {"drift_window_s": p["drift_window_s"], "refit_window_tasks": p["opm_window_tasks"],
+             **self.controllers.get(p["controller"], {})})
         self.tools: ControlSurface | None = None
         self._completions = 0
         self._warmup_points = sorted({round(f * self.warmup_budget_tasks) for f in p["warmup_intervention_fractions"]
@@ -143,7 +144,7 @@ class E3Agent(Policy):
 
     def summary(self):
         t = self.tools
-        return {"controller": self.controller.name, "controller_calls": self.controller.calls,
+        return {"controller": self.controller.name, **self.controller.summary(),
                 "tool_calls": t.tool_calls if t else 0, "tool_errors": t.tool_errors if t else 0,
                 "triggers": self.triggers_seen, "triggers_suppressed": self.gate.suppressed,
                 "opm_refits": sum(e.refits for e in self.opm.est.values()),

@@ -71,7 +71,7 @@ def build_simulation(cfg: dict[str, Any], scenario: str, policy: str, seed: int,
     cls = get_policy(policy, plugins)
     params = {**cfg.get("policies", {}).get(policy, {}), **(policy_overrides or {})}
     return Simulation(pool, sc, wl, truth, cls, params, seed, n_tasks or cfg["simulation"]["horizon_tasks"],
-                      trace_path, progress=progress)
+                      trace_path, progress=progress, controllers=cfg.get("controllers"))
 
 
 def read_trace_column(trace_path: Path, column: str) -> np.ndarray:
@@ -88,6 +88,9 @@ def summarize(simulation: Simulation, trace_path: Path, cfg: dict[str, Any], see
     lat = read_trace_column(trace_path, "latency_ms")
     util = {d: (b / s.makespan_ms if s.makespan_ms > 0 else 0.0) for d, b in s.busy_ms.items()}
     pol = simulation.policy
+    ps = pol.summary()
+    if "controller_calls" in ps:  # control-plane cost scales with regime shifts, not task count
+        ps["controller_calls_per_1000_tasks"] = 1000.0 * ps["controller_calls"] / s.n_tasks
     return {
         "scenario": simulation.scenario.name, "policy": pol.name, "seed": seed, "n_tasks": s.n_tasks,
         "warmup_budget_tasks": simulation.scenario.warmup_budget_tasks,
@@ -100,7 +103,7 @@ def summarize(simulation: Simulation, trace_path: Path, cfg: dict[str, Any], see
                         "redispatches": s.redispatches},
         "stutter_rate": s.stutter_count / s.n_tasks, "stutter_count": s.stutter_count,
         "utilisation": util, "tasks_per_device": s.tasks_per_device,
-        "decisions": pol.decisions, "policy_summary": pol.summary(),
+        "decisions": pol.decisions, "policy_summary": ps,
         "config_hash": config_hash(cfg), "scenario_hash": config_hash(simulation.scenario.to_dict()),
         "versions": versions(), "wall_s": round(s.wall_s, 3),
     }

@@ -1,0 +1,229 @@
+"""The LLM meta-controller: replay determinism, cache-key sensitivity, secret hygiene, malformed
+replies and fallbacks, tool bounds, triggers and cooldowns. No network: litellm mocks and a
+CustomLLM provider stand in for the model; every test has its own temporary cache."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from e3.agent.control import BOUNDS, TOOL_NAMES, ControlSurface
+from e3.agent.tool_schemas import openai_tools, reply_schema, tool_parameters
+from e3.agent.triggers import Trigger, TriggerGate
+from e3.config import load_config
+from e3.llm.cache import ResponseCache, cache_key
+from e3.llm.client import LLMCacheMiss, LLMClient, LLMSettings
+from e3.sim.run import build_simulation, simulate
+from tests.llm_fakes import ScriptedLLM, install
+
+DEVICES = ["LLM#0", "LLM#1", "SD#0", "SD#1"]
+
+
+@pytest.fixture(scope="module")
+def base_cfg(repo):
+    return load_config(repo / "config/config.yaml")
+
+
+def llm_cfg(base_cfg, tmp_path, **llm):
+    cfg = copy.deepcopy(base_cfg)
+    cfg["controllers"]["llm"].update({"model": "e3test/scripted", "api_base": None, "mode": "record",
+                                      "cache_dir": str(tmp_path / "cache"), "frozen": None, **llm})
+    cfg["policies"]["e3"] = {"controller": "llm"}
+    return cfg
+
+
+# --- tools -------------------------------------------------------------------------------------
+def test_every_tool_has_a_closed_bounded_schema():
+    tools = openai_tools(DEVICES)
+    assert [t["function"]["name"] for t in tools] == list(TOOL_NAMES)
+    for name, schema in tool_parameters(DEVICES).items():
+        assert schema["additionalProperties"] is False, name
+        for arg, spec in schema["properties"].items():
+            if spec.get("type") in ("number", "integer"):
+                assert (spec["minimum"], spec["maximum"]) == BOUNDS[arg], (name, arg)
+            if arg == "device":
+                assert spec["enum"] == DEVICES
+
+
+def test_schema_bounds_are_the_control_surfaces_bounds(base_cfg, tmp_path):
+    s = build_simulation(base_cfg, "warmup_0", "e3", 1, 40, tmp_path / "t.parquet")
+    s.run()
+    tools = ControlSurface(s.policy.router, s.policy.opm, s.obs)
+    lo, hi = BOUNDS["ttl_tasks"]
+    assert "error" not in tools.call("set_device_risky", {"device": "SD#0", "ttl_tasks": hi})
+    assert "outside" in tools.call("set_device_risky", {"device": "SD#0", "ttl_tasks": hi + 1})["error"]
+    assert "unknown device" in tools.call("clear_device_risky", {"device": "GPU#7"})["error"]
+    assert "unknown tool" in tools.call("rm_rf", {})["error"]
+    assert "bad arguments" in tools.call("switch_router", {"router": "sect", "extra": 1})["error"]
+    assert "must be one of" in tools.call("switch_router", {"router": "jsq"})["error"]
+    assert tools.tool_errors == 5 and len(tools.audit) == 6
+    rec = tools.audit[0]
+    assert {"time_ms", "task_index", "caller", "tool", "arguments", "result", "old_state", "new_state"} <= set(rec)
+    assert rec["new_state"]["risky_until"] == {"SD#0": s.obs.task_index + hi}
+
+
+def test_risk_override_expires_by_ttl(base_cfg, tmp_path):
+    s = build_simulation(base_cfg, "warmup_0", "e3", 1, 40, tmp_path / "t.parquet")
+    s.run()
+    tools = ControlSurface(s.policy.router, s.policy.opm, s.obs)
+    k = s.obs.task_index
+    tools.call("set_device_risky", {"device": "LLM#1", "ttl_tasks": 5})
+    assert s.policy.router.is_risky("LLM#1", k + 4)
+    assert not s.policy.router.is_risky("LLM#1", k + 5)
+    assert "LLM#1" not in s.policy.router.risky_until
+
+
+def test_reply_schema_accepts_tools_and_no_action_only():
+    import jsonschema
+
+    sch = reply_schema(DEVICES)
+    jsonschema.validate({"name": "set_device_risky", "arguments": {"device": "SD#1", "ttl_tasks": 50}}, sch)
+    jsonschema.validate({"name": "no_action", "arguments": {}}, sch)
+    for bad in ({"name": "set_device_risky", "arguments": {"device": "SD#9"}},
+                {"name": "set_device_risky", "arguments": {"device": "SD#1", "ttl_tasks": 10**15}},
+                {"name": "format_disk", "arguments": {}}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, sch)
+
+
+# --- triggers ----------------------------------------------------------------------------------
+def test_signature_cooldown_and_nonevent_gap():
+    g = TriggerGate(anomaly_cooldown_tasks=20, min_nonevent_gap_tasks=20)
+    assert g.admit(Trigger("drift_alarm", 100, "LLM#0"))
+    assert not g.admit(Trigger("drift_alarm", 119, "LLM#0"))     # same signature within 20
+    assert not g.admit(Trigger("drift_alarm", 110, "LLM#1"))     # other device, but non-event gap
+    assert g.admit(Trigger("semantic_onset", 105, "SD#0"))       # events ignore the non-event gap
+    assert not g.admit(Trigger("semantic_onset", 106, "SD#0"))   # ... but not the cooldown
+    assert g.admit(Trigger("semantic_offset", 106, "SD#0"))      # a different signature
+    assert g.admit(Trigger("drift_alarm", 120, "LLM#0"))
+    assert g.suppressed == 3
+
+
+# --- cache key ---------------------------------------------------------------------------------
+def _req(**kw):
+    r = {"model": "openai/m", "api_base": "http://127.0.0.1:1/v1", "messages": [{"role": "user", "content": "x"}],
+         "tools": None, "temperature": 0.0, "seed": 0, "max_tokens": 10, "response_format": None,
+         "prompt_version": "p1"}
+    r.update(kw)
+    return r
+
+
+def test_cache_key_sensitivity_and_order_independence():
+    k = cache_key(_req())
+    assert cache_key(dict(reversed(list(_req().items())))) == k
+    for field, value in [("model", "openai/n"), ("api_base", "http://127.0.0.1:2/v1"),
+                         ("messages", [{"role": "user", "content": "y"}]), ("tools", [{"type": "function"}]),
+                         ("temperature", 0.5), ("seed", 1), ("max_tokens", 11), ("prompt_version", "p2"),
+                         ("response_format", {"type": "json_object"})]:
+        assert cache_key(_req(**{field: value})) != k, field
+    # a non-key field (timeout) does not change it; a secret is refused outright
+    assert cache_key({**_req(), "timeout": 5}) == k
+    with pytest.raises(ValueError, match="secret"):
+        cache_key({**_req(), "api_key": "sk-x"})
+
+
+def test_export_import_roundtrip_and_tamper_detection(tmp_path):
+    c = ResponseCache(tmp_path / "a")
+    req = _req()
+    c.put(cache_key(req), {"request": req, "response": {"content": "{}", "tool_calls": [], "usage": {}}})
+    assert c.export_jsonl(tmp_path / "r.jsonl") == 1
+    d = ResponseCache(tmp_path / "b")
+    assert d.import_jsonl(tmp_path / "r.jsonl") == 1 and d.import_jsonl(tmp_path / "r.jsonl") == 0
+    row = json.loads((tmp_path / "r.jsonl").read_text())
+    row["request"]["seed"] = 7
+    (tmp_path / "bad.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(Exception, match=r"bad.jsonl.*line 1.key"):
+        ResponseCache(tmp_path / "c").import_jsonl(tmp_path / "bad.jsonl")
+
+
+def test_replay_miss_names_the_key_and_how_to_record(tmp_path):
+    client = LLMClient(LLMSettings(model="openai/m", mode="replay", cache_dir=str(tmp_path / "c"), frozen=None))
+    with pytest.raises(LLMCacheMiss, match=r"key [0-9a-f]{64}.*--llm-mode record"):
+        client.complete([{"role": "user", "content": "x"}], prompt_version="p")
+
+
+# --- whole runs ----------------------------------------------------------------------------------
+def test_semantic_run_sets_risk_on_each_onset_and_clears_on_each_offset(base_cfg, tmp_path):
+    install(ScriptedLLM())
+    cfg = llm_cfg(base_cfg, tmp_path)
+    s = simulate(cfg, "semantic", "e3", 1, tmp_path / "run")
+    ps = s["policy_summary"]
+    audit = [json.loads(x) for x in (tmp_path / "run/audit.jsonl").read_text().splitlines()]
+    sets = [(a["task_index"], a["arguments"]["device"]) for a in audit if a.get("tool") == "set_device_risky"]
+    clears = [(a["task_index"], a["arguments"]["device"]) for a in audit if a.get("tool") == "clear_device_risky"]
+    from e3.sim.scenario import load_scenario
+
+    sc = load_scenario("semantic", dict(zip(DEVICES, ["llm", "llm", "sdxl", "sdxl"], strict=True)))
+    assert sets == [(w.start_task, w.device) for w in sc.semantic]
+    assert clears == [(w.end_task, w.device) for w in sc.semantic]
+    assert all(a["caller"].startswith("llm") for a in audit if a.get("tool") in ("set_device_risky",
+                                                                                   "clear_device_risky"))
+    assert ps["llm_fallbacks"] == 0 and ps["llm_requests"] >= ps["controller_calls"] >= 10
+    assert ps["llm_prompt_tokens"] > 0 and ps["controller_calls_per_1000_tasks"] > 0
+
+
+def test_replay_reproduces_a_recorded_run_byte_for_byte(base_cfg, tmp_path):
+    install(ScriptedLLM())
+    rec = llm_cfg(base_cfg, tmp_path)
+    simulate(rec, "drift", "e3", 2, tmp_path / "rec")
+    export = tmp_path / "responses.jsonl"
+    n = ResponseCache(tmp_path / "cache").export_jsonl(export)
+    assert n > 0
+    install(ScriptedLLM(script=[]))  # a provider that would answer differently: it must not be asked
+    rep = llm_cfg(base_cfg, tmp_path, mode="replay", cache_dir=str(tmp_path / "fresh"), frozen=str(export))
+    simulate(rep, "drift", "e3", 2, tmp_path / "rep")
+    for f in ("tasks.parquet", "audit.jsonl"):
+        assert (tmp_path / "rec" / f).read_bytes() == (tmp_path / "rep" / f).read_bytes(), f
+    a, b = (json.loads((tmp_path / d / "summary.json").read_text())["policy_summary"] for d in ("rec", "rep"))
+    assert b["llm_cache_hits"] == b["llm_requests"] and a["llm_cache_hits"] < a["llm_requests"]
+
+
+def test_secrets_never_reach_key_cache_audit_or_outputs(base_cfg, tmp_path, monkeypatch):
+    secret = "sk-e3-test-SECRET-0123456789"
+    monkeypatch.setenv("E3_TEST_KEY", secret)
+    fake = ScriptedLLM()
+    install(fake)
+    cfg = llm_cfg(base_cfg, tmp_path, api_key_env="E3_TEST_KEY")
+    simulate(cfg, "semantic", "e3", 1, tmp_path / "run")
+    assert fake.requests and all(r.get("api_key") == secret for r in fake.requests), "the key reaches the provider"
+    ResponseCache(tmp_path / "cache").export_jsonl(tmp_path / "export.jsonl")
+    for f in [*(tmp_path / "cache").rglob("*"), *(tmp_path / "run").rglob("*"), tmp_path / "export.jsonl"]:
+        if f.is_file():
+            assert secret.encode() not in f.read_bytes(), f
+
+
+@pytest.mark.parametrize("raw, reason", [
+    ("this is not json", "malformed_json"),
+    ('{"name": "format_disk", "arguments": {}}', "unknown_tool"),
+    ('{"name": "set_device_risky", "arguments": {"device": "SD#0", "ttl_tasks": 1000000000000000}}',
+     "bad_arguments"),
+    ('{"name": "set_device_risky", "arguments": {"device": "NPU#3"}}', "bad_arguments"),
+])
+def test_malformed_reply_falls_back_to_rules(base_cfg, tmp_path, raw, reason):
+    install(ScriptedLLM(script=[raw] * 50))
+    cfg = llm_cfg(base_cfg, tmp_path)
+    s = simulate(cfg, "semantic", "e3", 1, tmp_path / "run", n_tasks=120)
+    ps = s["policy_summary"]
+    assert ps["llm_fallback_reasons"][reason] == ps["controller_calls"] > 0
+    audit = [json.loads(x) for x in (tmp_path / "run/audit.jsonl").read_text().splitlines()]
+    notes = [a for a in audit if a.get("event") == "fallback"]
+    assert notes and notes[0]["detail"]["reason"] == reason and notes[0]["detail"]["raw_content"] == raw
+    # the rules controller acted in its place: risk set on the first onset
+    assert any(a.get("tool") == "set_device_risky" and a["caller"].startswith("rules(fallback)") for a in audit)
+
+
+def test_provider_error_and_timeout_fall_back(base_cfg, tmp_path):
+    import litellm
+
+    cfg = llm_cfg(base_cfg, tmp_path, model="openai/unreachable",
+                  api_base="http://127.0.0.1:9/v1", timeout_s=2)
+    cfg["controllers"]["llm"]["litellm_kwargs"] = {
+        "mock_response": litellm.Timeout(message="timed out", model="x", llm_provider="openai")}
+    # litellm_kwargs is a test hook, not a config field: pass it past the schema
+    s = build_simulation(cfg, "semantic", "e3", 1, 120, tmp_path / "t.parquet")
+    s.run()
+    summ = s.policy.summary()
+    assert summ["llm_fallback_reasons"]["provider_error"] == summ["controller_calls"] > 0
+    assert "Timeout" in s.policy.audit_records()[1]["detail"]["message"]
