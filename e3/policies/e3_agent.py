@@ -58,8 +58,7 @@ class E3Agent(Policy):
     def __init__(self, *a, **k) -> None:
         super().__init__(*a, **k)
         p = self.params
-        self.opm = OnlinePerformanceModel(self.pool, p["opm_window_tasks"], p["calibration_smoothing"],
-                                          p["opm_min_samples"])
+        self.opm = self.make_opm()
         self.router = RouterState("explore_risk" if self.warmup_budget_tasks > 0 else "sect",
                                   p["explore_weight_ms"], p["risk_penalty_ms"])
         self.gate = TriggerGate(p["anomaly_cooldown_tasks"], p["min_nonevent_gap_tasks"])
@@ -71,6 +70,12 @@ class E3Agent(Policy):
         self._warmup_points = sorted({round(f * self.warmup_budget_tasks) for f in p["warmup_intervention_fractions"]
                                       if 0 < round(f * self.warmup_budget_tasks) < self.warmup_budget_tasks})
         self.triggers_seen = 0
+
+    def make_opm(self) -> OnlinePerformanceModel:
+        """The Online Performance Model (subclasses swap in a variant, e.g. ``e3_rls``)."""
+        p = self.params
+        return OnlinePerformanceModel(self.pool, p["opm_window_tasks"], p["calibration_smoothing"],
+                                      p["opm_min_samples"])
 
     # --- plumbing ------------------------------------------------------------------------------
     def _tools(self, obs) -> ControlSurface:
@@ -124,7 +129,10 @@ class E3Agent(Policy):
 
     def on_complete(self, record, obs):
         p = self.params
+        predicted = self.opm.predict_ms(record.device, record.task)
         self.opm.observe(record)
+        if not self._in_warmup(obs) and predicted > 0:
+            self.controller.observe(record.device, record.service_ms / predicted, self._tools(obs))
         self._completions += 1
         if self._in_warmup(obs):
             if self._completions % p["warmup_refit_every_tasks"] == 0:
@@ -153,3 +161,19 @@ class E3Agent(Policy):
     def audit_records(self) -> list[dict]:
         """Every tool call's audit record, in order."""
         return self.tools.audit if self.tools else []
+
+
+@register
+class E3AgentRLS(E3Agent):
+    """E3-Agent with the RLS (forgetting factor) OPM of :mod:`e3.agent.opm_rls` instead of windowed
+    least squares; everything else (router, triggers, controller) is unchanged."""
+
+    name = "e3_rls"
+    parameters = {**E3Agent.parameters, "rls_forgetting": 0.95}
+
+    def make_opm(self):
+        from e3.agent.opm_rls import RLSPerformanceModel
+
+        p = self.params
+        return RLSPerformanceModel(self.pool, p["opm_window_tasks"], p["calibration_smoothing"], p["opm_min_samples"],
+                                   lam=p["rls_forgetting"])

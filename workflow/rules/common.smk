@@ -22,3 +22,43 @@ def mlperf_selection_args(wildcards):
     return "--rounds {} --benchmarks {}".format(
         " ".join(config["mlperf"]["rounds"]), " ".join(config["mlperf"]["benchmarks"])
     )
+
+
+# --- the sweep (issue 5) ---------------------------------------------------------------------
+RUNS = "resources/runs/{scenario}/{policy}/{controller}/seed{seed}"
+
+
+def sweep_cells(table=None):
+    """(policy, controller) cells of the config's sweep, optionally of one table."""
+    return [
+        (c["policy"], c.get("controller", "none"))
+        for c in config["sweep"]["cells"]
+        if table is None or c.get("table", "main") == table
+    ]
+
+
+def cell_seeds(controller):
+    """Seeds of a cell: sweep.llm_seeds for the llm controller, sweep.seeds otherwise."""
+    return config["sweep"]["llm_seeds"] if controller == "llm" else config["sweep"]["seeds"]
+
+
+def sweep_runs(kind, table=None):
+    """Paths of `kind` (summary.json or tasks.parquet) of every run of the sweep, in a fixed order."""
+    return [
+        f"{RUNS}/{kind}".format(scenario=sc, policy=p, controller=c, seed=s)
+        for sc in config["sweep"]["scenarios"]
+        for p, c in sweep_cells(table)
+        for s in cell_seeds(c)
+    ]
+
+
+def llm_responses(wildcards):
+    """The committed LLM responses, an input of llm-controller runs only."""
+    return [config["controllers"]["llm"]["frozen"]] if wildcards.controller == "llm" else []
+
+
+def plugin_args(wildcards=None):
+    return " ".join(f"--plugin {p}" for p in config["sweep"]["plugins"])
+
+
+EFFECTIVE_CONFIG = "resources/config/effective.yaml"

@@ -63,10 +63,11 @@ rule refresh_priors:
 rule resolve_pool:
     input:
         priors=config["priors"]["frozen"],
+        config=EFFECTIVE_CONFIG,
     output:
         "resources/pool.json",
     params:
-        config_file=workflow.configfiles[0] if workflow.configfiles else "config/config.yaml",
+        config_file=EFFECTIVE_CONFIG,
     log:
         "logs/mlperf/resolve_pool.log",
     benchmark:

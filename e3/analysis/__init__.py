@@ -1,0 +1,1 @@
+"""From simulation outputs to the paper's tables, figures and numbers (issue 5)."""

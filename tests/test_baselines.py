@@ -1,0 +1,99 @@
+"""Contract test for every registered policy and controller (benchopt's `benchopt test` idea), and
+the classic baselines' expected orderings."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from e3.agent.controllers import controller_names
+from e3.config import load_config
+from e3.policies.base import get_policy, policy_names
+from e3.sim.run import simulate
+from e3.sim.scenario import available_scenarios
+
+SHORT = 80
+
+
+@pytest.fixture(scope="module")
+def cfg(repo):
+    return load_config(repo / "config/config.yaml")
+
+
+@pytest.mark.parametrize("policy", [p for p in policy_names() if p != "e3"])
+def test_every_policy_runs_every_scenario_and_conserves_tasks(cfg, tmp_path, policy):
+    for sc in available_scenarios():
+        s = simulate(cfg, sc, policy, 1, tmp_path / sc, n_tasks=SHORT)
+        df = pd.read_parquet(tmp_path / sc / "tasks.parquet")
+        assert df["task_id"].tolist() == list(range(SHORT)), (policy, sc)
+        assert (df["latency_ms"] > 0).all() and s["decisions"] >= SHORT
+        assert get_policy(policy).__doc__, f"{policy} needs a docstring with its reference"
+
+
+@pytest.mark.parametrize("controller", [c for c in controller_names() if c != "llm"])
+def test_every_controller_drives_e3_on_every_scenario(cfg, tmp_path, controller):
+    for sc in available_scenarios():
+        s = simulate(cfg, sc, "e3", 1, tmp_path / sc, n_tasks=SHORT, policy_overrides={"controller": controller})
+        assert s["policy_summary"]["controller"] == controller and s["n_tasks"] == SHORT
+
+
+def _mean_latency(cfg, tmp_path, scenario, policy, seeds=(1, 2, 3), **over):
+    return float(np.mean([simulate(cfg, scenario, policy, s, tmp_path / f"{policy}{s}", policy_overrides=over or None)
+                          ["latency_ms"]["mean"] for s in seeds]))
+
+
+@pytest.mark.parametrize("policy", ["jsq", "sed_ewma", "dts", "ducb"])
+def test_queue_aware_baselines_beat_round_robin_on_a_static_heterogeneous_pool(cfg, tmp_path, policy):
+    # Round robin ignores both queues and speeds; on a heterogeneous pool every queue-aware policy
+    # should do better (JSQ: Winston 1977; SED: Whitt 1986).
+    rr = _mean_latency(cfg, tmp_path, "warmup_0", "round_robin")
+    assert _mean_latency(cfg, tmp_path, "warmup_0", policy) < 0.9 * rr
+
+
+def test_sed_ewma_beats_jsq_when_speeds_differ(cfg, tmp_path):
+    # JSQ counts tasks; SED weighs them by learned speed, which matters on a 3x-heterogeneous pool.
+    assert _mean_latency(cfg, tmp_path, "warmup_0", "sed_ewma") < _mean_latency(cfg, tmp_path, "warmup_0", "jsq")
+
+
+def test_jsq_d_with_d_one_is_random_and_worse_than_jsq(cfg, tmp_path):
+    assert _mean_latency(cfg, tmp_path, "warmup_0", "jsq_d", d=1) > _mean_latency(cfg, tmp_path, "warmup_0", "jsq")
+
+
+def test_jsq_d_rejects_a_bad_d(cfg, tmp_path):
+    from e3.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="d must be an integer"):
+        simulate(cfg, "warmup_0", "jsq_d", 1, tmp_path / "r", n_tasks=10, policy_overrides={"d": 0})
+
+
+def test_rls_opm_recovers_eq1_coefficients():
+    import random
+
+    from e3.agent.opm_rls import RLSPerformanceModel
+    from e3.mlperf.pool import DevicePrior
+    from e3.sim.observation import CompletedTask
+    from e3.sim.workload import TaskView
+
+    pool = [DevicePrior("L", "llm", "x", "v0", alpha_prior_ms_per_token=1.0, beta_prior_ms_per_token=1.0)]
+    opm = RLSPerformanceModel(pool, lam=0.99)
+    rng = random.Random(0)
+    for i in range(300):
+        t = TaskView(i, "llm", rng.choice([128, 512, 2048]), rng.choice([32, 128, 256]), 0.0)
+        y = 0.2 * t.input_tokens + 25.0 * t.output_tokens
+        opm.observe(CompletedTask(t, "L", 0.0, 0.0, y * rng.lognormvariate(0, 0.02), False))
+    e = opm.est["L"]
+    assert e.alpha == pytest.approx(0.2, rel=0.05) and e.beta == pytest.approx(25.0, rel=0.05)
+
+
+def test_page_hinkley_detects_a_hidden_drift_and_refits(cfg, tmp_path):
+    c = copy.deepcopy(cfg)
+    s = simulate(c, "drift", "e3", 1, tmp_path / "r", policy_overrides={"controller": "page_hinkley"})
+    assert s["policy_summary"]["ph_detections"] >= 1
+    import json
+
+    audit = [json.loads(x) for x in (tmp_path / "r/audit.jsonl").read_text().splitlines()]
+    hits = [a for a in audit if a["caller"] == "page_hinkley:detection"]
+    assert hits and all(a["tool"] == "trigger_online_profile_update" for a in hits)

@@ -1,0 +1,82 @@
+# Paper inputs: cited numbers as LaTeX macros, the comparison with the paper, the manifest, the PDF.
+
+
+rule paper_numbers:
+    input:
+        table5="results/tables/table5.csv",
+        table6="results/tables/table6.csv",
+        paper_values="paper/paper_values.yaml",
+    output:
+        numbers="paper/generated/numbers.tex",
+        table5_tex="paper/generated/table5.tex",
+        table6_tex="paper/generated/table6.tex",
+        comparison=report("results/paper_comparison.md", category="Comparison with the paper"),
+    params:
+        paper_controller="llm",
+    log:
+        "logs/paper_numbers.log",
+    benchmark:
+        "logs/benchmarks/paper_numbers.tsv"
+    conda:
+        "../envs/e3.yaml"
+    message:
+        "Writing paper/generated/numbers.tex and results/paper_comparison.md"
+    script:
+        "../scripts/paper_numbers.py"
+
+
+FROZEN = [
+    "results/aggregate/runs.csv",
+    "results/aggregate/trajectories.csv",
+    *[f"results/tables/{n}.{e}" for n in ("table5", "table6", "table_extended") for e in ("csv", "md", "tex")],
+    *[f"results/figures/{f}" for f in ("fig3_warmup.png", "fig3_warmup.pdf", "fig4_dynamic.png", "fig4_dynamic.pdf")],
+    "results/paper_comparison.md",
+    "paper/generated/numbers.tex",
+]
+
+
+rule manifest:
+    input:
+        frozen=FROZEN,
+        priors=config["priors"]["frozen"],
+        pool="resources/pool.json",
+    output:
+        "results/MANIFEST.json",
+    params:
+        config=config,
+        llm=config["controllers"]["llm"]["frozen"],
+    log:
+        "logs/manifest.log",
+    benchmark:
+        "logs/benchmarks/manifest.tsv"
+    conda:
+        "../envs/e3.yaml"
+    message:
+        "Writing results/MANIFEST.json (sha256 of every frozen file, config hash, versions, commit)"
+    script:
+        "../scripts/manifest.py"
+
+
+rule paper_pdf:
+    input:
+        tex="paper/main.tex",
+        numbers="paper/generated/numbers.tex",
+        tables=["paper/generated/table5.tex", "paper/generated/table6.tex"],
+        figures=["results/figures/fig3_warmup.pdf", "results/figures/fig4_dynamic.pdf"],
+    output:
+        "paper/build/main.status",
+    params:
+        engine="latexmk",
+    log:
+        "logs/paper_pdf.log",
+    benchmark:
+        "logs/benchmarks/paper_pdf.tsv"
+    conda:
+        "../envs/e3.yaml"
+    message:
+        "Building paper/build/main.pdf if a TeX engine is present"
+    shell:
+        "if command -v {params.engine} >/dev/null 2>&1; then "
+        "  (cd paper && latexmk -pdf -interaction=nonstopmode -outdir=build main.tex) > {log} 2>&1 "
+        "  && echo 'built paper/build/main.pdf' > {output}; "
+        "else echo 'skipped: no {params.engine} on PATH (install TeX Live to build the PDF)' | tee {output} {log}; fi"
