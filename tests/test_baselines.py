@@ -25,12 +25,15 @@ def cfg(repo):
 
 @pytest.mark.parametrize("policy", [p for p in policy_names() if p != "e3"])
 def test_every_policy_runs_every_scenario_and_conserves_tasks(cfg, tmp_path, policy):
+    cls = get_policy(policy)
+    assert cls.__doc__, f"{policy} needs a docstring with its reference"
     for sc in available_scenarios():
-        s = simulate(cfg, sc, policy, 1, tmp_path / sc, n_tasks=SHORT)
-        df = pd.read_parquet(tmp_path / sc / "tasks.parquet")
-        assert df["task_id"].tolist() == list(range(SHORT)), (policy, sc)
-        assert (df["latency_ms"] > 0).all() and s["decisions"] >= SHORT
-        assert get_policy(policy).__doc__, f"{policy} needs a docstring with its reference"
+        for i, over in enumerate([{}, cls.test_config] if cls.test_config else [{}]):
+            out = tmp_path / f"{sc}{i}"
+            s = simulate(cfg, sc, policy, 1, out, n_tasks=SHORT, policy_overrides=over or None)
+            df = pd.read_parquet(out / "tasks.parquet")
+            assert df["task_id"].tolist() == list(range(SHORT)), (policy, sc, over)
+            assert (df["latency_ms"] > 0).all() and s["decisions"] >= SHORT
 
 
 @pytest.mark.parametrize("controller", [c for c in controller_names() if c != "llm"])
@@ -97,3 +100,15 @@ def test_page_hinkley_detects_a_hidden_drift_and_refits(cfg, tmp_path):
     audit = [json.loads(x) for x in (tmp_path / "r/audit.jsonl").read_text().splitlines()]
     hits = [a for a in audit if a["caller"] == "page_hinkley:detection"]
     assert hits and all(a["tool"] == "trigger_online_profile_update" for a in hits)
+
+
+def test_readme_add_your_own_baseline_example_runs(cfg, tmp_path, repo):
+    import re
+
+    text = (repo / "README.md").read_text()
+    section = text.split("### Add your own baseline", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    plugin = tmp_path / "least_loaded.py"
+    plugin.write_text(code)
+    s = simulate(cfg, "churn", "least_loaded", 1, tmp_path / "r", n_tasks=60, plugins=(str(plugin),))
+    assert s["policy"] == "least_loaded" and s["n_tasks"] == 60

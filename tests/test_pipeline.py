@@ -4,6 +4,7 @@ simulation reproduces the aggregates byte for byte."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -22,7 +23,9 @@ COPY = ["Snakefile", "workflow", "config", "e3", "results/priors", "results/llm"
 def _snakemake(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("snakemake")
     cmd = [str(exe), "--cores", "2", "--configfile", "config/test/config.yaml", "--quiet", *args]
-    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    # the shell rules call the `e3` console script: put this interpreter's bin dir first on PATH
+    env = {**os.environ, "PATH": f"{exe.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     return r
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from river.drift import PageHinkley
-
 from e3.agent.control import ControlSurface
 from e3.agent.controllers import RulesController, register_controller
 
@@ -33,11 +31,14 @@ class PageHinkleyController(RulesController):
 
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)
-        self._ph: dict[str, PageHinkley] = {}
+        self._ph: dict[str, Any] = {}  # device -> river.drift.PageHinkley
         self.detections = 0
 
-    def _detector(self, device: str) -> PageHinkley:
+    def _detector(self, device: str):
         if device not in self._ph:
+            from river.drift import PageHinkley  # imported here: river takes seconds to import
+
+
             self._ph[device] = PageHinkley(min_instances=int(self.params.get("ph_min_instances", 5)),
                                            delta=float(self.params.get("ph_delta", 0.1)),
                                            threshold=float(self.params.get("ph_threshold", 1.5)),

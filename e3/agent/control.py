@@ -9,6 +9,7 @@ of which can reach it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from e3.agent.opm import OnlinePerformanceModel
@@ -75,15 +76,18 @@ class ControlSurface:
         opm: the policy's Online Performance Model.
         obs: the engine's Observation (read-only use).
         default_ttl_tasks: TTL used when ``set_device_risky`` gets none (Table 4: 50).
+        sink: where audit records go (e.g. a line writer streaming ``audit.jsonl``, so memory stays
+            flat over long horizons); default: kept in ``self.audit``.
     """
 
     def __init__(self, router: RouterState, opm: OnlinePerformanceModel, obs: Observation,
-                 default_ttl_tasks: int = 50) -> None:
+                 default_ttl_tasks: int = 50, sink: Callable[[dict[str, Any]], None] | None = None) -> None:
         self._router = router
         self._opm = opm
         self._obs = obs
         self.default_ttl_tasks = default_ttl_tasks
-        self.audit: list[dict[str, Any]] = []
+        self.audit: list[dict[str, Any]] = []  # kept only without a sink
+        self._sink = sink if sink is not None else self.audit.append
         self.tool_calls = 0
         self.tool_errors = 0
         self.caller = "controller"
@@ -104,15 +108,15 @@ class ControlSurface:
             result = {"error": str(exc)}
         self.tool_calls += 1
         self.tool_errors += "error" in result
-        self.audit.append({"time_ms": self._obs.now_ms, "task_index": self._obs.task_index,
-                           "caller": self.caller, "tool": tool, "arguments": args, "result": result,
+        self._sink({"time_ms": self._obs.now_ms, "task_index": self._obs.task_index,
+                    "caller": self.caller, "tool": tool, "arguments": args, "result": result,
                            "old_state": old, "new_state": self._state()})
         return result
 
     def note(self, event: str, detail: dict[str, Any]) -> None:
         """Append a non-tool audit record (a controller's fallback or no-action decision)."""
-        self.audit.append({"time_ms": self._obs.now_ms, "task_index": self._obs.task_index,
-                           "caller": self.caller, "event": event, "detail": detail})
+        self._sink({"time_ms": self._obs.now_ms, "task_index": self._obs.task_index,
+                    "caller": self.caller, "event": event, "detail": detail})
 
     def _state(self) -> dict[str, Any]:
         r = self._router

@@ -13,7 +13,7 @@ from typing import Any
 
 from e3.agent.triggers import Trigger
 
-PROMPT_VERSION = "e3-prompt-2"
+PROMPT_VERSION = "e3-prompt-3"
 
 _ROLE = (
     "You are the meta-controller of an edge server that dispatches LLM and SDXL inference tasks to "
@@ -38,9 +38,12 @@ _RULES = (
 def system_message(devices: dict[str, str], tools: list[dict[str, Any]] | None) -> str:
     """The run-constant system text. ``devices``: name -> kind. ``tools``: listed inline when the
     model gets no native tool list (``json_schema`` reply format), else None."""
-    lines = [_ROLE, "Devices: " + ", ".join(f"{n} ({k})" for n, k in devices.items()) + ".", _RULES]
+    lines = [_ROLE, "Devices: " + ", ".join(f"{n} ({k})" for n, k in devices.items()) + "."]
     if tools is not None:
         lines.append("Tools (reply as {\"name\": TOOL, \"arguments\": {...}}):\n" + json.dumps(tools, separators=(",", ":")))
+    # The rules come last, nearest the question: with the tool list after them, a 1.5B model chose
+    # a profile update on 5 of 5 semantic onsets; with the rules last it chose set_device_risky.
+    lines.append(_RULES)
     return "\n".join(lines)
 
 

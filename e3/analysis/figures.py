@@ -84,6 +84,7 @@ def fig3_warmup(traj: pd.DataFrame, out_base: str | Path, budgets=("warmup_0", "
         budget = int(sc.split("_")[-1]) if sc.split("_")[-1].isdigit() else 0
         if budget:
             ax.axvspan(0, budget, color="grey", alpha=0.12, lw=0)
+        ax.set_xlim(0, int(t["task_id"].max()))
         ax.set_title(f"warmup budget {budget} tasks")
         ax.set_xlabel("task index")
     axes[0][0].set_ylabel("end-to-end latency (s)")
@@ -92,11 +93,16 @@ def fig3_warmup(traj: pd.DataFrame, out_base: str | Path, budgets=("warmup_0", "
 
 
 def fig4_dynamic(traj: pd.DataFrame, out_base: str | Path, scenarios=("semantic", "churn", "drift"),
-                 smooth: int = 20) -> list[Path]:
+                 smooth: int = 20, cells: list[tuple[str, str]] | None = None) -> list[Path]:
     """Fig. 4 (a)-(c): latency trajectories of every policy per dynamic regime, event windows shaded;
     (d): stutter rate per task index under semantic dynamics (fraction of seeds whose task was
-    dispatched to a degraded device). Returns the written paths."""
+    dispatched to a degraded device). ``cells``: the (policy, controller) pairs to draw (default:
+    all in ``traj``). Returns the written paths."""
     sns.set_theme(style="whitegrid", context="paper")
+    if cells is not None:
+        keep = pd.Series(list(zip(traj["policy"], traj["controller"], strict=True))).isin(cells).to_numpy()
+        traj = traj[keep]
+    horizon = int(traj["task_id"].max())
     scenarios = [s for s in scenarios if s in set(traj["scenario"])]
     fig, axes = plt.subplots(2, 2, figsize=(10, 6.6))
     pal = sns.color_palette("colorblind")
@@ -110,6 +116,7 @@ def fig4_dynamic(traj: pd.DataFrame, out_base: str | Path, scenarios=("semantic"
             ax.axvspan(s, e, color={"semantic": "tab:red", "drift": "tab:orange", "away": "grey"}[kind],
                        alpha=0.1, lw=0)
         ax.set_yscale("log")
+        ax.set_xlim(0, horizon)
         ax.set_title(f"({tag}) {sc}")
         ax.set_xlabel("task index")
         ax.set_ylabel("latency (s, log)")
@@ -121,6 +128,7 @@ def fig4_dynamic(traj: pd.DataFrame, out_base: str | Path, scenarios=("semantic"
                 color=colors[(pol, ctl)], label=label(pol, ctl))
     for s, e, _ in _windows("semantic"):
         ax.axvspan(s, e, color="tab:red", alpha=0.1, lw=0)
+    ax.set_xlim(0, horizon)
     ax.set_title("(d) stutter under semantic dynamics (10-task mean)")
     ax.set_xlabel("task index")
     ax.set_ylabel("stutter rate")

@@ -39,17 +39,18 @@ def _load_public(name: str) -> dict:
     return {"block": d.get("block", "other"), "setting": str(d.get("setting", name))}
 
 
-def table5(runs: pd.DataFrame, cells: list[dict] | None = None) -> pd.DataFrame:
+def table5(runs: pd.DataFrame, cells: list[dict] | None = None, scenarios: list[str] | None = None) -> pd.DataFrame:
     """One row per (scenario, policy, controller) cell, in scenario order then cell order.
 
     Args:
         runs: ``runs.csv`` rows.
         cells: the config's ``sweep.cells`` (gives the row order); default: order of appearance.
+        scenarios: the config's ``sweep.scenarios`` (gives the block order); default: as in ``runs``.
     """
     meta = {sc: _load_public(sc) for sc in runs["scenario"].unique()}
     order = [(c["policy"], c.get("controller", "none")) for c in cells] if cells else None
     rows = []
-    for sc in dict.fromkeys(runs["scenario"]):
+    for sc in [s for s in (scenarios or dict.fromkeys(runs["scenario"])) if s in meta]:
         r = runs[runs["scenario"] == sc]
         oracle = r[r["policy"] == "oracle"]
         pairs = order or list(dict.fromkeys(zip(r["policy"], r["controller"], strict=True)))

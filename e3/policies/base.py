@@ -51,15 +51,20 @@ class Policy:
         name: registry name (used on the command line and in the Snakemake sweep).
         needs_truth: True only for full-information baselines (the Oracle).
         parameters: default parameters; config ``policies.NAME`` overrides them.
+        test_config: extra parameter set exercised by the contract test (benchopt's idea).
     """
 
     name: ClassVar[str] = ""
     needs_truth: ClassVar[bool] = False
     parameters: ClassVar[dict[str, Any]] = {}
+    #: parameter overrides the contract test (tests/test_baselines.py) also runs, besides the defaults
+    test_config: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, pool: list[DevicePrior], params: dict[str, Any], rng: random.Random,
-                 warmup_budget_tasks: int = 0, oracle=None, controllers: dict[str, Any] | None = None) -> None:
+                 warmup_budget_tasks: int = 0, oracle=None, controllers: dict[str, Any] | None = None,
+                 audit_sink=None) -> None:
         self.pool = pool
+        self.audit_sink = audit_sink  # callable(record) for audit records, or None (keep in memory)
         self.controllers = dict(controllers or {})
         self.priors = {d.name: d for d in pool}
         unknown = set(params) - set(self.parameters)

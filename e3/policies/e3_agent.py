@@ -80,7 +80,7 @@ class E3Agent(Policy):
     # --- plumbing ------------------------------------------------------------------------------
     def _tools(self, obs) -> ControlSurface:
         if self.tools is None:
-            self.tools = ControlSurface(self.router, self.opm, obs, self.params["risk_ttl_tasks"])
+            self.tools = ControlSurface(self.router, self.opm, obs, self.params["risk_ttl_tasks"], self.audit_sink)
         return self.tools
 
     def _fire(self, trig: Trigger, obs) -> None:
@@ -170,6 +170,7 @@ class E3AgentRLS(E3Agent):
 
     name = "e3_rls"
     parameters = {**E3Agent.parameters, "rls_forgetting": 0.95}
+    test_config = {"rls_forgetting": 1.0}
 
     def make_opm(self):
         from e3.agent.opm_rls import RLSPerformanceModel

@@ -30,6 +30,7 @@ class PowerOfD(Policy):
 
     name = "jsq_d"
     parameters = {"d": 2}
+    test_config = {"d": 1}
 
     def __init__(self, *a, **k) -> None:
         super().__init__(*a, **k)

@@ -62,6 +62,7 @@ class SedEwma(_SlowdownDispatcher):
 
     name = "sed_ewma"
     parameters = {"ewma_weight": 0.3}
+    test_config = {"ewma_weight": 1.0}
 
     def __init__(self, *a, **k) -> None:
         super().__init__(*a, **k)
@@ -82,6 +83,7 @@ class DiscountedUCB(_SlowdownDispatcher):
 
     name = "ducb"
     parameters = {"gamma": 0.95, "xi": 0.5, "B": 1.0}
+    test_config = {"gamma": 1.0}
 
     def __init__(self, *a, **k) -> None:
         super().__init__(*a, **k)
@@ -115,6 +117,7 @@ class SlidingWindowUCB(_SlowdownDispatcher):
 
     name = "swucb"
     parameters = {"window_tasks": 40, "xi": 0.5, "B": 1.0}
+    test_config = {"window_tasks": 5}
 
     def __init__(self, *a, **k) -> None:
         super().__init__(*a, **k)
@@ -148,6 +151,7 @@ class DiscountedThompson(_SlowdownDispatcher):
 
     name = "dts"
     parameters = {"gamma": 0.95, "sigma": 0.3, "prior_precision": 1.0}
+    test_config = {"gamma": 1.0, "sigma": 1.0}
 
     def __init__(self, *a, **k) -> None:
         super().__init__(*a, **k)

@@ -118,13 +118,14 @@ class Simulation:
         trace_path: per-task trace output (.parquet or .csv), streamed.
         progress: optional ``callable(str)``; called about every 10 % of the horizon.
         controllers: config ``controllers`` section (meta-controller options), handed to the policy.
+        audit_sink: callable(record) receiving the policy's audit records as they happen.
     """
 
     def __init__(self, pool: list[DevicePrior], scenario: Scenario, workload: WorkloadSpec,
                  truth: TruthSpec, policy_cls: type[Policy], policy_params: dict[str, Any],
                  seed: int, n_tasks: int, trace_path: str | Path,
                  progress: Callable[[str], None] | None = None,
-                 controllers: dict[str, Any] | None = None) -> None:
+                 controllers: dict[str, Any] | None = None, audit_sink=None) -> None:
         self.pool, self.scenario, self.n_tasks = pool, scenario, n_tasks
         self.trace_path = Path(trace_path)
         self.progress = progress
@@ -143,7 +144,7 @@ class Simulation:
         kwargs = {"oracle": oracle} if oracle is not None else {}
         self.policy = policy_cls(pool, dict(policy_params), stream(seed, scenario.name, "policy", policy_cls.name),
                                  warmup_budget_tasks=scenario.warmup_budget_tasks, controllers=controllers,
-                                 **kwargs)
+                                 audit_sink=audit_sink, **kwargs)
         self.stats = RunStats(busy_ms={d.name: 0.0 for d in pool}, tasks_per_device={d.name: 0 for d in pool})
         self._writer: TraceWriter | None = None
         self._next_report = max(1, n_tasks // 10)

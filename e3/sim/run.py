@@ -52,7 +52,7 @@ def versions() -> dict[str, str]:
 
 def build_simulation(cfg: dict[str, Any], scenario: str, policy: str, seed: int, n_tasks: int | None,
                      trace_path: Path, policy_overrides: dict[str, Any] | None = None,
-                     plugins: tuple[str, ...] = (), progress=None) -> Simulation:
+                     plugins: tuple[str, ...] = (), progress=None, audit_sink=None) -> Simulation:
     """Assemble a :class:`Simulation` from the config (pool, priors, workload, truth, policy).
 
     Raises:
@@ -71,7 +71,8 @@ def build_simulation(cfg: dict[str, Any], scenario: str, policy: str, seed: int,
     cls = get_policy(policy, plugins)
     params = {**cfg.get("policies", {}).get(policy, {}), **(policy_overrides or {})}
     return Simulation(pool, sc, wl, truth, cls, params, seed, n_tasks or cfg["simulation"]["horizon_tasks"],
-                      trace_path, progress=progress, controllers=cfg.get("controllers"))
+                      trace_path, progress=progress, controllers=cfg.get("controllers"),
+                      audit_sink=audit_sink)
 
 
 def read_trace_column(trace_path: Path, column: str) -> np.ndarray:
@@ -127,15 +128,17 @@ def simulate(cfg: dict[str, Any], scenario: str, policy: str, seed: int, out_dir
     staging.mkdir(parents=True)
     try:
         trace = staging / f"tasks.{fmt}"
-        simulation = build_simulation(cfg, scenario, policy, seed, n_tasks, trace, policy_overrides, plugins, progress)
-        simulation.run()
+        audit_path = staging / "audit.jsonl"
+        with open(audit_path, "w") as audit_file:  # streamed: memory stays flat in the horizon
+            simulation = build_simulation(cfg, scenario, policy, seed, n_tasks, trace, policy_overrides, plugins,
+                                          progress, lambda rec: audit_file.write(json.dumps(rec, sort_keys=True) + "\n"))
+            simulation.run()
+        if audit_path.stat().st_size == 0:
+            audit_path.unlink()
         summary = summarize(simulation, trace, cfg, seed)
         wall = summary.pop("wall_s")
         write_json_atomic(staging / "summary.json", summary)
         write_json_atomic(staging / "timing.json", {"wall_s": wall, "tasks_per_s": summary["n_tasks"] / max(wall, 1e-9)})
-        audit = getattr(simulation.policy, "audit_records", lambda: [])()
-        if audit:
-            (staging / "audit.jsonl").write_text("".join(json.dumps(a, sort_keys=True) + "\n" for a in audit))
         if out_dir.exists():
             shutil.rmtree(out_dir)
         staging.rename(out_dir)

@@ -13,6 +13,7 @@ rule figures:
     params:
         every=5,
         smooth=20,
+        cells=config["sweep"]["cells"],
     log:
         "logs/figures.log",
     benchmark:

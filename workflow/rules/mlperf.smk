@@ -48,6 +48,8 @@ rule refresh_priors:
         frozen=config["priors"]["frozen"],
     output:
         "resources/priors/refresh_report.txt",
+    params:
+        rounds=config["mlperf"]["rounds"],  # a changed selection re-runs the comparison
     log:
         "logs/mlperf/refresh_priors.log",
     benchmark:
@@ -67,7 +69,7 @@ rule resolve_pool:
     output:
         "resources/pool.json",
     params:
-        config_file=EFFECTIVE_CONFIG,
+        pool=config["pool"],  # a pool edit re-runs the rule
     log:
         "logs/mlperf/resolve_pool.log",
     benchmark:
@@ -77,4 +79,4 @@ rule resolve_pool:
     message:
         "Resolving the device pool against {input.priors}"
     shell:
-        "e3 pool --config {params.config_file} --priors {input.priors} --out {output} > {log} 2>&1"
+        "e3 pool --config {input.config} --priors {input.priors} --out {output} > {log} 2>&1"

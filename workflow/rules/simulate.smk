@@ -27,8 +27,8 @@ rule simulate:
         scenario="config/scenarios/{scenario}.yaml",
         llm=llm_responses,
     output:
-        summary=RUNS + "/summary.json",
-        trace=RUNS + "/tasks.parquet",
+        summary="resources/runs/{scenario}/{policy}/{controller}/seed{seed}/summary.json",
+        trace="resources/runs/{scenario}/{policy}/{controller}/seed{seed}/tasks.parquet",
     params:
         out=lambda wc, output: os.path.dirname(output.summary),
         plugins=plugin_args,

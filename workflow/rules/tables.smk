@@ -12,6 +12,7 @@ rule tables:
         },
     params:
         cells=config["sweep"]["cells"],
+        scenarios=config["sweep"]["scenarios"],
     log:
         "logs/tables.log",
     benchmark:

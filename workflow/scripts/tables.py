@@ -13,9 +13,9 @@ sys.stderr = open(sm.log[0], "w")
 runs = pd.read_csv(sm.input.runs)
 cells = list(sm.params.cells)
 main = [c for c in cells if c.get("table", "main") == "main"]
-t5 = table5(runs, main)
+t5 = table5(runs, main, list(sm.params.scenarios))
 t6 = table6(runs, t5)
-ext = table5(runs, cells)  # every cell, the extended baselines included
+ext = table5(runs, cells, list(sm.params.scenarios))  # every cell, the extended baselines included
 for name, df, cols, caption in (
     ("table5", t5, TABLE5_COLUMNS, "Average end-to-end latency (ms), mean over seeds with 95\\% t-interval."),
     ("table6", t6, TABLE6_COLUMNS, "Stutter and control-plane cost under dynamic regimes (means per run)."),
