@@ -125,12 +125,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_llm_record(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from e3.config import REPO_ROOT, load_config
     from e3.io import write_json_atomic
     from e3.llm import local_model
     from e3.llm.record import record, wait_for_server
 
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, overlays=args.overlay)
     llm = cfg["controllers"]["llm"]
     if args.model:
         llm["model"] = args.model
@@ -150,7 +152,14 @@ def cmd_llm_record(args: argparse.Namespace) -> int:
         if server is not None:
             server.terminate()
             server.wait(timeout=30)
-    write_json_atomic(str(args.out) + ".runs.json", res["runs"])
+    runs_json = Path(str(args.out) + ".runs.json")
+    runs = res["runs"]
+    if args.reuse and runs_json.exists():  # keep the summaries of runs not re-recorded this time
+        def key(r):
+            return r["scenario"], r["seed"], r.get("horizon_tasks")
+        new = {key(r) for r in runs}
+        runs = [r for r in json.loads(runs_json.read_text()) if key(r) not in new] + runs
+    write_json_atomic(runs_json, sorted(runs, key=lambda r: (-(r.get("horizon_tasks") or 0), r["seed"])))
     _progress(f"{res['responses']} responses written to {args.out}")
     return 0
 
@@ -246,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="results/llm/responses.jsonl", help="JSONL export (default: %(default)s)")
     r.add_argument("--runs", default="resources/llm_record_runs", help="simulation outputs of the recording")
     r.add_argument("--config", help="config file (default: config/config.yaml)")
+    r.add_argument("--overlay", action="append", metavar="FILE",
+                   help="config merged over --config as snakemake --configfile does, e.g. "
+                        "config/test/config.yaml (repeatable)")
     r.add_argument("--model", help="litellm model string (default: config controllers.llm.model)")
     r.add_argument("--api-base", help="provider base URL ('' for the provider default)")
     r.add_argument("--no-serve", action="store_true", help="do not start the local model; use the configured provider")

@@ -71,14 +71,27 @@ def read_yaml(path: str | Path) -> Any:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Load ``config/config.yaml`` (or ``path``), apply ``overrides``, validate, fill defaults.
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
+                overlays: list[str | Path] | None = None) -> dict[str, Any]:
+    """Load ``config/config.yaml`` (or ``path``), merge ``overlays``, apply ``overrides``, validate,
+    fill defaults.
+
+    Args:
+        overlays: further YAML files merged over the base in order, recursively, exactly as
+            ``snakemake --configfile`` merges them (``snakemake.utils.update_config``), e.g.
+            ``config/test/config.yaml``.
+        overrides: top-level keys replaced after merging.
 
     Raises:
         ConfigError: missing file, bad YAML, or a schema violation (naming the field).
     """
     path = Path(path) if path else REPO_ROOT / "config" / "config.yaml"
     cfg = read_yaml(path) or {}
+    if overlays:
+        from snakemake.utils import update_config  # the pipeline's own merge semantics
+
+        for extra in overlays:
+            update_config(cfg, read_yaml(Path(extra)) or {})
     for k, v in (overrides or {}).items():
         cfg[k] = v
     return validate(cfg, load_schema("config.schema.yaml"), path)

@@ -62,7 +62,8 @@ def record(cfg: dict[str, Any], scenarios: list[str], seeds: list[int], out: str
                 t0 = time.perf_counter()
                 s = simulate(rcfg, sc, "e3", seed, Path(runs_dir) / f"{sc}_seed{seed}")
                 ps = s["policy_summary"]
-                runs.append({"scenario": sc, "seed": seed, **ps})
+                runs.append({"scenario": sc, "seed": seed,
+                             "horizon_tasks": rcfg["simulation"]["horizon_tasks"], **ps})
                 if progress:
                     progress(f"{sc} seed {seed}: {ps['controller_calls']} calls, {ps['llm_requests']} requests "
                              f"({ps['llm_cache_hits']} cached), {ps['llm_fallbacks']} fallbacks, "
