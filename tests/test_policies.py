@@ -130,6 +130,24 @@ def test_sdxl_calibration_smoothing():
     assert opm.est["S"].c == pytest.approx(0.7 * 1000 + 0.3 * 2000)
 
 
+def test_sdxl_calibration_backlog_is_bounded_and_exact():
+    """Memory stays flat between refits, and the bound does not change the EWMA: the dropped
+    samples' weight (0.7^maxlen) is far below double precision."""
+    rng = np.random.default_rng(1)
+    samples = rng.uniform(500.0, 3000.0, 5000)
+    pool = [DevicePrior("S", "sdxl", "x", "v", c_prior_ms=1000.0)]
+    opm = OnlinePerformanceModel(pool, smoothing=0.3)
+    for k, s in enumerate(samples):
+        opm.observe(CompletedTask(TaskView(k, "sdxl", 0, 0, 0.0), "S", 0.0, 0.0, float(s), False))
+    assert len(opm._unconsumed["S"]) == opm._unconsumed_maxlen < len(samples)
+    opm.refit("S")
+    c = 1000.0
+    for s in samples:  # the unbounded sequential EWMA
+        c = 0.7 * c + 0.3 * s
+    assert opm.est["S"].c == pytest.approx(c, rel=1e-15)
+    assert len(opm._unconsumed["S"]) == 0
+
+
 def test_unknown_policy_and_bad_params(cfg, tmp_path):
     with pytest.raises(ConfigError, match="registered"):
         simulate(cfg, "warmup_0", "nope", 1, tmp_path / "x")

@@ -87,11 +87,17 @@ class OnlinePerformanceModel:
         self.min_samples = min_samples
         self.est: dict[str, DeviceEstimate] = {}
         self.window: dict[str, deque] = {}
-        self._unconsumed: dict[str, list[float]] = {}
+        # SDXL samples not yet folded into the calibration. Bounded so memory stays flat on long
+        # horizons: a sample older than this carries weight (1 - smoothing)^maxlen < 1e-30 in the
+        # EWMA, below double precision, so dropping it changes nothing.
+        self._unconsumed_maxlen = 1000
+        if 0.0 < smoothing < 1.0:
+            self._unconsumed_maxlen = max(1000, math.ceil(math.log(1e-30) / math.log(1.0 - smoothing)))
+        self._unconsumed: dict[str, deque] = {}
         for d in pool:
             self.est[d.name] = DeviceEstimate(d.kind, d.alpha_prior_ms_per_token, d.beta_prior_ms_per_token, d.c_prior_ms)
             self.window[d.name] = deque(maxlen=window_tasks)
-            self._unconsumed[d.name] = []
+            self._unconsumed[d.name] = deque(maxlen=self._unconsumed_maxlen)
 
     # --- fast path -----------------------------------------------------------------------------
     def predict_ms(self, device: str, task: TaskView) -> float:
@@ -151,7 +157,7 @@ class OnlinePerformanceModel:
         else:
             for s in self._unconsumed[device]:
                 e.c = (1.0 - self.smoothing) * e.c + self.smoothing * s / e.calibration
-            self._unconsumed[device] = []
+            self._unconsumed[device].clear()
             pred = np.full(len(y), e.calibration * e.c)
         resid = y - pred
         cv = float(np.std(resid) / max(np.mean(y), 1e-9)) if len(y) > 1 else 1.0
@@ -163,7 +169,7 @@ class OnlinePerformanceModel:
         """State hygiene after a device returns from churn: drop its window and raise its
         uncertainty, keeping the coefficients as a starting point (paper section 3.7)."""
         self.window[device].clear()
-        self._unconsumed[device] = []
+        self._unconsumed[device].clear()
         self.est[device].uncertainty = 1.0
 
     # --- diagnosis -----------------------------------------------------------------------------

@@ -67,10 +67,18 @@ class _Job:
         self.device = ""
 
 
+def _no_monitors(comp: sim.Component) -> None:
+    # salabim keeps a level monitor of every status change per component by default: a list
+    # that grows with the horizon. Switch it off so memory stays flat in the number of tasks.
+    comp.status.monitor(False)
+    comp.mode.monitor(False)
+
+
 class _DeviceProc(sim.Component):
     def setup(self, model: Simulation, state: DeviceState) -> None:
         self.model = model
         self.state = state
+        _no_monitors(self)
 
     def process(self):
         m, st, env = self.model, self.state, self.env
@@ -92,6 +100,7 @@ class _ArrivalProc(sim.Component):
     def setup(self, model: Simulation, tasks) -> None:
         self.model = model
         self.tasks = tasks
+        _no_monitors(self)
 
     def process(self):
         for task in self.tasks:
