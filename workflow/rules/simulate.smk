@@ -6,8 +6,9 @@ rule effective_config:
     output:
         EFFECTIVE_CONFIG,
     params:
-        # the validated, default-filled config; a change re-runs every simulation
-        config=config,
+        # the validated, default-filled config minus `sweep`: a change re-runs every simulation,
+        # but the sweep only decides which runs exist, so adding a seed or a cell re-runs nothing
+        config={k: v for k, v in config.items() if k != "sweep"},
     log:
         "logs/effective_config.log",
     benchmark:
