@@ -50,7 +50,7 @@ def test_every_llm_cell_of_the_full_sweep_replays(replay, tmp_path):
         assert ps["llm_cache_hits"] == ps["llm_requests"] > 0, (sc, seed)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", range(1, 11))
 def test_replayed_semantic_run_sets_and_clears_risk_at_every_window(replay, tmp_path, seed):
     simulate(copy.deepcopy(replay), "semantic", "e3", seed, tmp_path / "run")
     audit = [json.loads(x) for x in (tmp_path / "run/audit.jsonl").read_text().splitlines()]

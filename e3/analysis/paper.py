@@ -125,7 +125,7 @@ def claims(ours: dict, t6: pd.DataFrame, ctl: str) -> list[tuple[str, bool | Non
     if len(wu) == 3:
         shrinking = wu[0][1] > wu[1][1] > wu[2][1]
         res.append(("The warmup gap shrinks as the budget grows (0 > 30 > 100)", shrinking,
-                    ", ".join(f"budget {s}: {g:+.1f} %" for s, g in wu)))
+                    ", ".join(f"budget {s}: {g:+.2f} %" for s, g in wu)))
     r6 = t6[(t6["setting"] == "semantic") & (t6["e3_controller"] == ctl)]
     if not r6.empty:
         r = r6.iloc[0]
