@@ -130,7 +130,7 @@ def cmd_llm_record(args: argparse.Namespace) -> int:
     from e3.config import REPO_ROOT, load_config
     from e3.io import write_json_atomic
     from e3.llm import local_model
-    from e3.llm.record import record, wait_for_server
+    from e3.llm.record import merge_run_summaries, record, wait_for_server
 
     cfg = load_config(args.config, overlays=args.overlay)
     llm = cfg["controllers"]["llm"]
@@ -153,13 +153,8 @@ def cmd_llm_record(args: argparse.Namespace) -> int:
             server.terminate()
             server.wait(timeout=30)
     runs_json = Path(str(args.out) + ".runs.json")
-    runs = res["runs"]
-    if args.reuse and runs_json.exists():  # keep the summaries of runs not re-recorded this time
-        def key(r):
-            return r["scenario"], r["seed"], r.get("horizon_tasks")
-        new = {key(r) for r in runs}
-        runs = [r for r in json.loads(runs_json.read_text()) if key(r) not in new] + runs
-    write_json_atomic(runs_json, sorted(runs, key=lambda r: (-(r.get("horizon_tasks") or 0), r["seed"])))
+    old = json.loads(runs_json.read_text()) if args.reuse and runs_json.exists() else []
+    write_json_atomic(runs_json, merge_run_summaries(old, res["runs"]))
     _progress(f"{res['responses']} responses written to {args.out}")
     return 0
 

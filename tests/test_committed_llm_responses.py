@@ -1,6 +1,7 @@
 """The committed LLM responses (results/llm/responses.jsonl) cover every e3/llm cell of the full
 sweep, so `snakemake --cores 8` on a fresh clone never meets a replay miss; and the replayed
-semantic runs show risk set on each onset and cleared on each offset in the audit log.
+semantic runs show risk set on each onset and cleared on each offset in the audit log (the
+"done when" of the meta-controller issue, on the real model's recorded decisions).
 
 These tests read the frozen export into a temporary diskcache store (no network, no provider):
 a re-recording that drops a request, a prompt change that invalidates the keys, or a sweep
@@ -34,6 +35,7 @@ def replay(repo, tmp_path_factory):
 
 
 def _llm_cells(cfg):
+    """(scenario, seed) of every e3/llm run of the sweep, as workflow/rules/common.smk lists them."""
     sweep = cfg["sweep"]
     if not any(c["policy"] == "e3" and c.get("controller") == "llm" for c in sweep["cells"]):
         return []
@@ -41,23 +43,26 @@ def _llm_cells(cfg):
     return [(sc, seed) for seed in seeds for sc in sweep["scenarios"]]
 
 
+def _risk_calls(audit: list[dict], tool: str) -> set[tuple[int, str]]:
+    """(task index, device) of every accepted call of ``tool``, whoever made it (llm or fallback)."""
+    return {(a["task_index"], a["arguments"]["device"]) for a in audit
+            if a.get("tool") == tool and "error" not in (a.get("result") or {})}
+
+
 def test_every_llm_cell_of_the_full_sweep_replays(replay, tmp_path):
     cells = _llm_cells(replay)
     assert cells, "the full sweep has no e3/llm cell"
+    kinds = {d["name"]: "llm" if d["benchmark"].startswith("llama") else "sdxl" for d in replay["pool"]}
+    windows = load_scenario("semantic", kinds).semantic
     for sc, seed in cells:
-        s = simulate(copy.deepcopy(replay), sc, "e3", seed, tmp_path / f"{sc}_{seed}")  # a miss raises
+        out = tmp_path / f"{sc}_{seed}"
+        s = simulate(copy.deepcopy(replay), sc, "e3", seed, out)  # a replay miss raises
         ps = s["policy_summary"]
         assert ps["llm_cache_hits"] == ps["llm_requests"] > 0, (sc, seed)
-
-
-@pytest.mark.parametrize("seed", range(1, 11))
-def test_replayed_semantic_run_sets_and_clears_risk_at_every_window(replay, tmp_path, seed):
-    simulate(copy.deepcopy(replay), "semantic", "e3", seed, tmp_path / "run")
-    audit = [json.loads(x) for x in (tmp_path / "run/audit.jsonl").read_text().splitlines()]
-    ok = [a for a in audit if "tool" in a and "error" not in (a.get("result") or {})]  # caller: llm or fallback
-    sets = {(a["task_index"], a["arguments"]["device"]) for a in ok if a["tool"] == "set_device_risky"}
-    clears = {(a["task_index"], a["arguments"]["device"]) for a in ok if a["tool"] == "clear_device_risky"}
-    windows = load_scenario("semantic", {"LLM#0": "llm", "LLM#1": "llm", "SD#0": "sdxl", "SD#1": "sdxl"}).semantic
-    for w in windows:
-        assert (w.start_task, w.device) in sets, f"no risk set on {w.device} at onset (task {w.start_task})"
-        assert (w.end_task, w.device) in clears, f"risk on {w.device} not cleared at offset (task {w.end_task})"
+        if sc != "semantic":
+            continue
+        audit = [json.loads(x) for x in (out / "audit.jsonl").read_text().splitlines()]
+        sets, clears = _risk_calls(audit, "set_device_risky"), _risk_calls(audit, "clear_device_risky")
+        for w in windows:
+            assert (w.start_task, w.device) in sets, f"seed {seed}: no risk set on {w.device} at onset"
+            assert (w.end_task, w.device) in clears, f"seed {seed}: risk on {w.device} not cleared at offset"

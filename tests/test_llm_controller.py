@@ -227,3 +227,15 @@ def test_provider_error_and_timeout_fall_back(base_cfg, tmp_path):
     summ = s.policy.summary()
     assert summ["llm_fallback_reasons"]["provider_error"] == summ["controller_calls"] > 0
     assert "Timeout" in s.policy.audit_records()[1]["detail"]["message"]
+
+
+def test_reuse_recording_keeps_other_run_summaries():
+    from e3.llm.record import merge_run_summaries
+
+    old = [{"scenario": "semantic", "seed": 1, "horizon_tasks": 300, "calls": 13},
+           {"scenario": "drift", "seed": 1, "horizon_tasks": 300, "calls": 8}]
+    new = [{"scenario": "semantic", "seed": 1, "horizon_tasks": 300, "calls": 12},
+           {"scenario": "semantic", "seed": 1, "horizon_tasks": 120, "calls": 6}]
+    merged = merge_run_summaries(old, new)
+    assert [(r["scenario"], r["horizon_tasks"], r["calls"]) for r in merged] == [
+        ("drift", 300, 8), ("semantic", 300, 12), ("semantic", 120, 6)]

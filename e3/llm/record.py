@@ -71,3 +71,17 @@ def record(cfg: dict[str, Any], scenarios: list[str], seeds: list[int], out: str
                 n = cache.export_jsonl(out)
         cache.close()
     return {"runs": runs, "responses": n}
+
+
+def merge_run_summaries(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The recording-run summaries to keep beside the export after a ``--reuse`` recording.
+
+    A run is identified by (scenario, seed, horizon_tasks); ``new`` replaces ``old`` runs with the
+    same identity and the others are kept. Sorted by horizon (longest first), then seed.
+    """
+    def key(r: dict[str, Any]) -> tuple:
+        return r["scenario"], r["seed"], r.get("horizon_tasks")
+
+    fresh = {key(r) for r in new}
+    runs = [r for r in old if key(r) not in fresh] + list(new)
+    return sorted(runs, key=lambda r: (-(r.get("horizon_tasks") or 0), r["seed"]))
