@@ -83,3 +83,28 @@ def test_rerun_reproduces_aggregates_exactly(project):
     _snakemake(project)
     for f, b in before.items():
         assert (project / "results/aggregate" / f).read_bytes() == b, f
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_manifest_commit_ignores_its_own_deleted_file_but_not_other_changes(tmp_path):
+    # Snakemake deletes a job's outputs before it runs, so the manifest job always sees its own
+    # committed file as deleted; that alone must not stamp the commit "-dirty", anything else must.
+    from e3.analysis.paper import git_commit
+
+    def git(*a):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a], cwd=tmp_path,
+                       check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results/MANIFEST.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "init")
+    head = git_commit(tmp_path)
+    assert head is not None and len(head) == 40
+    (tmp_path / "results/MANIFEST.json").unlink()
+    assert git_commit(tmp_path) == head + "-dirty"
+    assert git_commit(tmp_path, ignore=("results/MANIFEST.json",)) == head
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_commit(tmp_path, ignore=("results/MANIFEST.json",)) == head + "-dirty"

@@ -148,13 +148,20 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def git_commit(root: Path = REPO_ROOT) -> str | None:
-    """The checkout's HEAD commit (with ``-dirty`` if the tree has changes), or None outside git."""
+def git_commit(root: Path = REPO_ROOT, ignore: tuple[str | Path, ...] = ()) -> str | None:
+    """The checkout's HEAD commit (with ``-dirty`` if tracked files differ from it), or None outside git.
+
+    ``ignore``: paths (relative to ``root``) left out of the dirty check. The manifest passes its
+    own path: Snakemake deletes a job's outputs before running it, so the committed manifest is
+    always "deleted" while the new one is written.
+    """
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        excludes = [f":(exclude){Path(p).as_posix()}" for p in ignore]
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                *excludes], cwd=root, capture_output=True, text=True,
+                               check=True).stdout.strip()
         return head + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return None
@@ -170,7 +177,9 @@ def write_manifest(path: str | Path, files: list[str | Path], cfg: dict[str, Any
         p = Path(f) if Path(f).is_absolute() else root / f
         entries[str(p.relative_to(root)) if p.is_relative_to(root) else str(p)] = {
             "sha256": _sha256(p), "bytes": p.stat().st_size}
-    man = {"config_hash": config_hash(cfg), "git_commit": git_commit(), "versions": versions(),
+    own = Path(path) if Path(path).is_absolute() else root / path
+    ignore = (own.relative_to(root),) if own.is_relative_to(root) else ()
+    man = {"config_hash": config_hash(cfg), "git_commit": git_commit(root, ignore), "versions": versions(),
            "files": entries}
     write_json_atomic(path, man)
     return man
