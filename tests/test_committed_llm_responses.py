@@ -30,17 +30,15 @@ def replay(repo, tmp_path_factory):
     cache_dir = tmp_path_factory.mktemp("llm_cache")
     ResponseCache(cache_dir).import_jsonl(frozen)
     cfg["controllers"]["llm"].update({"mode": "replay", "cache_dir": str(cache_dir), "frozen": None})
-    cfg["policies"]["e3"] = {"controller": "llm"}
     return cfg
 
 
 def _llm_cells(cfg):
-    """(scenario, seed) of every e3/llm run of the sweep, as workflow/rules/common.smk lists them."""
+    """(scenario, policy, seed) of every llm-controller run of the sweep: the cells whose
+    controller is llm, over sweep.llm_seeds, as `sweep_runs` in workflow/rules/common.smk."""
     sweep = cfg["sweep"]
-    if not any(c["policy"] == "e3" and c.get("controller") == "llm" for c in sweep["cells"]):
-        return []
-    seeds = sweep.get("llm_seeds") or sweep["seeds"]
-    return [(sc, seed) for seed in seeds for sc in sweep["scenarios"]]
+    return [(sc, c["policy"], seed) for c in sweep["cells"] if c.get("controller") == "llm"
+            for seed in sweep["llm_seeds"] for sc in sweep["scenarios"]]
 
 
 def _risk_calls(audit: list[dict], tool: str) -> set[tuple[int, str]]:
@@ -51,14 +49,15 @@ def _risk_calls(audit: list[dict], tool: str) -> set[tuple[int, str]]:
 
 def test_every_llm_cell_of_the_full_sweep_replays(replay, tmp_path):
     cells = _llm_cells(replay)
-    assert cells, "the full sweep has no e3/llm cell"
+    assert cells, "the full sweep has no llm-controller cell"
     kinds = {d["name"]: "llm" if d["benchmark"].startswith("llama") else "sdxl" for d in replay["pool"]}
     windows = load_scenario("semantic", kinds).semantic
-    for sc, seed in cells:
-        out = tmp_path / f"{sc}_{seed}"
-        s = simulate(copy.deepcopy(replay), sc, "e3", seed, out)  # a replay miss raises
+    for sc, policy, seed in cells:
+        out = tmp_path / f"{sc}_{policy}_{seed}"
+        # as `e3 simulate --controller llm` does; a replay miss raises
+        s = simulate(copy.deepcopy(replay), sc, policy, seed, out, policy_overrides={"controller": "llm"})
         ps = s["policy_summary"]
-        assert ps["llm_cache_hits"] == ps["llm_requests"] > 0, (sc, seed)
+        assert ps["llm_cache_hits"] == ps["llm_requests"] > 0, (sc, policy, seed)
         if sc != "semantic":
             continue
         audit = [json.loads(x) for x in (out / "audit.jsonl").read_text().splitlines()]
