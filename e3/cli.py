@@ -103,6 +103,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.controller and not has_controller and args.controller != "none":
         raise E3Error(f"policy {args.policy!r} has no meta-controller; --controller must be 'none' or omitted")
     overrides = {"controller": args.controller} if args.controller and has_controller else None
+    if (args.seed is None) == (args.seeds is None):
+        raise E3Error("give exactly one of --seed N (one run) or --seeds N [N ...] (a batch)")
+    if args.seeds is not None:
+        from e3.sim.run import simulate_batch
+
+        _progress(f"simulate scenario={args.scenario} policy={args.policy} seeds={args.seeds} -> {args.out}")
+        summaries = simulate_batch(cfg, args.scenario, args.policy, args.seeds, args.out, n_tasks=args.tasks,
+                                   trace_format=args.format, policy_overrides=overrides, plugins=plugins,
+                                   progress=_progress if not args.quiet else None)
+        wall = sum(x["wall_s"] for x in summaries)
+        _progress(f"done: {len(summaries)} runs, {sum(x['n_tasks'] for x in summaries)} tasks, {wall:.2f} s simulating")
+        return 0
     _progress(f"simulate scenario={args.scenario} policy={args.policy} seed={args.seed} -> {args.out}")
     summary = simulate(cfg, args.scenario, args.policy, args.seed, args.out, n_tasks=args.tasks,
                        trace_format=args.format, policy_overrides=overrides, plugins=plugins,
@@ -221,10 +233,17 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Simulate the edge pool under SCENARIO with POLICY and write DIR/tasks.parquet "
                                    "(one row per task), DIR/summary.json and, for e3, DIR/audit.jsonl. "
                                    "Same inputs and seed give identical files.",
-                       epilog="Example: e3 simulate --scenario semantic --policy e3 --seed 1 --out runs/demo")
+                       epilog="Examples: e3 simulate --scenario semantic --policy e3 --seed 1 --out runs/demo\n"
+                              "          e3 simulate --scenario drift --policy oracle --seeds 1 2 3 "
+                              "--out 'runs/drift/seed{seed}'",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("--scenario", required=True, help="scenario name (config/scenarios/NAME.yaml) or a YAML path")
     s.add_argument("--policy", required=True, help="registered policy name (see `e3 list`)")
-    s.add_argument("--seed", type=int, required=True, help="replicate seed (workload and truth derive from it)")
+    seed = s.add_mutually_exclusive_group(required=True)
+    seed.add_argument("--seed", type=int, help="replicate seed (workload and truth derive from it)")
+    seed.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                      help="a batch: run these seeds in one process (inputs loaded once); --out must "
+                           "contain {seed}, e.g. runs/semantic/e3/rules/seed{seed}")
     s.add_argument("--tasks", type=int, help="horizon in tasks (default: config simulation.horizon_tasks, 300)")
     s.add_argument("--controller", help="meta-controller of the e3 policy: rules (default), llm, none")
     s.add_argument("--llm-mode", choices=["replay", "record", "live"],
@@ -236,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=["parquet", "csv"], help="trace format (default: config)")
     s.add_argument("--plugin", action="append", help="extra module or .py file registering policies (repeatable)")
     s.add_argument("--quiet", action="store_true", help="no progress lines")
-    s.add_argument("--out", required=True, help="output folder (replaced atomically)")
+    s.add_argument("--out", required=True, help="output folder (replaced atomically); with --seeds, a pattern "
+                                                 "containing {seed}")
     s.set_defaults(func=cmd_simulate)
 
     lp = sub.add_parser("llm", help="record, export and import LLM controller responses")

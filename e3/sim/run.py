@@ -8,9 +8,11 @@ folder first and renamed into place, so an interrupted run leaves no partial out
 
 from __future__ import annotations
 
+import copy
 import json
 import platform
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +22,13 @@ import pyarrow.parquet as pq
 
 from e3 import __version__
 from e3.config import REPO_ROOT, config_hash
+from e3.errors import E3Error
 from e3.io import write_json_atomic
-from e3.mlperf.pool import resolve_pool
+from e3.mlperf.pool import DevicePrior, resolve_pool
 from e3.mlperf.priors import load_priors
 from e3.policies.base import get_policy
 from e3.sim.engine import Simulation
-from e3.sim.scenario import load_scenario
+from e3.sim.scenario import Scenario, load_scenario
 from e3.sim.truth import TruthSpec
 from e3.sim.workload import WorkloadSpec
 
@@ -50,10 +53,27 @@ def versions() -> dict[str, str]:
     return out
 
 
-def build_simulation(cfg: dict[str, Any], scenario: str, policy: str, seed: int, n_tasks: int | None,
-                     trace_path: Path, policy_overrides: dict[str, Any] | None = None,
-                     plugins: tuple[str, ...] = (), progress=None, audit_sink=None) -> Simulation:
-    """Assemble a :class:`Simulation` from the config (pool, priors, workload, truth, policy).
+@dataclass(frozen=True)
+class RunInputs:
+    """What every run of one (scenario, policy, controller) cell reads, whatever its seed.
+
+    Loaded once per process by :func:`load_run_inputs`, so a batch of seeds pays for parsing the
+    priors, resolving the pool, loading the scenario and looking up the policy only once. Every
+    field is read-only during a run (the policy gets a copy of ``params``).
+    """
+
+    cfg: dict[str, Any]
+    pool: list[DevicePrior]
+    scenario: Scenario
+    workload: WorkloadSpec
+    truth: TruthSpec
+    policy_cls: type
+    params: dict[str, Any]
+
+
+def load_run_inputs(cfg: dict[str, Any], scenario: str, policy: str,
+                    policy_overrides: dict[str, Any] | None = None, plugins: tuple[str, ...] = ()) -> RunInputs:
+    """Resolve pool, priors, scenario, workload, truth and policy class from the validated config.
 
     Raises:
         ConfigError / InputError: unknown policy or scenario, bad scenario file, pool mismatch.
@@ -70,9 +90,25 @@ def build_simulation(cfg: dict[str, Any], scenario: str, policy: str, seed: int,
     truth = TruthSpec({k: dict(v) for k, v in t["mismatch"].items()}, t["mismatch_sigma"], t["noise_sigma"])
     cls = get_policy(policy, plugins)
     params = {**cfg.get("policies", {}).get(policy, {}), **(policy_overrides or {})}
-    return Simulation(pool, sc, wl, truth, cls, params, seed, n_tasks or cfg["simulation"]["horizon_tasks"],
-                      trace_path, progress=progress, controllers=cfg.get("controllers"),
-                      audit_sink=audit_sink)
+    return RunInputs(cfg, pool, sc, wl, truth, cls, params)
+
+
+def build_simulation(cfg: dict[str, Any], scenario: str, policy: str, seed: int, n_tasks: int | None,
+                     trace_path: Path, policy_overrides: dict[str, Any] | None = None,
+                     plugins: tuple[str, ...] = (), progress=None, audit_sink=None,
+                     inputs: RunInputs | None = None) -> Simulation:
+    """Assemble a :class:`Simulation` from the config (pool, priors, workload, truth, policy).
+
+    Args:
+        inputs: the cell's pre-loaded inputs (:func:`load_run_inputs`); loaded here when None.
+
+    Raises:
+        ConfigError / InputError: unknown policy or scenario, bad scenario file, pool mismatch.
+    """
+    ri = inputs or load_run_inputs(cfg, scenario, policy, policy_overrides, plugins)
+    return Simulation(ri.pool, ri.scenario, ri.workload, ri.truth, ri.policy_cls, copy.deepcopy(ri.params), seed,
+                      n_tasks or cfg["simulation"]["horizon_tasks"], trace_path, progress=progress,
+                      controllers=copy.deepcopy(cfg.get("controllers")), audit_sink=audit_sink)
 
 
 def read_trace_column(trace_path: Path, column: str) -> np.ndarray:
@@ -113,8 +149,11 @@ def summarize(simulation: Simulation, trace_path: Path, cfg: dict[str, Any], see
 def simulate(cfg: dict[str, Any], scenario: str, policy: str, seed: int, out_dir: str | Path,
              n_tasks: int | None = None, trace_format: str | None = None,
              policy_overrides: dict[str, Any] | None = None, plugins: tuple[str, ...] = (),
-             progress=None) -> dict[str, Any]:
+             progress=None, inputs: RunInputs | None = None) -> dict[str, Any]:
     """Run one simulation and write ``tasks.{parquet,csv}``, ``summary.json`` (and ``audit.jsonl``).
+
+    Args:
+        inputs: pre-loaded cell inputs (:func:`load_run_inputs`), shared by a batch of seeds.
 
     Returns:
         The summary dict. ``wall_s`` is the only field that differs between identical runs; it
@@ -131,7 +170,8 @@ def simulate(cfg: dict[str, Any], scenario: str, policy: str, seed: int, out_dir
         audit_path = staging / "audit.jsonl"
         with open(audit_path, "w") as audit_file:  # streamed: memory stays flat in the horizon
             simulation = build_simulation(cfg, scenario, policy, seed, n_tasks, trace, policy_overrides, plugins,
-                                          progress, lambda rec: audit_file.write(json.dumps(rec, sort_keys=True) + "\n"))
+                                          progress, lambda rec: audit_file.write(json.dumps(rec, sort_keys=True) + "\n"),
+                                          inputs=inputs)
             simulation.run()
         if audit_path.stat().st_size == 0:
             audit_path.unlink()
@@ -146,3 +186,40 @@ def simulate(cfg: dict[str, Any], scenario: str, policy: str, seed: int, out_dir
         return summary
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def simulate_batch(cfg: dict[str, Any], scenario: str, policy: str, seeds: list[int], out_pattern: str,
+                   n_tasks: int | None = None, trace_format: str | None = None,
+                   policy_overrides: dict[str, Any] | None = None, plugins: tuple[str, ...] = (),
+                   progress=None) -> list[dict[str, Any]]:
+    """Run one cell for several seeds in this process, one output folder per seed.
+
+    The cell's inputs are loaded once (:func:`load_run_inputs`); each seed then runs exactly as
+    :func:`simulate` runs it alone, so a batched run and a one-at-a-time run write byte-identical
+    files (tested). This is what one Snakemake ``simulate`` job does: starting Python and importing
+    costs more than a 300-task simulation.
+
+    Args:
+        seeds: replicate seeds, run in the given order.
+        out_pattern: output folder with a ``{seed}`` placeholder, e.g. ``runs/semantic/e3/rules/seed{seed}``.
+
+    Returns:
+        One summary dict per seed, in order.
+
+    Raises:
+        E3Error: ``out_pattern`` lacks ``{seed}``, duplicate seeds; and whatever :func:`simulate` raises.
+    """
+    if "{seed}" not in out_pattern:
+        raise E3Error(f"--out {out_pattern!r}: a batch of seeds needs a '{{seed}}' placeholder in the output folder")
+    if len(set(seeds)) != len(seeds):
+        raise E3Error(f"--seeds {seeds}: a seed is listed twice")
+    inputs = load_run_inputs(cfg, scenario, policy, policy_overrides, plugins)
+    out = []
+    for i, seed in enumerate(seeds, 1):
+        summary = simulate(cfg, scenario, policy, seed, out_pattern.replace("{seed}", str(seed)), n_tasks,
+                           trace_format, policy_overrides, plugins, None, inputs=inputs)
+        if progress:
+            progress(f"[{i}/{len(seeds)}] seed {seed}: mean latency {summary['latency_ms']['mean']:.1f} ms, "
+                     f"stutter {100 * summary['stutter_rate']:.2f} %, {summary['wall_s']:.2f} s")
+        out.append(summary)
+    return out

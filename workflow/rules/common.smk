@@ -52,6 +52,26 @@ def sweep_runs(kind, table=None):
     ]
 
 
+def seed_shards():
+    """(kind, index, seeds) of every simulation batch: kind 'llm' for llm-controller cells
+    (sweep.llm_seeds), 'other' for the rest (sweep.seeds); batches of sweep.batch_size seeds
+    (null: all seeds of a cell in one job)."""
+    out = []
+    for kind, seeds in (("other", config["sweep"]["seeds"]), ("llm", config["sweep"]["llm_seeds"])):
+        size = config["sweep"].get("batch_size") or max(1, len(seeds))
+        out += [(kind, i, seeds[j : j + size]) for i, j in enumerate(range(0, len(seeds), size))]
+    return out
+
+
+def batch_out_pattern(wildcards):
+    """The run folder of a cell with a literal '{seed}' left in: `e3 simulate --seeds --out`."""
+    return RUNS.format(seed="{seed}", **wildcards)
+
+
+# Which controller wildcard each kind of batch rule matches (llm cells replay their own seeds).
+CONTROLLER_CONSTRAINT = {"llm": "llm", "other": "(?!llm/)[a-z0-9_]+"}
+
+
 def llm_responses(wildcards):
     """The committed LLM responses, an input of llm-controller runs only."""
     return [config["controllers"]["llm"]["frozen"]] if wildcards.controller == "llm" else []

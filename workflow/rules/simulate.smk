@@ -21,29 +21,39 @@ rule effective_config:
         "../scripts/write_config.py"
 
 
-rule simulate:
-    input:
-        config=EFFECTIVE_CONFIG,
-        priors=config["priors"]["frozen"],
-        scenario="config/scenarios/{scenario}.yaml",
-        llm=llm_responses,
-    output:
-        summary="resources/runs/{scenario}/{policy}/{controller}/seed{seed}/summary.json",
-        trace="resources/runs/{scenario}/{policy}/{controller}/seed{seed}/tasks.parquet",
-    params:
-        out=lambda wc, output: os.path.dirname(output.summary),
-        plugins=plugin_args,
-    log:
-        "logs/simulate/{scenario}/{policy}/{controller}/seed{seed}.log",
-    benchmark:
-        "logs/benchmarks/simulate/{scenario}/{policy}/{controller}/seed{seed}.tsv"
-    wildcard_constraints:
-        seed=r"\d+",
-    conda:
-        "../envs/e3.yaml"
-    message:
-        "Simulating {wildcards.scenario} with {wildcards.policy} ({wildcards.controller}), seed {wildcards.seed}"
-    shell:
-        "e3 simulate --config {input.config} --scenario {wildcards.scenario} --policy {wildcards.policy} "
-        "--controller {wildcards.controller} --seed {wildcards.seed} {params.plugins} "
-        "--format parquet --out {params.out} > {log} 2>&1"
+# One job simulates a batch: the seeds of one (scenario, policy, controller) cell, or a shard of
+# `sweep.batch_size` of them, in one process that loads config, priors, pool and scenario once
+# (`e3 simulate --seeds`). Starting Python costs more than a 300-task run, and Snakemake ignores
+# `group:` when executing locally, so batching is done here. Outputs stay one folder per run.
+# A rule per shard: an output list must be known when the rule is defined.
+for _kind, _shard_index, _shard in seed_shards():
+
+    rule:
+        name:
+            f"simulate_{_kind}_batch{_shard_index}"
+        input:
+            config=EFFECTIVE_CONFIG,
+            priors=config["priors"]["frozen"],
+            scenario="config/scenarios/{scenario}.yaml",
+            llm=llm_responses,
+        output:
+            summaries=expand(f"{RUNS}/summary.json", seed=_shard, allow_missing=True),
+            traces=expand(f"{RUNS}/tasks.parquet", seed=_shard, allow_missing=True),
+        params:
+            out=batch_out_pattern,
+            seeds=" ".join(str(s) for s in _shard),
+            plugins=plugin_args,
+        log:
+            f"logs/simulate/{{scenario}}/{{policy}}/{{controller}}/batch{_shard_index}.log",
+        benchmark:
+            f"logs/benchmarks/simulate/{{scenario}}/{{policy}}/{{controller}}/batch{_shard_index}.tsv"
+        wildcard_constraints:
+            controller=CONTROLLER_CONSTRAINT[_kind],
+        conda:
+            "../envs/e3.yaml"
+        message:
+            "Simulating {wildcards.scenario} with {wildcards.policy} ({wildcards.controller}), seeds {params.seeds}"
+        shell:
+            "e3 simulate --config {input.config} --scenario {wildcards.scenario} --policy {wildcards.policy} "
+            "--controller {wildcards.controller} --seeds {params.seeds} {params.plugins} "
+            "--format parquet --out '{params.out}' > {log} 2>&1"
