@@ -96,6 +96,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                      ("llm_api_key_env", "api_key_env")):
         if getattr(args, opt) is not None:
             llm[key] = getattr(args, opt)
+    if args.devices is not None:
+        from e3.config import load_schema, validate
+
+        cfg["pool_generator"] = {**(cfg.get("pool_generator") or {}), "devices": args.devices}
+        validate(cfg, load_schema("config.schema.yaml"), "--devices")
     plugins = tuple(args.plugin or ())
     from e3.policies.base import get_policy
 
@@ -245,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a batch: run these seeds in one process (inputs loaded once); --out must "
                            "contain {seed}, e.g. runs/semantic/e3/rules/seed{seed}")
     s.add_argument("--tasks", type=int, help="horizon in tasks (default: config simulation.horizon_tasks, 300)")
+    s.add_argument("--devices", type=int, metavar="N",
+                   help="simulate a generated pool of N devices drawn from every MLPerf edge record "
+                        "(config pool_generator; default: the config's named pool)")
     s.add_argument("--controller", help="meta-controller of the e3 policy: rules (default), llm, none")
     s.add_argument("--llm-mode", choices=["replay", "record", "live"],
                    help="llm controller: replay the committed responses (default), record misses, or call live")

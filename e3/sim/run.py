@@ -24,7 +24,7 @@ from e3 import __version__
 from e3.config import REPO_ROOT, config_hash
 from e3.errors import E3Error
 from e3.io import write_json_atomic
-from e3.mlperf.pool import DevicePrior, resolve_pool
+from e3.mlperf.pool import DevicePrior, generate_pool, generated_mismatch, resolve_pool
 from e3.mlperf.priors import load_priors
 from e3.policies.base import get_policy
 from e3.sim.engine import Simulation
@@ -72,8 +72,13 @@ class RunInputs:
 
 
 def load_run_inputs(cfg: dict[str, Any], scenario: str, policy: str,
-                    policy_overrides: dict[str, Any] | None = None, plugins: tuple[str, ...] = ()) -> RunInputs:
+                    policy_overrides: dict[str, Any] | None = None, plugins: tuple[str, ...] = (),
+                    n_tasks: int | None = None) -> RunInputs:
     """Resolve pool, priors, scenario, workload, truth and policy class from the validated config.
+
+    With ``pool_generator`` set, the pool is generated (:func:`e3.mlperf.pool.generate_pool`), the
+    truth mismatch follows each device's MLPerf record (:func:`generated_mismatch`), and the
+    arrival rate is scaled by (generated devices / named devices): the same load per device.
 
     Raises:
         ConfigError / InputError: unknown policy or scenario, bad scenario file, pool mismatch.
@@ -81,13 +86,24 @@ def load_run_inputs(cfg: dict[str, Any], scenario: str, policy: str,
     priors_path = Path(cfg["priors"]["frozen"])
     if not priors_path.is_absolute() and not priors_path.exists():
         priors_path = REPO_ROOT / priors_path
-    pool = resolve_pool(load_priors(priors_path), cfg["pool"], cfg["priors"]["reference_input_tokens"])
-    sc = load_scenario(scenario, {d.name: d.kind for d in pool})
-    w = cfg["workload"]
-    wl = WorkloadSpec(w["arrival_rate_per_s"], w["arrivals"], w["mix"], tuple(w["input_token_bins"]),
-                      tuple(w["output_token_bins"]))
+    records = load_priors(priors_path)
+    ref_tokens = cfg["priors"]["reference_input_tokens"]
+    pool = resolve_pool(records, cfg["pool"], ref_tokens)
     t = cfg["truth"]
-    truth = TruthSpec({k: dict(v) for k, v in t["mismatch"].items()}, t["mismatch_sigma"], t["noise_sigma"])
+    mismatch = {k: dict(v) for k, v in t["mismatch"].items()}
+    w = cfg["workload"]
+    rate_per_s = w["arrival_rate_per_s"]
+    gen = cfg.get("pool_generator")
+    if gen:
+        named = pool
+        pool = generate_pool(records, gen, ref_tokens)
+        mismatch = generated_mismatch(pool, named, mismatch)
+        # Rule: the same load per device as the named pool, so utilisation stays comparable.
+        rate_per_s = rate_per_s * len(pool) / len(named)
+    sc = load_scenario(scenario, {d.name: d.kind for d in pool}, n_tasks or cfg["simulation"]["horizon_tasks"])
+    wl = WorkloadSpec(rate_per_s, w["arrivals"], w["mix"], tuple(w["input_token_bins"]),
+                      tuple(w["output_token_bins"]))
+    truth = TruthSpec(mismatch, t["mismatch_sigma"], t["noise_sigma"])
     cls = get_policy(policy, plugins)
     params = {**cfg.get("policies", {}).get(policy, {}), **(policy_overrides or {})}
     return RunInputs(cfg, pool, sc, wl, truth, cls, params)
@@ -105,7 +121,7 @@ def build_simulation(cfg: dict[str, Any], scenario: str, policy: str, seed: int,
     Raises:
         ConfigError / InputError: unknown policy or scenario, bad scenario file, pool mismatch.
     """
-    ri = inputs or load_run_inputs(cfg, scenario, policy, policy_overrides, plugins)
+    ri = inputs or load_run_inputs(cfg, scenario, policy, policy_overrides, plugins, n_tasks)
     return Simulation(ri.pool, ri.scenario, ri.workload, ri.truth, ri.policy_cls, copy.deepcopy(ri.params), seed,
                       n_tasks or cfg["simulation"]["horizon_tasks"], trace_path, progress=progress,
                       controllers=copy.deepcopy(cfg.get("controllers")), audit_sink=audit_sink)
@@ -213,7 +229,7 @@ def simulate_batch(cfg: dict[str, Any], scenario: str, policy: str, seeds: list[
         raise E3Error(f"--out {out_pattern!r}: a batch of seeds needs a '{{seed}}' placeholder in the output folder")
     if len(set(seeds)) != len(seeds):
         raise E3Error(f"--seeds {seeds}: a seed is listed twice")
-    inputs = load_run_inputs(cfg, scenario, policy, policy_overrides, plugins)
+    inputs = load_run_inputs(cfg, scenario, policy, policy_overrides, plugins, n_tasks)
     out = []
     for i, seed in enumerate(seeds, 1):
         summary = simulate(cfg, scenario, policy, seed, out_pattern.replace("{seed}", str(seed)), n_tasks,

@@ -103,12 +103,64 @@ def _check_windows(src: str, kind: str, items: list[tuple[int, int, str, int]]) 
                                   f"'{kind}.{i1}' [{s1}, {e1})")
 
 
-def load_scenario(name_or_path: str | Path, device_kinds: dict[str, str]) -> Scenario:
+def select_devices(src: str, field_name: str, rule: dict[str, Any], device_kinds: dict[str, str]) -> list[str]:
+    """Devices chosen by a selector rule ``{kind, fraction, offset}`` (scenario schema ``$defs.device``).
+
+    Of the ``n`` devices of ``kind`` in pool order, those from index ``floor(offset * n)``, count
+    ``max(1, round(fraction * n))``. Windows at disjoint offsets hit disjoint devices.
+
+    Raises:
+        ConfigError: the pool has no device of that kind, or the selection runs past its end.
+    """
+    import math
+
+    devs = [d for d, k in device_kinds.items() if k == rule["kind"]]
+    if not devs:
+        raise ConfigError(f"{src}: field {field_name!r}: the pool has no {rule['kind']} device")
+    start = math.floor(rule.get("offset", 0.0) * len(devs))
+    count = max(1, round(rule["fraction"] * len(devs)))
+    if start + count > len(devs):
+        raise ConfigError(f"{src}: field {field_name!r}: offset {rule.get('offset', 0.0)} + fraction "
+                          f"{rule['fraction']} selects devices {start}..{start + count - 1} of {len(devs)} "
+                          f"{rule['kind']} devices")
+    return devs[start:start + count]
+
+
+def _expand_selectors(src: str, raw: dict[str, Any], device_kinds: dict[str, str]) -> None:
+    # Replace each window whose device is a selector rule by one window per selected device.
+    for kind in ("semantic", "churn", "drift"):
+        out = []
+        for i, ev in enumerate(raw[kind]):
+            if isinstance(ev["device"], dict):
+                out += [{**ev, "device": d} for d in select_devices(src, f"{kind}.{i}.device", ev["device"], device_kinds)]
+            else:
+                out.append(ev)
+        raw[kind] = out
+
+
+def _rescale(raw: dict[str, Any], horizon_tasks: int) -> None:
+    # Plans with reference_horizon_tasks: k -> round(k * H / reference), windows kept non-empty.
+    ref = raw["reference_horizon_tasks"]
+
+    def k(x: int) -> int:
+        return round(x * horizon_tasks / ref)
+
+    raw["warmup_budget_tasks"] = k(raw["warmup_budget_tasks"])
+    for kind, (a, b) in (("semantic", ("start_task", "end_task")), ("drift", ("start_task", "end_task")),
+                         ("churn", ("leave_task", "return_task"))):
+        for ev in raw[kind]:
+            ev[a], ev[b] = k(ev[a]), max(k(ev[b]), k(ev[a]) + 1)
+
+
+def load_scenario(name_or_path: str | Path, device_kinds: dict[str, str],
+                  horizon_tasks: int | None = None) -> Scenario:
     """Load, schema-validate and pool-check a scenario.
 
     Args:
         name_or_path: scenario name (file in ``config/scenarios``) or a YAML path.
-        device_kinds: pool device name -> ``"llm"``/``"sdxl"``.
+        device_kinds: pool device name -> ``"llm"``/``"sdxl"``, in pool order (device selector
+            rules pick by this order).
+        horizon_tasks: the run's horizon; needed by plans with ``reference_horizon_tasks``.
 
     Raises:
         ConfigError: missing file, schema violation (e.g. a negative time), an unknown device,
@@ -120,6 +172,12 @@ def load_scenario(name_or_path: str | Path, device_kinds: dict[str, str]) -> Sce
         raise ConfigError(f"{path}: scenario not found; available: {available_scenarios()}")
     raw = validate(read_yaml(path) or {}, load_schema("scenario.schema.yaml"), path)
     src = str(path)
+    if raw.get("reference_horizon_tasks"):
+        if horizon_tasks is None:
+            raise ConfigError(f"{src}: field 'reference_horizon_tasks': the plan is rescaled to the run's "
+                              "horizon, but no horizon was given")
+        _rescale(raw, horizon_tasks)
+    _expand_selectors(src, raw, device_kinds)
     for kind in ("semantic", "churn", "drift"):
         for i, ev in enumerate(raw[kind]):
             if ev["device"] not in device_kinds:
