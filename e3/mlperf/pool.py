@@ -171,8 +171,7 @@ def generate_pool(records: list[dict[str, Any]], gen: dict[str, Any], reference_
     rng = random.Random(derive_seed(int(gen.get("seed", 0)), "pool"))
     scenario = gen.get("scenario", "SingleStream")
     out = []
-    for kind, count, bench, prefix in (("llm", n_llm, "llama3.1-8b-edge", "LLM"),
-                                       ("sdxl", n - n_llm, "stable-diffusion-xl", "SD")):
+    for count, bench, prefix in ((n_llm, "llama3.1-8b-edge", "LLM"), (n - n_llm, "stable-diffusion-xl", "SD")):
         recs = generator_records(records, bench, scenario)
         for i in range(count):
             r = recs[rng.randrange(len(recs))]
