@@ -6,9 +6,9 @@ rule effective_config:
     output:
         EFFECTIVE_CONFIG,
     params:
-        # the validated, default-filled config minus `sweep`: a change re-runs every simulation,
-        # but the sweep only decides which runs exist, so adding a seed or a cell re-runs nothing
-        config={k: v for k, v in config.items() if k != "sweep"},
+        # the validated, default-filled config minus `sweep` and `scale`: a change re-runs every
+        # simulation, but these only decide which runs exist, so adding a seed or a cell re-runs nothing
+        config={k: v for k, v in config.items() if k not in ("sweep", "scale")},
     log:
         "logs/effective_config.log",
     benchmark:
