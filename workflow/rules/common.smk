@@ -82,3 +82,26 @@ def plugin_args(wildcards=None):
 
 
 EFFECTIVE_CONFIG = "resources/config/effective.yaml"
+
+
+# --- the scale study (issue 11) ----------------------------------------------------------
+SCALE_RUNS = "resources/scale/{devices}/{scenario}/{policy}/{controller}/seed{seed}"
+
+
+def scale_horizon(devices):
+    """Tasks per run: the rule `every device sees work`, max(min_tasks, tasks_per_device * devices)."""
+    s = config["scale"]
+    return max(s["min_tasks"], s["tasks_per_device"] * int(devices))
+
+
+def scale_runs():
+    s = config["scale"]
+    return [
+        f"{SCALE_RUNS}/summary.json".format(
+            devices=n, scenario=sc, policy=c["policy"], controller=c.get("controller", "none"), seed=seed
+        )
+        for n in s["devices"]
+        for sc in s["scenarios"]
+        for c in s["cells"]
+        for seed in s["seeds"]
+    ]
