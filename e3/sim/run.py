@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import platform
-import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +19,15 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from e3 import __version__
+from e3.agent.controllers import fallback_warning
 from e3.config import REPO_ROOT, config_hash
-from e3.io import write_json_atomic
+from e3.errors import ConfigError
+from e3.io import staged_run_dir, write_json_atomic
 from e3.mlperf.pool import resolve_pool
 from e3.mlperf.priors import load_priors
 from e3.policies.base import get_policy
 from e3.sim.engine import Simulation
-from e3.sim.scenario import load_scenario
+from e3.sim.scenario import horizon_warnings, load_scenario
 from e3.sim.truth import TruthSpec
 from e3.sim.workload import WorkloadSpec
 
@@ -56,13 +58,19 @@ def build_simulation(cfg: dict[str, Any], scenario: str, policy: str, seed: int,
     """Assemble a :class:`Simulation` from the config (pool, priors, workload, truth, policy).
 
     Raises:
-        ConfigError / InputError: unknown policy or scenario, bad scenario file, pool mismatch.
+        ConfigError / InputError: unknown policy or scenario, bad scenario file, pool mismatch,
+            ``n_tasks`` below 1.
     """
+    horizon = cfg["simulation"]["horizon_tasks"] if n_tasks is None else n_tasks
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        raise ConfigError(f"n_tasks: the horizon must be a whole number of tasks >= 1, got {horizon!r}")
     priors_path = Path(cfg["priors"]["frozen"])
     if not priors_path.is_absolute() and not priors_path.exists():
         priors_path = REPO_ROOT / priors_path
     pool = resolve_pool(load_priors(priors_path), cfg["pool"], cfg["priors"]["reference_input_tokens"])
     sc = load_scenario(scenario, {d.name: d.kind for d in pool})
+    for line in horizon_warnings(sc, horizon):  # a no-op event is never silent
+        print(f"e3: warning: {line}", file=sys.stderr, flush=True)
     w = cfg["workload"]
     wl = WorkloadSpec(w["arrival_rate_per_s"], w["arrivals"], w["mix"], tuple(w["input_token_bins"]),
                       tuple(w["output_token_bins"]))
@@ -70,7 +78,7 @@ def build_simulation(cfg: dict[str, Any], scenario: str, policy: str, seed: int,
     truth = TruthSpec({k: dict(v) for k, v in t["mismatch"].items()}, t["mismatch_sigma"], t["noise_sigma"])
     cls = get_policy(policy, plugins)
     params = {**cfg.get("policies", {}).get(policy, {}), **(policy_overrides or {})}
-    return Simulation(pool, sc, wl, truth, cls, params, seed, n_tasks or cfg["simulation"]["horizon_tasks"],
+    return Simulation(pool, sc, wl, truth, cls, params, seed, horizon,
                       trace_path, progress=progress, controllers=cfg.get("controllers"),
                       audit_sink=audit_sink)
 
@@ -105,7 +113,7 @@ def summarize(simulation: Simulation, trace_path: Path, cfg: dict[str, Any], see
         "stutter_rate": s.stutter_count / s.n_tasks, "stutter_count": s.stutter_count,
         "utilisation": util, "tasks_per_device": s.tasks_per_device,
         "decisions": pol.decisions, "policy_summary": ps,
-        "config_hash": config_hash(cfg), "scenario_hash": config_hash(simulation.scenario.to_dict()),
+        "config_hash": config_hash(cfg), "scenario_hash": simulation.scenario.content_hash(),
         "versions": versions(), "wall_s": round(s.wall_s, 3),
     }
 
@@ -121,12 +129,9 @@ def simulate(cfg: dict[str, Any], scenario: str, policy: str, seed: int, out_dir
         is kept out of ``summary.json`` (written to ``timing.json``) so same inputs give
         byte-identical files.
     """
-    out_dir = Path(out_dir)
     fmt = trace_format or cfg["simulation"]["trace_format"]
-    staging = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    # A private staging folder; only a previous run's files are ever replaced (e3.io).
+    with staged_run_dir(out_dir) as staging:
         trace = staging / f"tasks.{fmt}"
         audit_path = staging / "audit.jsonl"
         with open(audit_path, "w") as audit_file:  # streamed: memory stays flat in the horizon
@@ -139,10 +144,7 @@ def simulate(cfg: dict[str, Any], scenario: str, policy: str, seed: int, out_dir
         wall = summary.pop("wall_s")
         write_json_atomic(staging / "summary.json", summary)
         write_json_atomic(staging / "timing.json", {"wall_s": wall, "tasks_per_s": summary["n_tasks"] / max(wall, 1e-9)})
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-        summary["wall_s"] = wall
-        return summary
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    if (warning := fallback_warning(summary)) is not None:  # stderr is the run's log under Snakemake
+        print(f"e3: warning: {warning}", file=sys.stderr, flush=True)
+    summary["wall_s"] = wall
+    return summary
