@@ -180,6 +180,8 @@ def parse_summary_log(path: str | Path, benchmark: str, scenario: str) -> dict[s
             continue
         es = _ES.match(line)
         if es:
+            if not block:
+                raise InputError(path, line, "early-stopping estimate outside an 'Early Stopping Result:' block")
             put(f"{block}_ms_{_pct_name(es['pct'])}_early_stopping", line, _number(path, line, es["val"]) / NS_PER_MS)
             continue
         lm = _LINE.match(line)
