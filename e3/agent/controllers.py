@@ -109,3 +109,26 @@ class RulesController(Controller):
             tools.call("trigger_online_profile_update", {"window_tasks": window, "min_samples": 1})
         else:
             tools.call("get_system_status")
+
+
+#: Share of controller calls that may fall back to the rules before a run warns (a provider
+#: that is down turns every call into a fallback; a few malformed replies are expected).
+FALLBACK_WARN_FRACTION = 0.1
+
+
+def fallback_warning(summary: dict[str, Any], max_fraction: float = FALLBACK_WARN_FRACTION) -> str | None:
+    """A warning line when an LLM run's fallbacks exceed ``max_fraction`` of its controller
+    calls, else None.
+
+    Args:
+        summary: a run's ``summary.json`` dict (reads ``policy_summary.llm_fallbacks``,
+            ``controller_calls`` and ``llm_fallback_reasons``).
+    """
+    ps = summary.get("policy_summary", {})
+    calls, fallbacks = ps.get("controller_calls", 0), ps.get("llm_fallbacks", 0)
+    if not calls or fallbacks <= max_fraction * calls:
+        return None
+    reasons = {k: v for k, v in sorted(ps.get("llm_fallback_reasons", {}).items()) if v}
+    return (f"{fallbacks} of {calls} LLM controller calls fell back to the rules controller "
+            f"({reasons}); the run measures the rules, not the LLM. Check the provider "
+            f"(controllers.llm: model, api_base) and the audit log's 'fallback' records")

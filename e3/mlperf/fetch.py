@@ -108,3 +108,28 @@ def fetch(dest: str | Path, rounds: list[str], benchmarks: list[str], mirror: st
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return manifest
+
+
+def mirror_digest(mirror: str | Path | None, rounds: list[str]) -> str:
+    """sha256 over the relative paths and contents of every file of ``rounds`` in ``mirror``.
+
+    The Snakemake rule ``fetch_mlperf`` takes it as a parameter, so editing a file in the mirror
+    re-runs the refresh (an output folder with no input files would otherwise never be stale).
+    Returns ``""`` without a mirror (the pinned upstream commits never change).
+
+    Raises:
+        E3Error: ``mirror`` is set but is not a folder.
+    """
+    if not mirror:
+        return ""
+    root = Path(mirror)
+    if not root.is_dir():
+        raise E3Error(f"MLPerf mirror {str(mirror)!r}: not a folder. {OFFLINE_HINT}")
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(set(rounds)):
+        folder = root / get_round(name).folder
+        for p in sorted(x for x in folder.rglob("*") if x.is_file()) if folder.is_dir() else []:
+            h.update(f"{p.relative_to(root).as_posix()}\0{sha256_file(p)}\n".encode())
+    return h.hexdigest()

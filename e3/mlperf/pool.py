@@ -90,13 +90,17 @@ def resolve_pool(records: list[dict[str, Any]], pool_cfg: list[dict[str, Any]],
             alpha (a documented choice, see README "Choices the paper leaves open").
 
     Raises:
-        ConfigError: a duplicate device name, or an entry that does not match exactly one record.
+        ConfigError: a duplicate device name, an entry that is not SingleStream (Offline records
+            have no latencies), or an entry that does not match exactly one record.
     """
     names = [e["name"] for e in pool_cfg]
     if len(set(names)) != len(names):
         raise ConfigError(f"pool: duplicate device names in {names}")
     out = []
     for e in pool_cfg:
+        if e.get("scenario", "SingleStream") != "SingleStream":
+            raise ConfigError(f"pool entry {e['name']!r}: field 'scenario': {e['scenario']!r}: the simulator's "
+                              "Eq. 1/Eq. 2 priors are SingleStream latencies; use SingleStream")
         r = match_record(records, e)
         m = r["metrics"]
         key = (r["round"], r["division"], r["submitter"], r["system"], r["benchmark"], r["scenario"])

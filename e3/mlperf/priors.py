@@ -125,10 +125,16 @@ def validate_records(records: list[dict[str, Any]], source: str | Path) -> None:
     """Validate records against :func:`priors_schema`.
 
     Raises:
-        InputError: naming the source, the record index and the JSON path of the first error.
+        InputError: naming the source, the record index and the JSON path of the first error
+            (a NaN or infinite value, a negative metric, a missing or unknown field).
     """
+    from e3.config import non_finite_fields
+
     validator = jsonschema.Draft202012Validator(priors_schema())
     for i, rec in enumerate(records):
+        bad = non_finite_fields(rec)
+        if bad:  # NaN passes every schema comparison
+            raise InputError(source, f"record {i}: {bad[0][0]}", "NaN and infinities are not measurements", bad[0][1])
         err = next(iter(sorted(validator.iter_errors(rec), key=lambda e: list(e.absolute_path))), None)
         if err is not None:
             path = ".".join(str(p) for p in err.absolute_path) or "(record)"

@@ -110,6 +110,9 @@ def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> None:
     """Import built-in policies, entry points of group ``e3.policies``, and ``modules``.
 
     A module path may be a dotted module name or a ``.py`` file path.
+
+    Raises:
+        ConfigError: a ``.py`` file that does not exist, or a module that cannot be found.
     """
     for m in _BUILTIN_MODULES:
         importlib.import_module(m)
@@ -117,13 +120,19 @@ def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> None:
         ep.load()
     for m in modules:
         if m.endswith(".py"):
+            if not Path(m).is_file():
+                raise ConfigError(f"plugin {m!r}: file not found (relative to {Path.cwd()})")
             spec = importlib.util.spec_from_file_location(Path(m).stem, m)
             if spec is None or spec.loader is None:
                 raise ConfigError(f"plugin {m!r}: cannot import")
             mod = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(mod)
         else:
-            importlib.import_module(m)
+            try:
+                importlib.import_module(m)
+            except ModuleNotFoundError as exc:
+                raise ConfigError(f"plugin {m!r}: module not found ({exc}); give an importable "
+                                  "module name or a .py file path") from None
 
 
 def policy_names(plugins: list[str] | tuple[str, ...] = ()) -> list[str]:

@@ -8,10 +8,9 @@ folder first and renamed into place, so an interrupted run leaves no partial out
 
 from __future__ import annotations
 
-import copy
 import json
 import platform
-import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,15 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from e3 import __version__
+from e3.agent.controllers import fallback_warning
 from e3.config import REPO_ROOT, config_hash
-from e3.errors import E3Error
-from e3.io import write_json_atomic
+from e3.errors import ConfigError, E3Error
+from e3.io import staged_run_dir, write_json_atomic
 from e3.mlperf.pool import DevicePrior, generate_pool, generated_mismatch, resolve_pool
 from e3.mlperf.priors import load_priors
 from e3.policies.base import get_policy
 from e3.sim.engine import Simulation
-from e3.sim.scenario import Scenario, load_scenario
+from e3.sim.scenario import Scenario, horizon_warnings, load_scenario
 from e3.sim.truth import TruthSpec
 from e3.sim.workload import WorkloadSpec
 
@@ -81,8 +81,12 @@ def load_run_inputs(cfg: dict[str, Any], scenario: str, policy: str,
     arrival rate is scaled by (generated devices / named devices): the same load per device.
 
     Raises:
-        ConfigError / InputError: unknown policy or scenario, bad scenario file, pool mismatch.
+        ConfigError / InputError: unknown policy or scenario, bad scenario file, pool mismatch,
+            ``n_tasks`` below 1.
     """
+    horizon = cfg["simulation"]["horizon_tasks"] if n_tasks is None else n_tasks
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        raise ConfigError(f"n_tasks: the horizon must be a whole number of tasks >= 1, got {horizon!r}")
     priors_path = Path(cfg["priors"]["frozen"])
     if not priors_path.is_absolute() and not priors_path.exists():
         priors_path = REPO_ROOT / priors_path
@@ -100,7 +104,9 @@ def load_run_inputs(cfg: dict[str, Any], scenario: str, policy: str,
         mismatch = generated_mismatch(pool, named, mismatch)
         # Rule: the same load per device as the named pool, so utilisation stays comparable.
         rate_per_s = rate_per_s * len(pool) / len(named)
-    sc = load_scenario(scenario, {d.name: d.kind for d in pool}, n_tasks or cfg["simulation"]["horizon_tasks"])
+    sc = load_scenario(scenario, {d.name: d.kind for d in pool}, horizon)
+    for line in horizon_warnings(sc, horizon):  # a no-op event is never silent
+        print(f"e3: warning: {line}", file=sys.stderr, flush=True)
     wl = WorkloadSpec(rate_per_s, w["arrivals"], w["mix"], tuple(w["input_token_bins"]),
                       tuple(w["output_token_bins"]))
     truth = TruthSpec(mismatch, t["mismatch_sigma"], t["noise_sigma"])
@@ -122,9 +128,10 @@ def build_simulation(cfg: dict[str, Any], scenario: str, policy: str, seed: int,
         ConfigError / InputError: unknown policy or scenario, bad scenario file, pool mismatch.
     """
     ri = inputs or load_run_inputs(cfg, scenario, policy, policy_overrides, plugins, n_tasks)
-    return Simulation(ri.pool, ri.scenario, ri.workload, ri.truth, ri.policy_cls, copy.deepcopy(ri.params), seed,
-                      n_tasks or cfg["simulation"]["horizon_tasks"], trace_path, progress=progress,
-                      controllers=copy.deepcopy(cfg.get("controllers")), audit_sink=audit_sink)
+    return Simulation(ri.pool, ri.scenario, ri.workload, ri.truth, ri.policy_cls, dict(ri.params), seed,
+                      n_tasks if n_tasks is not None else cfg["simulation"]["horizon_tasks"],
+                      trace_path, progress=progress,
+                      controllers=cfg.get("controllers"), audit_sink=audit_sink)
 
 
 def read_trace_column(trace_path: Path, column: str) -> np.ndarray:
@@ -157,7 +164,7 @@ def summarize(simulation: Simulation, trace_path: Path, cfg: dict[str, Any], see
         "stutter_rate": s.stutter_count / s.n_tasks, "stutter_count": s.stutter_count,
         "utilisation": util, "tasks_per_device": s.tasks_per_device,
         "decisions": pol.decisions, "policy_summary": ps,
-        "config_hash": config_hash(cfg), "scenario_hash": config_hash(simulation.scenario.to_dict()),
+        "config_hash": config_hash(cfg), "scenario_hash": simulation.scenario.content_hash(),
         "versions": versions(), "wall_s": round(s.wall_s, 3),
     }
 
@@ -176,12 +183,9 @@ def simulate(cfg: dict[str, Any], scenario: str, policy: str, seed: int, out_dir
         is kept out of ``summary.json`` (written to ``timing.json``) so same inputs give
         byte-identical files.
     """
-    out_dir = Path(out_dir)
     fmt = trace_format or cfg["simulation"]["trace_format"]
-    staging = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    # A private staging folder; only a previous run's files are ever replaced (e3.io).
+    with staged_run_dir(out_dir) as staging:
         trace = staging / f"tasks.{fmt}"
         audit_path = staging / "audit.jsonl"
         with open(audit_path, "w") as audit_file:  # streamed: memory stays flat in the horizon
@@ -195,13 +199,10 @@ def simulate(cfg: dict[str, Any], scenario: str, policy: str, seed: int, out_dir
         wall = summary.pop("wall_s")
         write_json_atomic(staging / "summary.json", summary)
         write_json_atomic(staging / "timing.json", {"wall_s": wall, "tasks_per_s": summary["n_tasks"] / max(wall, 1e-9)})
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-        summary["wall_s"] = wall
-        return summary
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    if (warning := fallback_warning(summary)) is not None:  # stderr is the run's log under Snakemake
+        print(f"e3: warning: {warning}", file=sys.stderr, flush=True)
+    summary["wall_s"] = wall
+    return summary
 
 
 def simulate_batch(cfg: dict[str, Any], scenario: str, policy: str, seeds: list[int], out_pattern: str,

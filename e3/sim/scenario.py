@@ -73,6 +73,30 @@ class Scenario:
 
         return asdict(self)
 
+    def content_hash(self) -> str:
+        """sha256 of the plan's content: everything but ``source`` (the file's path), so two
+        clones in different folders give the same hash (``summary.json`` ``scenario_hash``)."""
+        from e3.config import config_hash
+
+        return config_hash({k: v for k, v in self.to_dict().items() if k != "source"})
+
+
+def horizon_warnings(scenario: Scenario, horizon_tasks: int) -> list[str]:
+    """One line per event of ``scenario`` that starts at or after the horizon (it has no effect).
+
+    Such an event is legal (e.g. the CI config shortens the horizon of the paper's plans), but a
+    silent no-op misleads, so :func:`e3.sim.run.build_simulation` prints these lines.
+    """
+    out = []
+    for kind, start_field in (("semantic", "start_task"), ("churn", "leave_task"), ("drift", "start_task")):
+        for i, ev in enumerate(getattr(scenario, kind)):
+            start = getattr(ev, start_field)
+            if start >= horizon_tasks:
+                out.append(f"{scenario.source or scenario.name}: field '{kind}.{i}.{start_field}': "
+                           f"the event starts at task {start}, at or after the {horizon_tasks}-task "
+                           f"horizon; it has no effect in this run")
+    return out
+
 
 def scenario_path(name_or_path: str | Path) -> Path:
     """``config/scenarios/NAME.yaml`` for a bare name, else the given path."""
@@ -163,15 +187,22 @@ def load_scenario(name_or_path: str | Path, device_kinds: dict[str, str],
         horizon_tasks: the run's horizon; needed by plans with ``reference_horizon_tasks``.
 
     Raises:
-        ConfigError: missing file, schema violation (e.g. a negative time), an unknown device,
-            an end before its start, overlapping windows on one device, drift on a non-LLM
-            device, or churn that leaves a task kind with no device at some point.
+        ConfigError: missing file, schema violation (e.g. a negative time, NaN), a ``name`` that
+            differs from the file's name, an unknown device, an end before its start,
+            overlapping windows on one device, drift on a non-LLM device, or churn that leaves a
+            task kind with no device at some point.
     """
     path = scenario_path(name_or_path)
     if not path.is_file():
         raise ConfigError(f"{path}: scenario not found; available: {available_scenarios()}")
-    raw = validate(read_yaml(path) or {}, load_schema("scenario.schema.yaml"), path)
+    raw = read_yaml(path)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: field '(top level)': a scenario is a YAML mapping, got {type(raw).__name__}")
+    raw = validate(raw, load_schema("scenario.schema.yaml"), path)
     src = str(path)
+    if raw["name"] != path.stem:  # the sweep, the run folders and the tables key on the file name
+        raise ConfigError(f"{src}: field 'name': {raw['name']!r} differs from the file name "
+                          f"{path.stem!r}; rename one so they agree")
     if raw.get("reference_horizon_tasks"):
         if horizon_tasks is None:
             raise ConfigError(f"{src}: field 'reference_horizon_tasks': the plan is rescaled to the run's "

@@ -3,8 +3,19 @@ import os
 
 from snakemake.utils import validate
 
+from snakemake.exceptions import WorkflowError
+
+from e3.config import check_sweep
+from e3.errors import E3Error
+
 # The CLI validates with the same schema, so the two can never disagree.
 validate(config, "../../e3/schemas/config.schema.yaml")
+# Every name in the sweep must match something before the DAG exists: a missing scenario file
+# would otherwise drop its jobs silently when committed outputs are present (issue 13).
+try:
+    check_sweep(config, root=".", source="config (config/config.yaml and any --configfile)")
+except E3Error as exc:
+    raise WorkflowError(f"the config does not check out, nothing was run: {exc}") from None
 
 
 def mlperf_mirror_arg(wildcards):
@@ -15,6 +26,22 @@ def mlperf_mirror_arg(wildcards):
         or os.environ.get("E3_MLPERF_MIRROR")
     )
     return f"--mirror {mirror}" if mirror else ""
+
+
+def mlperf_mirror_sha256(wildcards):
+    """Content hash of the mirror's selected rounds ('' when downloading): a param of
+    fetch_mlperf, so a changed mirror re-runs the refresh."""
+    from e3.mlperf.fetch import mirror_digest
+
+    mirror = (
+        config.get("mlperf_mirror")
+        or config["mlperf"].get("mirror")
+        or os.environ.get("E3_MLPERF_MIRROR")
+    )
+    return mirror_digest(mirror, config["mlperf"]["rounds"])
+
+
+REFRESH_REPORT = "resources/priors/refresh_report.txt"
 
 
 def mlperf_selection_args(wildcards):

@@ -10,6 +10,8 @@ rule fetch_mlperf:
         mirror=mlperf_mirror_arg,
         selection=mlperf_selection_args,
         timeout_s=config["mlperf"]["download_timeout_s"],
+        mirror_sha256=mlperf_mirror_sha256,  # a changed mirror re-runs the refresh
+        stale=REFRESH_REPORT,
     log:
         "logs/mlperf/fetch_mlperf.log",
     benchmark:
@@ -19,6 +21,8 @@ rule fetch_mlperf:
     message:
         "Fetching MLPerf round summaries and LoadGen logs"
     shell:
+        # a failed refresh must not leave the previous report looking current
+        "rm -f {params.stale} && "
         "e3 fetch-mlperf --dest {output} {params.mirror} {params.selection} "
         "--timeout-s {params.timeout_s} > {log} 2>&1"
 
@@ -30,6 +34,7 @@ rule filter_mlperf:
         "resources/priors/edge_mobile_generative.jsonl",
     params:
         selection=mlperf_selection_args,
+        stale=REFRESH_REPORT,
     log:
         "logs/mlperf/filter_mlperf.log",
     benchmark:
@@ -39,6 +44,7 @@ rule filter_mlperf:
     message:
         "Parsing LoadGen logs into validated priors records"
     shell:
+        "rm -f {params.stale} && "
         "e3 filter-mlperf --root {input} --out {output} {params.selection} > {log} 2>&1"
 
 
@@ -47,7 +53,7 @@ rule refresh_priors:
         fresh="resources/priors/edge_mobile_generative.jsonl",
         frozen=config["priors"]["frozen"],
     output:
-        "resources/priors/refresh_report.txt",
+        REFRESH_REPORT,
     params:
         rounds=config["mlperf"]["rounds"],  # a changed selection re-runs the comparison
     log:

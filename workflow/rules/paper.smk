@@ -74,9 +74,6 @@ rule paper_pdf:
     conda:
         "../envs/e3.yaml"
     message:
-        "Building paper/build/main.pdf if a TeX engine is present"
-    shell:
-        "if command -v {params.engine} >/dev/null 2>&1; then "
-        "  (cd paper && latexmk -pdf -interaction=nonstopmode -outdir=build main.tex) > {log} 2>&1 "
-        "  && echo 'built paper/build/main.pdf' > {output}; "
-        "else echo 'skipped: no {params.engine} on PATH (install TeX Live to build the PDF)' | tee {output} {log}; fi"
+        "Building paper/build/main.pdf if a TeX engine and the packages main.tex uses are present"
+    script:
+        "../scripts/paper_pdf.py"

@@ -1,0 +1,66 @@
+"""Issue 13, workflow side, in a scratch copy: a sweep typo stops Snakemake before the DAG (and
+changes nothing), and ``refresh_priors`` follows the mirror's content and never leaves a stale
+report after a failed refresh."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+COPY = ["Snakefile", "workflow", "config", "e3", "results/priors", "results/llm", "paper/main.tex",
+        "paper/paper_values.yaml"]
+V40_SDXL = ("inference_results_v4.0/closed/NVIDIA/results/Orin_TRT/stable-diffusion-xl/SingleStream/"
+            "performance/run_1/mlperf_log_summary.txt")
+
+
+def _snakemake(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("snakemake")
+    env = {**os.environ, "PATH": f"{exe.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run([str(exe), "--cores", "1", *args], cwd=cwd, capture_output=True, text=True, env=env)
+
+
+@pytest.fixture()
+def project(repo, tmp_path) -> Path:
+    dst = tmp_path / "proj"
+    for rel in COPY:
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if (repo / rel).is_dir() else shutil.copyfile)(repo / rel, dst / rel)
+    return dst
+
+
+def test_sweep_typo_stops_snakemake_before_the_dag(project):
+    (project / "typo.yaml").write_text("sweep:\n  scenarios: [semantic, semantik]\n")
+    before = sorted(p.relative_to(project) for p in project.rglob("*"))
+    r = _snakemake(project, "--configfile", "typo.yaml")
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out[-3000:]
+    assert "'sweep.scenarios.1': unknown scenario 'semantik'" in out and "nothing was run" in out
+    after = sorted(p.relative_to(project) for p in project.rglob("*") if ".snakemake" not in p.parts)
+    assert after == [p for p in before if ".snakemake" not in p.parts]
+
+
+@pytest.mark.slow
+def test_refresh_follows_the_mirror_and_removes_a_stale_report(project, mlperf_mirror, tmp_path):
+    mirror = tmp_path / "mirror"
+    shutil.copytree(mlperf_mirror / "inference_results_v4.0", mirror / "inference_results_v4.0")
+    (project / "refresh.yaml").write_text(f"mlperf:\n  mirror: {mirror}\n  rounds: [v4.0]\n")
+    report = project / "resources/priors/refresh_report.txt"
+    r = _snakemake(project, "refresh_priors", "--configfile", "refresh.yaml")
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    first = report.read_text()
+    log = mirror / V40_SDXL
+    log.write_text(log.read_text().replace("Max latency (ns)                : 12945158490",
+                                           "Max latency (ns)                : 12945158499"))
+    r = _snakemake(project, "refresh_priors", "--configfile", "refresh.yaml")  # was "Nothing to be done"
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    assert report.read_text() != first and "latency_ms_max: 12945.15849 -> 12945.158499" in report.read_text()
+    log.write_text(log.read_text().replace(": 12945158499", ": nan"))
+    r = _snakemake(project, "refresh_priors", "--configfile", "refresh.yaml")
+    assert r.returncode != 0
+    assert not report.exists()  # no stale report that looks current
+    assert "NaN is not a measurement" in (project / "logs/mlperf/filter_mlperf.log").read_text()
