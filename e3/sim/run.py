@@ -25,6 +25,7 @@ from e3.mlperf.pool import resolve_pool
 from e3.mlperf.priors import load_priors
 from e3.policies.base import get_policy
 from e3.sim.engine import Simulation
+from e3.sim.load import scenario_loads
 from e3.sim.scenario import load_scenario
 from e3.sim.truth import TruthSpec
 from e3.sim.workload import WorkloadSpec
@@ -63,9 +64,7 @@ def build_simulation(cfg: dict[str, Any], scenario: str, policy: str, seed: int,
         priors_path = REPO_ROOT / priors_path
     pool = resolve_pool(load_priors(priors_path), cfg["pool"], cfg["priors"]["reference_input_tokens"])
     sc = load_scenario(scenario, {d.name: d.kind for d in pool})
-    w = cfg["workload"]
-    wl = WorkloadSpec(w["arrival_rate_per_s"], w["arrivals"], w["mix"], tuple(w["input_token_bins"]),
-                      tuple(w["output_token_bins"]))
+    wl = workload_spec(cfg)
     t = cfg["truth"]
     truth = TruthSpec({k: dict(v) for k, v in t["mismatch"].items()}, t["mismatch_sigma"], t["noise_sigma"])
     cls = get_policy(policy, plugins)
@@ -73,6 +72,22 @@ def build_simulation(cfg: dict[str, Any], scenario: str, policy: str, seed: int,
     return Simulation(pool, sc, wl, truth, cls, params, seed, n_tasks or cfg["simulation"]["horizon_tasks"],
                       trace_path, progress=progress, controllers=cfg.get("controllers"),
                       audit_sink=audit_sink)
+
+
+def workload_spec(cfg: dict[str, Any]) -> WorkloadSpec:
+    """The config's ``workload`` section as a :class:`WorkloadSpec`."""
+    w = cfg["workload"]
+    return WorkloadSpec(w["arrival_rate_per_s"], w["arrivals"], w["mix"], tuple(w["input_token_bins"]),
+                        tuple(w["output_token_bins"]))
+
+
+def _finite(x: Any) -> Any:
+    """``x`` with infinite floats (no device left) as None, so summary.json stays strict JSON."""
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return None if isinstance(x, float) and not np.isfinite(x) else x
 
 
 def read_trace_column(trace_path: Path, column: str) -> np.ndarray:
@@ -104,6 +119,10 @@ def summarize(simulation: Simulation, trace_path: Path, cfg: dict[str, Any], see
                         "redispatches": s.redispatches},
         "stutter_rate": s.stutter_count / s.n_tasks, "stutter_count": s.stutter_count,
         "utilisation": util, "tasks_per_device": s.tasks_per_device,
+        # offered load at this replicate's true base parameters (e3.sim.load): rho_pool and
+        # rho_safe per semantic window; analysis only (runs.csv does not read it)
+        "load": _finite(scenario_loads(simulation.pool, simulation._truth.base, workload_spec(cfg),
+                                       simulation.scenario)),
         "decisions": pol.decisions, "policy_summary": ps,
         "config_hash": config_hash(cfg), "scenario_hash": config_hash(simulation.scenario.to_dict()),
         "versions": versions(), "wall_s": round(s.wall_s, 3),
