@@ -15,6 +15,7 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/paper.smk"
+include: "workflow/rules/operating_points.smk"
 
 
 report: "workflow/report/workflow.rst"

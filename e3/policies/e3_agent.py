@@ -63,6 +63,9 @@ class E3Agent(Policy):
         # "Open readings"): per-device non-event gap, and a controller's router switch that holds.
         "nonevent_gap_per_device": False,
         "router_after_warmup": "force_sect",  # or "switch_once"
+        # False: risky devices stay candidates with risk_penalty_ms added to their score (the
+        # soft-penalty frontier of the operating-point study); True: hard avoidance (section 3.3)
+        "hard_avoidance": True,
     }
 
     def __init__(self, *a, **k) -> None:
@@ -123,7 +126,8 @@ class E3Agent(Policy):
             self._fire(Trigger("warmup_point", k), obs)
         feas = obs.feasible(task.kind)
         safe = [d for d in feas if not self.router.is_risky(d.name, k)]
-        cands = safe or feas
+        hard = self.params["hard_avoidance"]
+        cands = (safe or feas) if hard else feas
         predict = self.opm.predict_ms
         if self.router.router == "explore_risk":
             need = self.params["explore_min_samples"]
@@ -134,7 +138,7 @@ class E3Agent(Policy):
         best, best_score = None, 0.0
         for d in cands:
             s = obs.backlog_ms(d, predict) + predict(d.name, task) - w * self.opm.uncertainty(d.name)
-            if not safe:
+            if not safe or not hard:
                 s += pen * self.router.is_risky(d.name, k)
             if best is None or s < best_score:
                 best, best_score = d, s

@@ -16,14 +16,26 @@ class OracleAvoid(Oracle):
     the best zero-stutter policy of this information model: the reference for E3-Agent's hard
     avoidance (section 3.3), which the plain Oracle, free to stutter, is not. The paper does not
     say which of the two its Oracle is; Table 5 reports the gap to both.
+
+    Parameter ``soft_penalty_ms`` (default None: the hard bar above): a number lifts the bar and
+    adds that penalty to a degraded device's expected completion instead, the Oracle given the
+    same soft risk penalty as ``e3`` with ``hard_avoidance: false`` (the operating-point study's
+    latency-stutter frontier).
     """
 
     name = "oracle_avoid"
+    parameters = {"soft_penalty_ms": None}
+    test_config = {"soft_penalty_ms": 30000.0}
 
     def choose(self, task, obs):
         self.decisions += 1
         o = self._oracle
         feas = obs.feasible(task.kind)
-        cands = [d for d in feas if not o.degraded(d.name)] or feas
-        best = min(cands, key=lambda d: o.true_backlog_ms(d.name) + o.expected_service_ms(d.name, task))
+        pen = self.params["soft_penalty_ms"]
+        if pen is None:
+            cands = [d for d in feas if not o.degraded(d.name)] or feas
+            best = min(cands, key=lambda d: o.true_backlog_ms(d.name) + o.expected_service_ms(d.name, task))
+        else:
+            best = min(feas, key=lambda d: o.true_backlog_ms(d.name) + o.expected_service_ms(d.name, task)
+                       + pen * o.degraded(d.name))
         return best.name

@@ -66,7 +66,9 @@ def build_simulation(cfg: dict[str, Any], scenario: str, policy: str, seed: int,
     sc = load_scenario(scenario, {d.name: d.kind for d in pool})
     wl = workload_spec(cfg)
     t = cfg["truth"]
-    truth = TruthSpec({k: dict(v) for k, v in t["mismatch"].items()}, t["mismatch_sigma"], t["noise_sigma"])
+    scale = t.get("mismatch_scale", 1.0)  # the severity sweep: f -> f**scale (1: as configured)
+    mismatch = {k: ({f: x ** scale for f, x in v.items()} if scale != 1.0 else dict(v)) for k, v in t["mismatch"].items()}
+    truth = TruthSpec(mismatch, t["mismatch_sigma"], t["noise_sigma"])
     cls = get_policy(policy, plugins)
     params = {**cfg.get("policies", {}).get(policy, {}), **(policy_overrides or {})}
     return Simulation(pool, sc, wl, truth, cls, params, seed, n_tasks or cfg["simulation"]["horizon_tasks"],
