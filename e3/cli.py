@@ -104,7 +104,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from e3.config import check_names, load_config
     from e3.sim.run import simulate
 
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, sets=args.set)
     check_names(cfg, args.config or "config/config.yaml", tuple(args.plugin or ()))
     llm = cfg.setdefault("controllers", {}).setdefault("llm", {})
     for opt, key in (("llm_mode", "mode"), ("llm_model", "model"), ("llm_api_base", "api_base"),
@@ -276,6 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--llm-api-base", help="llm controller: provider base URL (part of the cache key)")
     s.add_argument("--llm-api-key-env", help="llm controller: NAME of the env variable holding the API key")
     s.add_argument("--config", help="config file (default: config/config.yaml)")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override one config value by dotted key, validated against the config schema, e.g. "
+                        "workload.arrival_rate_per_s=0.15, policies.e3.risk_penalty_ms=30000, "
+                        "truth.mismatch_scale=0.5 (repeatable)")
     s.add_argument("--format", choices=["parquet", "csv"], help="trace format (default: config)")
     s.add_argument("--plugin", action="append", help="extra module or .py file registering policies (repeatable)")
     s.add_argument("--quiet", action="store_true", help="no progress lines")

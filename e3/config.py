@@ -96,22 +96,79 @@ def read_yaml(path: str | Path) -> Any:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
 
 
+#: Sections under which ``--set`` may create a missing key (their keys are names: a policy's or a
+#: controller's parameters are checked by the policy or controller itself).
+_OPEN_SECTIONS = ("policies", "controllers")
+
+
+def apply_sets(cfg: dict[str, Any], sets: list[str], source: str | Path = "--set") -> dict[str, Any]:
+    """Apply ``KEY=VALUE`` assignments (``e3 simulate --set``) to ``cfg`` in place and return it.
+
+    ``KEY`` is a dotted path (``workload.arrival_rate_per_s``, ``policies.e3.risk_penalty_ms``);
+    ``VALUE`` is parsed as YAML (``0.15``, ``null``, ``[1, 2]``). The path must name an existing
+    key, except under ``policies`` and ``controllers``; the result is validated against the schema
+    by :func:`load_config` afterwards.
+
+    Raises:
+        ConfigError: no ``=``, an empty or unknown key, unparseable or NaN value.
+    """
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise ConfigError(f"{source}: {item!r} is not KEY=VALUE with a dotted KEY")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source}: field {key!r}: value {raw!r} is not valid YAML: {exc}") from None
+        if isinstance(value, float) and value != value:
+            raise ConfigError(f"{source}: field {key!r}: NaN is not accepted")
+        node: Any = cfg
+        for i, part in enumerate(parts[:-1]):
+            if not isinstance(node, dict):
+                raise ConfigError(f"{source}: field {key!r}: {'.'.join(parts[:i])!r} is not a mapping")
+            if part not in node and parts[0] in _OPEN_SECTIONS:
+                node[part] = {}
+            if part not in node:
+                raise ConfigError(f"{source}: field {key!r}: unknown key {'.'.join(parts[:i + 1])!r}")
+            node = node[part]
+        if not isinstance(node, dict):
+            raise ConfigError(f"{source}: field {key!r}: {'.'.join(parts[:-1])!r} is not a mapping")
+        if parts[-1] not in node and parts[0] not in _OPEN_SECTIONS and not _schema_knows(parts):
+            raise ConfigError(f"{source}: field {key!r}: unknown key")
+        node[parts[-1]] = value
+    return cfg
+
+
+def _schema_knows(parts: list[str]) -> bool:
+    node = load_schema("config.schema.yaml")
+    for part in parts:
+        node = (node.get("properties") or {}).get(part)
+        if node is None:
+            return False
+    return True
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
-                overlays: list[str | Path] | None = None) -> dict[str, Any]:
-    """Load ``config/config.yaml`` (or ``path``), merge ``overlays``, apply ``overrides``, validate,
-    fill defaults.
+                overlays: list[str | Path] | None = None, sets: list[str] | None = None) -> dict[str, Any]:
+    """Load ``config/config.yaml`` (or ``path``), merge ``overlays``, apply ``overrides`` and then
+    ``sets`` (:func:`apply_sets`), validate, fill defaults.
 
     Args:
         overlays: further YAML files merged over the base in order, recursively, exactly as
             ``snakemake --configfile`` merges them (``snakemake.utils.update_config``), e.g.
             ``config/test/config.yaml``.
         overrides: top-level keys replaced after merging.
+        sets: ``KEY=VALUE`` assignments with dotted keys (``e3 simulate --set``).
 
     Raises:
-        ConfigError: missing file, bad YAML, or a schema violation (naming the field).
+        ConfigError: missing file, bad YAML, a bad assignment, or a schema violation (naming the
+            field).
     """
     path = Path(path) if path else REPO_ROOT / "config" / "config.yaml"
     cfg = read_yaml(path) or {}
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path}: field '(top level)': a config is a YAML mapping, got {type(cfg).__name__}")
     if overlays:
         from snakemake.utils import update_config  # the pipeline's own merge semantics
 
@@ -119,8 +176,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             update_config(cfg, read_yaml(Path(extra)) or {})
     for k, v in (overrides or {}).items():
         cfg[k] = v
-    if not isinstance(cfg, dict):
-        raise ConfigError(f"{path}: field '(top level)': a config is a YAML mapping, got {type(cfg).__name__}")
+    if sets:
+        apply_sets(cfg, list(sets))
     validate(cfg, load_schema("config.schema.yaml"), path)
     check_references(cfg, path)
     return cfg

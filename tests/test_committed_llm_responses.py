@@ -3,9 +3,10 @@ sweep, so `snakemake --cores 8` on a fresh clone never meets a replay miss; and 
 semantic runs show risk set on each onset and cleared on each offset in the audit log (the
 "done when" of the meta-controller issue, on the real model's recorded decisions).
 
-These tests read the frozen export into a temporary diskcache store (no network, no provider):
-a re-recording that drops a request, a prompt change that invalidates the keys, or a sweep
-config that asks for an unrecorded seed makes them fail.
+These tests replay from the frozen export itself, as `e3 simulate` does (no network, no
+provider, an empty diskcache folder that replay must not need): a re-recording that drops a
+request, a prompt change that invalidates the keys, or a sweep config that asks for an
+unrecorded seed makes them fail.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import pytest
 
 from e3.config import load_config
-from e3.llm.cache import ResponseCache
+from e3.llm.cache import cache_key, read_export
 from e3.sim.run import simulate
 from e3.sim.scenario import load_scenario
 
@@ -28,9 +29,19 @@ def replay(repo, tmp_path_factory):
         pytest.skip("results/llm/responses.jsonl is missing (the committed LLM responses)")
     cfg = load_config(repo / "config/config.yaml")
     cache_dir = tmp_path_factory.mktemp("llm_cache")
-    ResponseCache(cache_dir).import_jsonl(frozen)
-    cfg["controllers"]["llm"].update({"mode": "replay", "cache_dir": str(cache_dir), "frozen": None})
+    cfg["controllers"]["llm"].update({"mode": "replay", "cache_dir": str(cache_dir), "frozen": str(frozen)})
     return cfg
+
+
+def test_every_committed_key_includes_the_configured_model_identity(repo, replay):
+    # the key covers model_info (GGUF sha256 included): the export's rows carry the configured
+    # identity in their request, and each key is the hash of that request
+    info = replay["controllers"]["llm"]["model_info"]
+    assert info.get("gguf_sha256")
+    entries = read_export(repo / "results/llm/responses.jsonl")
+    for key, e in entries.items():
+        assert e["request"]["model_info"] == e["meta"]["model_info"] == info, key
+        assert cache_key(e["request"]) == key
 
 
 def _llm_cells(cfg):

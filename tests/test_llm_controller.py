@@ -72,6 +72,8 @@ def test_risk_override_expires_by_ttl(base_cfg, tmp_path):
     tools.call("set_device_risky", {"device": "LLM#1", "ttl_tasks": 5})
     assert s.policy.router.is_risky("LLM#1", k + 4)
     assert not s.policy.router.is_risky("LLM#1", k + 5)
+    assert "LLM#1" in s.policy.router.risky_until  # a read never changes state
+    s.policy.router.expire(k + 5)  # the policy expires overrides once per arrival
     assert "LLM#1" not in s.policy.router.risky_until
 
 

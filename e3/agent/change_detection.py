@@ -25,9 +25,13 @@ from e3.agent.controllers import RulesController, register_controller
 class PageHinkleyController(RulesController):
     """Rules for events; Page-Hinkley on OPM residuals for drift. Parameters (config
     ``controllers.page_hinkley``): ``ph_delta`` (tolerated log-ratio drift per task, 0.1),
-    ``ph_threshold`` (alarm level, 1.5), ``ph_min_instances`` (5), ``refit_window_tasks``."""
+    ``ph_threshold`` (alarm level, 1.5), ``ph_min_instances`` (5), ``ph_refit_window_tasks``
+    (window of the refit a detection triggers, 10 tasks), and the rules' parameters for the
+    triggers it handles as the ``rules`` controller does."""
 
     name = "page_hinkley"
+    parameters = {**RulesController.parameters, "ph_delta": 0.1, "ph_threshold": 1.5, "ph_min_instances": 5,
+                  "ph_refit_window_tasks": 10}
 
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)
@@ -39,9 +43,9 @@ class PageHinkleyController(RulesController):
             from river.drift import PageHinkley  # imported here: river takes seconds to import
 
 
-            self._ph[device] = PageHinkley(min_instances=int(self.params.get("ph_min_instances", 5)),
-                                           delta=float(self.params.get("ph_delta", 0.1)),
-                                           threshold=float(self.params.get("ph_threshold", 1.5)),
+            self._ph[device] = PageHinkley(min_instances=int(self.params["ph_min_instances"]),
+                                           delta=float(self.params["ph_delta"]),
+                                           threshold=float(self.params["ph_threshold"]),
                                            alpha=1.0, mode="both")
         return self._ph[device]
 
@@ -53,7 +57,7 @@ class PageHinkleyController(RulesController):
             self.calls += 1
             caller, tools.caller = tools.caller, "page_hinkley:detection"
             tools.call("trigger_online_profile_update",
-                       {"device": device, "window_tasks": int(self.params.get("ph_refit_window_tasks", 10)),
+                       {"device": device, "window_tasks": int(self.params["ph_refit_window_tasks"]),
                         "min_samples": 2})
             tools.caller = caller
 

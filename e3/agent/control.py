@@ -9,6 +9,7 @@ of which can reach it.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -47,14 +48,20 @@ class RouterState:
         self.risky_until: dict[str, int] = {}
 
     def is_risky(self, device: str, task_index: int) -> bool:
-        """Whether ``device`` has an unexpired risk override at ``task_index``."""
+        """Whether ``device`` has an unexpired risk override at ``task_index`` (a pure read: an
+        override set at task k with TTL n holds for arrivals k .. k + n - 1)."""
         until = self.risky_until.get(device)
-        if until is None:
-            return False
-        if task_index >= until:
+        return until is not None and task_index < until
+
+    def expire(self, task_index: int) -> None:
+        """Drop the overrides that have expired by ``task_index`` (the policy calls it once per
+        arrival, so reads such as a sensing tool never change state)."""
+        for device in [d for d, until in self.risky_until.items() if task_index >= until]:
             del self.risky_until[device]
-            return False
-        return True
+
+    def active(self, task_index: int) -> dict[str, int]:
+        """The unexpired overrides at ``task_index``: device -> expiry task index, sorted by device."""
+        return {d: u for d, u in sorted(self.risky_until.items()) if task_index < u}
 
 
 def _bounded(name: str, value: Any, integer: bool = False) -> float | int:
@@ -101,9 +108,11 @@ class ControlSurface:
         try:
             if fn is None:
                 raise ToolError(f"unknown tool {tool!r}; tools: {list(TOOL_NAMES)}")
-            result = fn(**args)
-        except TypeError as exc:
-            result = {"error": f"bad arguments for {tool}: {exc}"}
+            try:  # only a mismatch with the tool's signature is the caller's error
+                inspect.signature(fn).bind(**args)
+            except TypeError as exc:
+                raise ToolError(f"bad arguments for {tool}: {exc}") from None
+            result = fn(**args)  # a TypeError raised inside a tool is a bug: it propagates
         except ToolError as exc:
             result = {"error": str(exc)}
         self.tool_calls += 1
@@ -121,7 +130,7 @@ class ControlSurface:
     def _state(self) -> dict[str, Any]:
         r = self._router
         return {"router": r.router, "explore_weight_ms": r.explore_weight_ms,
-                "risk_penalty_ms": r.risk_penalty_ms, "risky_until": dict(sorted(r.risky_until.items())),
+                "risk_penalty_ms": r.risk_penalty_ms, "risky_until": r.active(self._obs.task_index),
                 "calibration": {d: e.calibration for d, e in self._opm.est.items()}}
 
     def _device(self, device: Any) -> str:
@@ -213,8 +222,9 @@ class ControlSurface:
     def clear_device_risky(self, device: str) -> dict[str, Any]:
         """Clear ``device``'s risk override."""
         device = self._device(device)
-        was = self._router.risky_until.pop(device, None)
-        return {"device": device, "was_risky": was is not None}
+        was_risky = self._router.is_risky(device, self._obs.task_index)
+        self._router.risky_until.pop(device, None)
+        return {"device": device, "was_risky": was_risky}
 
 
 TOOL_NAMES = ("get_system_status", "pull_observations", "compute_drift", "update_calibration",

@@ -12,22 +12,40 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from e3.agent.control import ControlSurface
+from e3.agent.control import BOUNDS, ControlSurface
 from e3.agent.triggers import Trigger
 from e3.errors import ConfigError
 
 _CONTROLLERS: dict[str, type[Controller]] = {}
 _BUILTIN_MODULES = ("e3.agent.llm_controller", "e3.agent.change_detection")
+#: What the rules controller does on a drift or residual alarm (see :class:`RulesController`).
+DRIFT_ACTIONS = ("refit", "calibrate")
 
 
 class Controller:
     """Base class. ``handle`` is called once per admitted trigger (one "LLM call" in the paper's
-    accounting); every action goes through ``tools.call(name, args)``."""
+    accounting); every action goes through ``tools.call(name, args)``.
+
+    Class attributes:
+        name: registry name (``policies.e3.controller``, ``e3 simulate --controller``).
+        parameters: the parameters the controller reads, with their defaults. The e3 policy passes
+            ``drift_window_s``, ``refit_window_tasks`` and ``calibration_smoothing`` from its own
+            parameters; config ``controllers.NAME`` adds or overrides the rest.
+
+    Raises:
+        ConfigError: a parameter the controller does not read (a typo would otherwise be ignored).
+    """
 
     name: ClassVar[str] = ""
+    parameters: ClassVar[dict[str, Any]] = {"drift_window_s": 60.0, "refit_window_tasks": 30,
+                                            "calibration_smoothing": 0.3}
 
     def __init__(self, params: dict[str, Any]) -> None:
-        self.params = params
+        unknown = sorted(set(params) - set(self.parameters))
+        if unknown:
+            raise ConfigError(f"controllers.{self.name}: unknown parameter(s) {unknown}; "
+                              f"known: {sorted(self.parameters)}")
+        self.params = {**self.parameters, **params}
         self.calls = 0
 
     def handle(self, trig: Trigger, tools: ControlSurface) -> None:  # pragma: no cover - interface
@@ -84,31 +102,71 @@ class RulesController(Controller):
 
     * semantic onset: look at the status, mark the device risky for the default TTL;
     * semantic offset: clear the device's risk override;
-    * drift or residual alarm: measure the drift, refit that device's profile; for an SDXL
-      device, also reset its calibration factor to 1 (the refit absorbs the level);
+    * drift or residual alarm: measure the drift, then (``drift_action``)
+
+      - ``refit`` (default, today's behaviour): refit that device's profile by least squares on
+        its recent window (``refit_window_tasks``, minimum 2 samples);
+      - ``calibrate`` (Table 4, "Drift defaults: drift threshold 1.3, window 60 s, calibration
+        smoothing 0.3 | Detects sustained residual mismatch and updates calibration"): move the
+        device's calibration factor toward the measured observed/predicted ratio with smoothing
+        ``calibration_smoothing``: ``new = old * (1 - s + s * ratio)``, clipped to the tool's
+        bounds [0.1, 10];
     * warmup point: refit every device with minimum samples 1 (fast calibration);
     * device leave/return: look at the status (the fast path already drops the device from the
       feasible set and refreshes its statistics on return).
+
+    With ``refine_ttl`` (default False), every admitted trigger also re-arms, with the default
+    TTL, the risk override of each device whose semantic event is still active but whose override
+    has expired (section 3.5: "subsequent LLM invocations refine TTL choice and calibration
+    intensity when necessary"); by default a window longer than the TTL is let through once the
+    override expires.
     """
 
     name = "rules"
+    parameters = {**Controller.parameters, "drift_action": "refit", "refine_ttl": False}
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        super().__init__(params)
+        if self.params["drift_action"] not in DRIFT_ACTIONS:
+            raise ConfigError(f"controllers.{self.name}.drift_action: {self.params['drift_action']!r} is not "
+                              f"one of {list(DRIFT_ACTIONS)}")
 
     def handle(self, trig: Trigger, tools: ControlSurface) -> None:
         self.calls += 1
         t, d = trig.type, trig.device
-        window = self.params.get("refit_window_tasks", 30)
+        window = self.params["refit_window_tasks"]
         if t == "semantic_onset":
             tools.call("get_system_status")
             tools.call("set_device_risky", {"device": d})
         elif t == "semantic_offset":
             tools.call("clear_device_risky", {"device": d})
         elif t in ("drift_alarm", "residual_alarm"):
-            tools.call("compute_drift", {"device": d, "window_s": self.params.get("drift_window_s", 60.0)})
-            tools.call("trigger_online_profile_update", {"device": d, "window_tasks": window, "min_samples": 2})
+            drift = tools.call("compute_drift", {"device": d, "window_s": self.params["drift_window_s"]})
+            if self.params["drift_action"] == "calibrate":
+                self._calibrate(d, drift, tools)
+            else:
+                tools.call("trigger_online_profile_update", {"device": d, "window_tasks": window, "min_samples": 2})
         elif t == "warmup_point":
             tools.call("trigger_online_profile_update", {"window_tasks": window, "min_samples": 1})
         else:
             tools.call("get_system_status")
+        if self.params["refine_ttl"]:
+            self._rearm(tools)
+
+    def _calibrate(self, device: str, drift: dict[str, Any], tools: ControlSurface) -> None:
+        if "error" in drift or not drift.get("samples"):
+            return
+        old = tools.call("get_system_status")["devices"][device]["calibration"]
+        s = self.params["calibration_smoothing"]
+        lo, hi = BOUNDS["factor"]
+        factor = min(hi, max(lo, old * (1.0 - s + s * drift["ratio"])))
+        tools.call("update_calibration", {"device": device, "factor": factor})
+
+    def _rearm(self, tools: ControlSurface) -> None:
+        status = tools.call("get_system_status")
+        for device in status["semantic_events"]:  # still active (an offset has removed its device)
+            if not status["devices"][device]["risky"]:
+                tools.call("set_device_risky", {"device": device})
 
 
 #: Share of controller calls that may fall back to the rules before a run warns (a provider

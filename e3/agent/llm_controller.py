@@ -46,13 +46,15 @@ class LLMController(Controller):
     """Meta-controller backed by an LLM (config ``controllers.llm``; see :class:`LLMSettings`)."""
 
     name = "llm"
+    #: the rules' parameters (its fallback) and every :class:`LLMSettings` field
+    parameters = {**RulesController.parameters, **{k: None for k in LLMSettings.__dataclass_fields__}}
 
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)
         fields = set(LLMSettings.__dataclass_fields__)
         self.settings = LLMSettings(**{k: v for k, v in params.items() if k in fields})
         self.client = LLMClient(self.settings, REPO_ROOT)
-        self.rules = RulesController(params)
+        self.rules = RulesController({k: v for k, v in params.items() if k in RulesController.parameters})
         self.fallbacks: dict[str, int] = {"malformed_json": 0, "unknown_tool": 0, "bad_arguments": 0,
                                           "provider_error": 0}
         self.no_action = 0

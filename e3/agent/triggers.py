@@ -3,7 +3,10 @@
 Event triggers (semantic onset/offset, device leave/return) fire when exposed. Non-event triggers
 (drift alarms: observed/predicted ratio above the threshold; residual alarms: ratio below its
 inverse; warmup intervention points) additionally obey a minimum gap since the last non-event
-call. Every trigger obeys a signature-based cooldown: the same (type, device) signature is
+call: pool-wide by default (today's reading of Table 4, "Minimum non-event LLM gap 20 tasks": a
+bound on LLM calls), or per device with ``per_device_gap`` (an alarm on one device then no longer
+silences the other devices' alarms; pool-wide triggers such as warmup points form their own
+group). Every trigger obeys a signature-based cooldown: the same (type, device) signature is
 suppressed for ``anomaly_cooldown_tasks`` arrivals.
 """
 
@@ -43,25 +46,31 @@ class TriggerGate:
     Args:
         anomaly_cooldown_tasks: suppression window for a repeated signature (Table 4: 20).
         min_nonevent_gap_tasks: minimum arrivals between non-event invocations (Table 4: 20).
+        per_device_gap: measure that gap per device (False: pool-wide, the default).
     """
 
-    def __init__(self, anomaly_cooldown_tasks: int = 20, min_nonevent_gap_tasks: int = 20) -> None:
+    def __init__(self, anomaly_cooldown_tasks: int = 20, min_nonevent_gap_tasks: int = 20,
+                 per_device_gap: bool = False) -> None:
         self.cooldown = anomaly_cooldown_tasks
         self.gap = min_nonevent_gap_tasks
+        self.per_device_gap = per_device_gap
         self._last_sig: dict[tuple[str, str], int] = {}
-        self._last_nonevent: int | None = None
+        self._last_nonevent: dict[str, int] = {}  # gap group ("" when pool-wide) -> task index
         self.suppressed = 0
 
     def admit(self, trig: Trigger) -> bool:
+        """Whether ``trig`` reaches the controller (updates the bookkeeping when it does)."""
         k = trig.task_index
         last = self._last_sig.get(trig.signature)
         if last is not None and k - last < self.cooldown:
             self.suppressed += 1
             return False
         if trig.type in NON_EVENT_TYPES:
-            if self._last_nonevent is not None and k - self._last_nonevent < self.gap:
+            group = trig.device if self.per_device_gap else ""
+            prev = self._last_nonevent.get(group)
+            if prev is not None and k - prev < self.gap:
                 self.suppressed += 1
                 return False
-            self._last_nonevent = k
+            self._last_nonevent[group] = k
         self._last_sig[trig.signature] = k
         return True

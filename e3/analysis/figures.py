@@ -22,7 +22,7 @@ from e3.io import atomic_path  # noqa: E402
 from e3.sim.scenario import scenario_path  # noqa: E402
 
 LABELS = {("fixed_heuristic", "none"): "Fixed-Heuristic", ("round_robin", "none"): "RoundRobin",
-          ("oracle", "none"): "Oracle", ("e3", "llm"): "E3-Agent (LLM)", ("e3", "rules"): "E3 (rules)",
+          ("oracle", "none"): "Oracle", ("oracle_avoid", "none"): "Oracle (avoid)", ("e3", "llm"): "E3-Agent (LLM)", ("e3", "rules"): "E3 (rules)",
           ("e3", "none"): "E3 (no controller)"}
 
 

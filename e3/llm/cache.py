@@ -1,8 +1,10 @@
 """Replayable LLM responses: our own canonical cache key, a diskcache store, a JSONL export.
 
 The key is the SHA-256 of the canonical JSON (sorted keys, no whitespace) of everything that can
-change a reply: model, api_base, messages, tools, temperature, seed, max_tokens, response format
-and the prompt-template version. litellm's built-in cache key is not used: it depends on keyword
+change a reply: model, api_base, messages, tools, temperature, seed, max_tokens, response format,
+the prompt-template version and the model's identity (config ``controllers.llm.model_info``:
+weights file, its sha256, server), so a reply recorded from other weights served under the same
+name is a miss, not a hit. litellm's built-in cache key is not used: it depends on keyword
 order and omits ``api_base``. Secrets (API keys, headers) are never part of a request record, so
 they cannot reach the key, the store or the export.
 """
@@ -22,7 +24,7 @@ from e3.io import read_jsonl, write_jsonl_atomic
 
 #: Request fields that enter the key. Anything else (api_key, headers, timeout) must not.
 KEY_FIELDS = ("model", "api_base", "messages", "tools", "temperature", "seed", "max_tokens",
-              "response_format", "prompt_version")
+              "response_format", "prompt_version", "model_info")
 #: Field names that must never be stored (checked on every write).
 SECRET_FIELDS = ("api_key", "headers", "extra_headers", "authorization")
 
@@ -83,28 +85,70 @@ class ResponseCache:
         return len(rows)
 
     def import_jsonl(self, path: str | Path) -> int:
-        """Load entries from an export; entries already present are kept. Returns how many were added.
+        """Load entries from an export. The export is the authority: an entry already present that
+        differs from the export's is replaced. Returns how many entries were added or replaced.
 
         Raises:
-            InputError: a line without ``key``/``request``/``response``, or whose key does not
-                match the canonical hash of its request (a hand-edited or corrupt export).
+            InputError: see :func:`read_export`.
         """
-        added = 0
-        for i, row in enumerate(read_jsonl(path)):
-            for f in ("key", "request", "response"):
-                if f not in row:
-                    raise InputError(path, f"line {i + 1}.{f}", "missing")
-            if cache_key(row["request"]) != row["key"]:
-                raise InputError(path, f"line {i + 1}.key", "does not match the hash of its request",
-                                 row["key"])
-            if row["key"] not in self._cache:
-                self.put(row["key"], {k: v for k, v in row.items() if k != "key"})
-                added += 1
-        return added
+        changed = 0
+        for key, entry in read_export(path).items():
+            if self._cache.get(key) != entry:
+                self.put(key, entry)
+                changed += 1
+        return changed
 
     def close(self) -> None:
         """Close the underlying store."""
         self._cache.close()
+
+
+def read_export(path: str | Path) -> dict[str, dict[str, Any]]:
+    """The entries of a JSONL export (``results/llm/responses.jsonl``): key -> entry (the row
+    without its ``key``), every key checked against the hash of its request.
+
+    Raises:
+        InputError: a line without ``key``/``request``/``response``, a key that does not match the
+            canonical hash of its request (a hand-edited or corrupt export, or one recorded before
+            the key included ``model_info``), or a key listed twice.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for i, row in enumerate(read_jsonl(path)):
+        for f in ("key", "request", "response"):
+            if f not in row:
+                raise InputError(path, f"line {i + 1}.{f}", "missing")
+        if cache_key(row["request"]) != row["key"]:
+            raise InputError(path, f"line {i + 1}.key", "does not match the hash of its request",
+                             row["key"])
+        if row["key"] in out:
+            raise InputError(path, f"line {i + 1}.key", "listed twice", row["key"])
+        out[row["key"]] = {k: v for k, v in row.items() if k != "key"}
+    return out
+
+
+def rekey_with_model_info(path: str | Path) -> int:
+    """Migrate an export written before ``model_info`` entered the key: copy each row's
+    ``meta.model_info`` (recorded with the reply) into its request and recompute its key; rows are
+    rewritten sorted by key, atomically. Nothing is re-recorded. Returns the row count.
+
+    Raises:
+        InputError: a row without ``meta.model_info``, or an old key that does not match the hash
+            of its request without ``model_info``.
+    """
+    rows = read_jsonl(path)
+    for i, row in enumerate(rows):
+        info = (row.get("meta") or {}).get("model_info")
+        if not info:
+            raise InputError(path, f"line {i + 1}.meta.model_info", "missing: the model's identity is unknown")
+        old = {k: v for k, v in row["request"].items() if k != "model_info"}
+        legacy = hashlib.sha256(json.dumps({k: old.get(k) for k in KEY_FIELDS if k != "model_info"}, sort_keys=True,
+                                           separators=(",", ":"), ensure_ascii=True).encode()).hexdigest()
+        if row["key"] not in (legacy, cache_key(row["request"])):
+            raise InputError(path, f"line {i + 1}.key", "does not match the hash of its request", row["key"])
+        row["request"] = {**old, "model_info": info}
+        row["key"] = cache_key(row["request"])
+    write_jsonl_atomic(path, sorted(rows, key=lambda r: r["key"]))
+    return len(rows)
 
 
 def _assert_no_secret(obj: Any, path: str = "") -> None:

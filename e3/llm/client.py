@@ -2,10 +2,13 @@
 
 Modes (config ``controllers.llm.mode`` or ``e3 simulate --llm-mode``):
 
-* ``replay`` (default): answer from the cache only; the committed export (``results/llm/*.jsonl``)
-  is loaded into the diskcache store first. A miss is an :class:`LLMCacheMiss` that names the key
-  and says how to record.
-* ``record``: answer from the cache when possible, otherwise call the provider and store the reply.
+* ``replay`` (default): answer from the committed export (``frozen``, ``results/llm/*.jsonl``)
+  itself, read at start; the diskcache store is not consulted, so a stale or hand-changed cache
+  entry can never answer. Without a ``frozen`` file, answer from the diskcache store. A miss is an
+  :class:`LLMCacheMiss` that names the key and says how to record.
+* ``record``: the export is loaded into the diskcache store first (an entry that differs from the
+  export's is replaced); answer from the store when possible, otherwise call the provider and
+  store the reply.
 * ``live``: always call the provider; nothing is stored.
 
 The API key is read from the environment variable named by ``api_key_env`` at call time and
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from e3.errors import ConfigError, E3Error
-from e3.llm.cache import ResponseCache, cache_key, canonical_request
+from e3.llm.cache import ResponseCache, cache_key, canonical_request, read_export
 
 # No network at import: litellm otherwise fetches its model cost map from GitHub.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -59,7 +62,8 @@ class LLMSettings:
             object ``{"name": tool, "arguments": {...}}`` constrained by a schema; for small local
             models served by llama.cpp).
         max_tool_rounds: tool rounds per invocation (paper section 3.5: at most two).
-        model_info: free-form provenance stored with each recorded reply (quantisation, server).
+        model_info: the model's identity (weights file, its sha256, server); part of the cache key
+            and stored with each recorded reply.
         litellm_kwargs: extra keyword arguments for ``litellm.completion`` (tests use
             ``mock_response``/``mock_tool_calls``); they are not part of the key.
     """
@@ -110,13 +114,18 @@ class LLMClient:
         self.settings = s = settings
         root = Path(root)
         self.cache: ResponseCache | None = None
-        if s.mode != "live":
+        self._frozen: dict[str, dict[str, Any]] | None = None  # replay: the export's entries
+        fz = None
+        if s.frozen:
+            fz = Path(s.frozen) if Path(s.frozen).is_absolute() else root / s.frozen
+            fz = fz if fz.exists() else None
+        if s.mode == "replay" and fz is not None:
+            self._frozen = read_export(fz)
+        elif s.mode != "live":
             cdir = Path(s.cache_dir)
             self.cache = ResponseCache(cdir if cdir.is_absolute() else root / cdir)
-            if s.frozen:
-                fz = Path(s.frozen) if Path(s.frozen).is_absolute() else root / s.frozen
-                if fz.exists():
-                    self.cache.import_jsonl(fz)
+            if fz is not None:
+                self.cache.import_jsonl(fz)
         self.calls = 0
         self.cache_hits = 0
         self.prompt_tokens = 0
@@ -128,7 +137,8 @@ class LLMClient:
         s = self.settings
         return {"model": s.model, "api_base": s.api_base, "messages": messages, "tools": tools,
                 "temperature": s.temperature, "seed": s.seed, "max_tokens": s.max_tokens,
-                "response_format": response_format, "prompt_version": prompt_version}
+                "response_format": response_format, "prompt_version": prompt_version,
+                "model_info": s.model_info}
 
     def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
                  response_format: dict[str, Any] | None = None, prompt_version: str = "") -> LLMReply:
@@ -141,14 +151,19 @@ class LLMClient:
         req = self.request(messages, tools, response_format, prompt_version)
         key = cache_key(req)
         self.calls += 1
-        entry = self.cache.get(key) if self.cache is not None else None
+        if self._frozen is not None:
+            entry = self._frozen.get(key)
+        else:
+            entry = self.cache.get(key) if self.cache is not None else None
         if entry is not None:
             self.cache_hits += 1
             return self._reply(entry["response"], key, cached=True)
         if self.settings.mode == "replay":
             raise LLMCacheMiss(
                 f"no recorded LLM response for key {key} (model {self.settings.model!r}, api_base "
-                f"{self.settings.api_base!r}, prompt {prompt_version!r}). Record it by re-running with "
+                f"{self.settings.api_base!r}, prompt {prompt_version!r}, model_info "
+                f"{self.settings.model_info!r}, answers from {self.settings.frozen or self.settings.cache_dir}). "
+                f"Record it by re-running with "
                 f"--llm-mode record against a reachable provider (see README 'LLM controller'), or "
                 f"use --controller rules")
         response = self._call_provider(req)

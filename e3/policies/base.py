@@ -41,6 +41,7 @@ from e3.sim.workload import TaskView
 
 _REGISTRY: dict[str, type[Policy]] = {}
 _BUILTIN_MODULES = ("e3.policies.round_robin", "e3.policies.fixed_heuristic", "e3.policies.oracle",
+                    "e3.policies.oracle_avoid",
                     "e3.policies.e3_agent", "e3.policies.jsq", "e3.policies.learning")
 
 

@@ -7,6 +7,7 @@ from e3.agent.control import ControlSurface, RouterState
 from e3.agent.controllers import get_controller
 from e3.agent.opm import OnlinePerformanceModel
 from e3.agent.triggers import Trigger, TriggerGate
+from e3.errors import ConfigError
 from e3.policies.base import Policy, register
 
 
@@ -26,9 +27,14 @@ class E3Agent(Policy):
     uses the SECT score.
 
     Slow path: during the warmup budget the OPM refits every ``warmup_refit_every_tasks``
-    completions with minimum one sample, and the router switches to ``sect`` when the budget ends.
+    completions with minimum one sample, and the router switches to ``sect`` when the budget ends
+    (``router_after_warmup``: ``force_sect``, the default, re-applies that switch at every later
+    arrival, so a controller's ``switch_router("explore_risk")`` after warmup lasts until the next
+    arrival; ``switch_once`` switches once and lets a controller's later switch hold).
     After warmup the OPM refits only when the controller asks (``trigger_online_profile_update``),
-    or every ``steady_refit_every_tasks`` completions if that is set. Triggers (annotations, drift
+    or every ``steady_refit_every_tasks`` completions if that is set (section 3.4 reads "updated
+    online during warmup and after detected drift", the default ``None``; section 3.7 reads "the
+    OPM is updated online from recent execution feedback", e.g. 5, the warmup cadence of Table 4). Triggers (annotations, drift
     and residual alarms, warmup intervention points) pass a cooldown gate and then go to the
     configured controller (``rules``, ``none``, ...), which acts through the ControlSurface tools.
     A device that returns from churn has its OPM window cleared (state hygiene).
@@ -53,6 +59,13 @@ class E3Agent(Policy):
         "alarm_min_samples": 3,
         "anomaly_cooldown_tasks": 20,         # Table 4
         "min_nonevent_gap_tasks": 20,         # Table 4
+        # Readings of the paper kept as options; the defaults keep the frozen results (README
+        # "Open readings"): per-device non-event gap, and a controller's router switch that holds.
+        "nonevent_gap_per_device": False,
+        "router_after_warmup": "force_sect",  # or "switch_once"
+        # False: risky devices stay candidates with risk_penalty_ms added to their score (the
+        # soft-penalty frontier of the operating-point study); True: hard avoidance (section 3.3)
+        "hard_avoidance": True,
     }
 
     def __init__(self, *a, **k) -> None:
@@ -61,10 +74,14 @@ class E3Agent(Policy):
         self.opm = self.make_opm()
         self.router = RouterState("explore_risk" if self.warmup_budget_tasks > 0 else "sect",
                                   p["explore_weight_ms"], p["risk_penalty_ms"])
-        self.gate = TriggerGate(p["anomaly_cooldown_tasks"], p["min_nonevent_gap_tasks"])
+        if p["router_after_warmup"] not in ("force_sect", "switch_once"):
+            raise ConfigError(f"policies.{self.name}.router_after_warmup: {p['router_after_warmup']!r} is not "
+                              "'force_sect' or 'switch_once'")
+        self.gate = TriggerGate(p["anomaly_cooldown_tasks"], p["min_nonevent_gap_tasks"], p["nonevent_gap_per_device"])
         self.controller = get_controller(p["controller"])(
             {"drift_window_s": p["drift_window_s"], "refit_window_tasks": p["opm_window_tasks"],
-             **self.controllers.get(p["controller"], {})})
+             "calibration_smoothing": p["calibration_smoothing"], **self.controllers.get(p["controller"], {})})
+        self._warmup_switched = False
         self.tools: ControlSurface | None = None
         self._completions = 0
         self._warmup_points = sorted({round(f * self.warmup_budget_tasks) for f in p["warmup_intervention_fractions"]
@@ -97,14 +114,20 @@ class E3Agent(Policy):
     def choose(self, task, obs):
         self.decisions += 1
         k = obs.task_index
-        if self.router.router == "explore_risk" and k >= self.warmup_budget_tasks:
-            self.router.router = "sect"  # the warmup budget is spent
+        self.router.expire(k)
+        if k >= self.warmup_budget_tasks and not self._warmup_switched:
+            # the warmup budget is spent: "force_sect" also undoes a controller's later switch
+            # to explore_risk at every arrival; "switch_once" switches here once only
+            if self.router.router == "explore_risk":
+                self.router.router = "sect"
+            self._warmup_switched = self.params["router_after_warmup"] == "switch_once"
         if self._warmup_points and k == self._warmup_points[0]:
             self._warmup_points.pop(0)
             self._fire(Trigger("warmup_point", k), obs)
         feas = obs.feasible(task.kind)
         safe = [d for d in feas if not self.router.is_risky(d.name, k)]
-        cands = safe or feas
+        hard = self.params["hard_avoidance"]
+        cands = (safe or feas) if hard else feas
         predict = self.opm.predict_ms
         if self.router.router == "explore_risk":
             need = self.params["explore_min_samples"]
@@ -115,7 +138,7 @@ class E3Agent(Policy):
         best, best_score = None, 0.0
         for d in cands:
             s = obs.backlog_ms(d, predict) + predict(d.name, task) - w * self.opm.uncertainty(d.name)
-            if not safe:
+            if not safe or not hard:
                 s += pen * self.router.is_risky(d.name, k)
             if best is None or s < best_score:
                 best, best_score = d, s

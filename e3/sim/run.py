@@ -8,6 +8,7 @@ folder first and renamed into place, so an interrupted run leaves no partial out
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import sys
@@ -28,6 +29,7 @@ from e3.mlperf.pool import DevicePrior, generate_pool, generated_mismatch, resol
 from e3.mlperf.priors import load_priors
 from e3.policies.base import get_policy
 from e3.sim.engine import Simulation
+from e3.sim.load import scenario_loads
 from e3.sim.scenario import Scenario, horizon_warnings, load_scenario
 from e3.sim.truth import TruthSpec
 from e3.sim.workload import WorkloadSpec
@@ -94,21 +96,19 @@ def load_run_inputs(cfg: dict[str, Any], scenario: str, policy: str,
     ref_tokens = cfg["priors"]["reference_input_tokens"]
     pool = resolve_pool(records, cfg["pool"], ref_tokens)
     t = cfg["truth"]
-    mismatch = {k: dict(v) for k, v in t["mismatch"].items()}
-    w = cfg["workload"]
-    rate_per_s = w["arrival_rate_per_s"]
+    scale = t.get("mismatch_scale", 1.0)  # the severity sweep: f -> f**scale (1: as configured)
+    mismatch = {k: ({f: x ** scale for f, x in v.items()} if scale != 1.0 else dict(v)) for k, v in t["mismatch"].items()}
+    wl = workload_spec(cfg)
     gen = cfg.get("pool_generator")
     if gen:
         named = pool
         pool = generate_pool(records, gen, ref_tokens)
         mismatch = generated_mismatch(pool, named, mismatch)
         # Rule: the same load per device as the named pool, so utilisation stays comparable.
-        rate_per_s = rate_per_s * len(pool) / len(named)
+        wl = dataclasses.replace(wl, arrival_rate_per_s=wl.arrival_rate_per_s * len(pool) / len(named))
     sc = load_scenario(scenario, {d.name: d.kind for d in pool}, horizon)
     for line in horizon_warnings(sc, horizon):  # a no-op event is never silent
         print(f"e3: warning: {line}", file=sys.stderr, flush=True)
-    wl = WorkloadSpec(rate_per_s, w["arrivals"], w["mix"], tuple(w["input_token_bins"]),
-                      tuple(w["output_token_bins"]))
     truth = TruthSpec(mismatch, t["mismatch_sigma"], t["noise_sigma"])
     cls = get_policy(policy, plugins)
     params = {**cfg.get("policies", {}).get(policy, {}), **(policy_overrides or {})}
@@ -134,6 +134,22 @@ def build_simulation(cfg: dict[str, Any], scenario: str, policy: str, seed: int,
                       controllers=cfg.get("controllers"), audit_sink=audit_sink)
 
 
+def workload_spec(cfg: dict[str, Any]) -> WorkloadSpec:
+    """The config's ``workload`` section as a :class:`WorkloadSpec`."""
+    w = cfg["workload"]
+    return WorkloadSpec(w["arrival_rate_per_s"], w["arrivals"], w["mix"], tuple(w["input_token_bins"]),
+                        tuple(w["output_token_bins"]))
+
+
+def _finite(x: Any) -> Any:
+    """``x`` with infinite floats (no device left) as None, so summary.json stays strict JSON."""
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return None if isinstance(x, float) and not np.isfinite(x) else x
+
+
 def read_trace_column(trace_path: Path, column: str) -> np.ndarray:
     """One column of a trace file (.parquet or .csv) as a numpy array."""
     if trace_path.suffix == ".parquet":
@@ -142,8 +158,14 @@ def read_trace_column(trace_path: Path, column: str) -> np.ndarray:
     return pacsv.read_csv(trace_path, convert_options=opts).column(0).to_numpy()
 
 
-def summarize(simulation: Simulation, trace_path: Path, cfg: dict[str, Any], seed: int) -> dict[str, Any]:
-    """The ``summary.json`` content of a finished run."""
+def summarize(simulation: Simulation, trace_path: Path, cfg: dict[str, Any], seed: int,
+              workload: WorkloadSpec | None = None) -> dict[str, Any]:
+    """The ``summary.json`` content of a finished run.
+
+    Args:
+        workload: the run's workload (with a generated pool its rate is scaled); default: the
+            config's ``workload`` section. Feeds the offered-load figures (``load``).
+    """
     s = simulation.stats
     lat = read_trace_column(trace_path, "latency_ms")
     util = {d: (b / s.makespan_ms if s.makespan_ms > 0 else 0.0) for d, b in s.busy_ms.items()}
@@ -163,6 +185,10 @@ def summarize(simulation: Simulation, trace_path: Path, cfg: dict[str, Any], see
                         "redispatches": s.redispatches},
         "stutter_rate": s.stutter_count / s.n_tasks, "stutter_count": s.stutter_count,
         "utilisation": util, "tasks_per_device": s.tasks_per_device,
+        # offered load at this replicate's true base parameters (e3.sim.load): rho_pool and
+        # rho_safe per semantic window; analysis only (runs.csv does not read it)
+        "load": _finite(scenario_loads(simulation.pool, simulation._truth.base, workload or workload_spec(cfg),
+                                       simulation.scenario)),
         "decisions": pol.decisions, "policy_summary": ps,
         "config_hash": config_hash(cfg), "scenario_hash": simulation.scenario.content_hash(),
         "versions": versions(), "wall_s": round(s.wall_s, 3),
@@ -185,6 +211,7 @@ def simulate(cfg: dict[str, Any], scenario: str, policy: str, seed: int, out_dir
     """
     fmt = trace_format or cfg["simulation"]["trace_format"]
     # A private staging folder; only a previous run's files are ever replaced (e3.io).
+    inputs = inputs or load_run_inputs(cfg, scenario, policy, policy_overrides, plugins, n_tasks)
     with staged_run_dir(out_dir) as staging:
         trace = staging / f"tasks.{fmt}"
         audit_path = staging / "audit.jsonl"
@@ -195,7 +222,7 @@ def simulate(cfg: dict[str, Any], scenario: str, policy: str, seed: int, out_dir
             simulation.run()
         if audit_path.stat().st_size == 0:
             audit_path.unlink()
-        summary = summarize(simulation, trace, cfg, seed)
+        summary = summarize(simulation, trace, cfg, seed, inputs.workload)
         wall = summary.pop("wall_s")
         write_json_atomic(staging / "summary.json", summary)
         write_json_atomic(staging / "timing.json", {"wall_s": wall, "tasks_per_s": summary["n_tasks"] / max(wall, 1e-9)})

@@ -132,3 +132,20 @@ def scale_runs():
         for c in s["cells"]
         for seed in s["seeds"]
     ]
+# --- the operating-point study (issue 10; workflow/rules/operating_points.smk) ------------------
+from e3.analysis.operating_points import point_sets, study_points
+
+OP_RUNS = "resources/operating_points/{study}/{point}/{scenario}/{policy}/{controller}/seed{seed}"
+
+
+def op_summaries(wildcards=None):
+    """summary.json of every run of the study, in a fixed order ([] when it is not configured)."""
+    op = config["sweep"].get("operating_points")
+    if not op:
+        return []
+    return [f"resources/operating_points/{p['path']}/summary.json" for p in study_points(op, config["sweep"]["cells"])]
+
+
+def op_set_args(wildcards):
+    """`--set KEY=VALUE` arguments of one run of the study."""
+    return " ".join(f"--set {s}" for s in point_sets(wildcards.study, wildcards.point, wildcards.policy))

@@ -1,0 +1,94 @@
+"""Issue 10, deliverable 4: ``e3 simulate --set`` (validated overrides), the soft-penalty and
+mismatch-severity knobs, and the operating-point aggregation."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from e3.analysis.operating_points import (
+    OP_COLUMNS,
+    operating_points_table,
+    point_sets,
+    study_points,
+)
+from e3.cli import main
+from e3.config import load_config
+from e3.errors import ConfigError
+from e3.sim.run import build_simulation, simulate
+
+
+@pytest.fixture(scope="module")
+def cfg(repo):
+    return load_config(repo / "config/config.yaml")
+
+
+def test_set_overrides_are_validated(repo):
+    c = load_config(repo / "config/config.yaml", sets=["workload.arrival_rate_per_s=0.15",
+                                                       "policies.e3.risk_penalty_ms=30000",
+                                                       "truth.mismatch_scale=0.5"])
+    assert c["workload"]["arrival_rate_per_s"] == 0.15
+    assert c["policies"]["e3"] == {"controller": "rules", "risk_penalty_ms": 30000}
+    assert c["truth"]["mismatch_scale"] == 0.5
+    for bad, match in (("workload.arrival_rat_per_s=0.1", "unknown key"), ("workload.arrival_rate_per_s=-1", "arrival_rate"),
+                       ("workload.arrival_rate_per_s=.nan", "NaN"), ("truth.mismatch_scale=-0.5", "mismatch_scale"),
+                       ("workload", "KEY=VALUE"), ("nonsense.x=1", "unknown key")):
+        with pytest.raises(ConfigError, match=match):
+            load_config(repo / "config/config.yaml", sets=[bad])
+
+
+def test_cli_set_reaches_the_run(tmp_path):
+    assert main(["simulate", "--scenario", "warmup_0", "--policy", "round_robin", "--seed", "1", "--tasks", "20",
+                 "--quiet", "--set", "workload.arrival_rate_per_s=0.05", "--out", str(tmp_path / "r")]) == 0
+    t = pd.read_parquet(tmp_path / "r/tasks.parquet")
+    assert t["arrival_ms"].diff().dropna().eq(20000.0).all()
+
+
+def test_mismatch_scale_zero_makes_the_truth_the_priors(cfg, tmp_path):
+    c = {**cfg, "truth": {**cfg["truth"], "mismatch_scale": 0.0, "mismatch_sigma": 0.0}}
+    s = build_simulation(c, "warmup_0", "oracle", 1, 5, tmp_path / "t.parquet")
+    for d in s.pool:
+        want = {"c": d.c_prior_ms} if d.kind == "sdxl" else {"alpha": d.alpha_prior_ms_per_token,
+                                                               "beta": d.beta_prior_ms_per_token}
+        assert s._truth.base[d.name] == pytest.approx(want)
+
+
+def test_soft_penalty_zero_lifts_the_bar(cfg, tmp_path):
+    o = simulate(cfg, "semantic", "oracle", 1, tmp_path / "o")
+    soft0 = simulate(cfg, "semantic", "oracle_avoid", 1, tmp_path / "s0", policy_overrides={"soft_penalty_ms": 0.0})
+    assert soft0["latency_ms"] == o["latency_ms"] and soft0["stutter_rate"] == o["stutter_rate"] > 0
+    e_soft = simulate(cfg, "semantic", "e3", 1, tmp_path / "e0",
+                      policy_overrides={"hard_avoidance": False, "risk_penalty_ms": 0.0})
+    e_hard = simulate(cfg, "semantic", "e3", 1, tmp_path / "eh")
+    assert e_hard["stutter_rate"] == 0.0 < e_soft["stutter_rate"]
+
+
+def test_study_points_and_table(cfg, tmp_path):
+    op = {"seeds": [1], "scenarios": ["warmup_0", "semantic"], "rates_per_s": [0.1, 0.2],
+          "penalty_scenarios": ["semantic"], "risk_penalties_ms": [0.0, 60000.0], "mismatch_scales": [0.5]}
+    cells = [{"policy": "oracle"}, {"policy": "oracle_avoid"}, {"policy": "round_robin"},
+             {"policy": "e3", "controller": "rules"}, {"policy": "e3", "controller": "llm"}]
+    pts = study_points(op, cells)
+    assert not [p for p in pts if p["controller"] == "llm"]  # llm cells are left out (no recording)
+    assert {p["study"] for p in pts} == {"rate", "penalty", "mismatch"}
+    sets = point_sets("penalty", "pen60000", "e3")
+    assert "policies.e3.hard_avoidance=false" in sets and "policies.e3.risk_penalty_ms=60000" in sets
+    assert point_sets("penalty", "pen60000", "oracle_avoid") == ["policies.oracle_avoid.soft_penalty_ms=60000"]
+    summaries = []
+    for p in [p for p in pts if p["study"] == "rate" and p["scenario"] == "semantic"]:
+        out = tmp_path / p["path"]
+        c = load_config(sets=point_sets(p["study"], p["point"], p["policy"]))
+        over = {"controller": p["controller"]} if p["policy"] == "e3" else None
+        simulate(c, p["scenario"], p["policy"], p["seed"], out, n_tasks=60, policy_overrides=over)
+        summaries.append(str(out / "summary.json"))
+    t = operating_points_table(summaries)
+    assert list(t.columns) == OP_COLUMNS
+    assert len(t) == 2 * 4  # 2 rates x 4 cells
+    assert (t.loc[t["policy"] == "oracle", "gap_vs_oracle_pct"].abs() < 1e-9).all()
+    assert (t.loc[t["policy"] == "oracle_avoid", "gap_vs_oracle_avoid_pct"].abs() < 1e-9).all()
+    lo = t[t["arrival_rate_per_s"] == 0.1]["rho_safe"].iloc[0]
+    hi = t[t["arrival_rate_per_s"] == 0.2]["rho_safe"].iloc[0]
+    assert hi == pytest.approx(2 * lo)
+    assert json.loads((tmp_path / summaries[0]).read_text())["load"]["semantic_windows"]
