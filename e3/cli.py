@@ -145,6 +145,27 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_operating_points(args: argparse.Namespace) -> int:
+    from e3.analysis.operating_points import point_sets, summary_row
+    from e3.config import load_config
+    from e3.io import write_text_atomic
+    from e3.sim.run import simulate_summaries
+
+    rows = []
+    for cell in args.cells:
+        policy, _, controller = cell.partition(":")
+        controller = controller or "none"
+        cfg = load_config(args.config, sets=point_sets(args.study, args.point, policy))
+        over = {"controller": controller} if controller != "none" else None
+        for seed, s in zip(args.seeds, simulate_summaries(cfg, args.scenario, policy, args.seeds, over,
+                                                          tuple(args.plugin or ())), strict=True):
+            rows.append(summary_row(args.study, args.point, args.scenario, policy, controller, seed, s))
+        _progress(f"{args.study}/{args.point}/{args.scenario}: {policy} ({controller}), {len(args.seeds)} seeds")
+    write_text_atomic(args.out, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+    _progress(f"{len(rows)} runs written to {args.out}")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from e3.agent.controllers import controller_names
     from e3.policies.base import policy_names
@@ -287,6 +308,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder: new, empty, or a previous run's (replaced atomically); any other "
                         "folder is refused, never deleted. With --seeds, a pattern containing {seed}")
     s.set_defaults(func=cmd_simulate)
+
+    o = sub.add_parser("operating-points", help="run one shard of the operating-point study (issue 10)",
+                       description="Run every cell and seed of one (study, point, scenario) of the operating-point "
+                                   "study in this process and write one JSONL row per run (no traces kept).",
+                       epilog="Example: e3 operating-points --study rate --point rate0.1 --scenario semantic "
+                              "--cells oracle e3:rules --seeds 1 2 --out /tmp/shard.jsonl")
+    o.add_argument("--study", required=True, choices=["rate", "penalty", "mismatch"])
+    o.add_argument("--point", required=True, help="grid point, e.g. rate0.1, pen60000, mis0.5, ref")
+    o.add_argument("--scenario", required=True)
+    o.add_argument("--cells", nargs="+", required=True, metavar="POLICY[:CONTROLLER]")
+    o.add_argument("--seeds", nargs="+", required=True, type=_whole_number(0))
+    o.add_argument("--config", help="config file (default: config/config.yaml)")
+    o.add_argument("--plugin", action="append", help="extra module or .py file registering policies")
+    o.add_argument("--out", required=True, help="JSONL output (written atomically)")
+    o.set_defaults(func=cmd_operating_points)
 
     lp = sub.add_parser("llm", help="record, export and import LLM controller responses")
     lsub = lp.add_subparsers(dest="llm_command", required=True)

@@ -92,3 +92,30 @@ def test_study_points_and_table(cfg, tmp_path):
     hi = t[t["arrival_rate_per_s"] == 0.2]["rho_safe"].iloc[0]
     assert hi == pytest.approx(2 * lo)
     assert json.loads((tmp_path / summaries[0]).read_text())["load"]["semantic_windows"]
+
+
+def test_shards_cover_every_run_once(cfg):
+    from e3.analysis.operating_points import study_shards
+
+    op = {"seeds": [1, 2], "scenarios": ["warmup_0", "semantic"], "rates_per_s": [0.1, 0.2],
+          "penalty_scenarios": ["semantic"], "risk_penalties_ms": [0.0, 60000.0], "mismatch_scales": [0.5]}
+    cells = [{"policy": "oracle"}, {"policy": "oracle_avoid"}, {"policy": "e3", "controller": "rules"}]
+    runs = {(p["study"], p["point"], p["scenario"], p["policy"], p["controller"]) for p in study_points(op, cells)}
+    from_shards = [(sh["study"], sh["point"], sh["scenario"], pol, ctl) for sh in study_shards(op, cells)
+                   for pol, ctl in sh["cells"]]
+    assert len(from_shards) == len(set(from_shards)) and set(from_shards) == runs
+
+
+def test_shard_cli_rows_equal_single_runs(tmp_path):
+    from e3.analysis.operating_points import read_shards, summary_row
+
+    out = tmp_path / "shard.jsonl"
+    assert main(["operating-points", "--study", "rate", "--point", "rate0.1", "--scenario", "semantic",
+                 "--cells", "oracle", "e3:rules", "--seeds", "1", "2", "--out", str(out)]) == 0
+    rows = read_shards([out])
+    assert len(rows) == 4
+    c = load_config(sets=["workload.arrival_rate_per_s=0.1"])
+    s = simulate(c, "semantic", "e3", 2, tmp_path / "single", policy_overrides={"controller": "rules"})
+    want = summary_row("rate", "rate0.1", "semantic", "e3", "rules", 2, s)
+    got = rows[(rows["policy"] == "e3") & (rows["seed"] == 2)].iloc[0].to_dict()
+    assert got == want

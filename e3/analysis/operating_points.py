@@ -90,18 +90,73 @@ def study_points(op: dict[str, Any], cells: list[dict[str, Any]]) -> list[dict[s
     return out
 
 
+def study_shards(op: dict[str, Any], cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The study grouped into batches: one per (study, point, scenario), each with its cells.
+
+    One Snakemake job runs a shard (every cell and seed of it) in one process
+    (``e3 operating-points``) and writes one JSONL file of rows (:func:`summary_row`), so the
+    study costs a few dozen process starts instead of ten thousand.
+
+    Returns:
+        dicts with ``study``, ``point``, ``scenario``, ``cells`` ([(policy, controller)]) and
+        ``path`` (``{study}/{point}/{scenario}``), in :func:`study_points` order.
+    """
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for p in study_points(op, cells):
+        key = (p["study"], p["point"], p["scenario"])
+        sh = out.setdefault(key, {"study": key[0], "point": key[1], "scenario": key[2], "cells": [],
+                                  "path": "/".join(key)})
+        if (p["policy"], p["controller"]) not in sh["cells"]:
+            sh["cells"].append((p["policy"], p["controller"]))
+    return list(out.values())
+
+
+def summary_row(study: str, point: str, scenario: str, policy: str, controller: str, seed: int,
+                s: dict[str, Any]) -> dict[str, Any]:
+    """The figures the study reads from one run's summary dict: mean latency (ms), stutter rate,
+    rho_pool (largest per-kind utilisation with no event) and rho_safe (largest over semantic
+    windows; inf when a window leaves a kind no safe device).
+
+    Raises:
+        KeyError: the summary lacks ``latency_ms``, ``stutter_rate`` or ``load``.
+    """
+    load = s["load"]
+    safe = [w["rho_safe"] for w in load["semantic_windows"]]
+    return {"study": study, "point": point, "scenario": scenario, "policy": policy, "controller": controller,
+            "seed": int(seed), "latency_ms": s["latency_ms"]["mean"], "stutter_rate": s["stutter_rate"],
+            "rho_pool": max(load["rho_pool_static"].values()),
+            "rho_safe": max((math.inf if x is None else x) for x in safe) if safe else math.nan}
+
+
+def read_shards(paths: list[str | Path]) -> pd.DataFrame:
+    """Rows of every shard file (JSONL written by ``e3 operating-points``).
+
+    Raises:
+        InputError: a missing file or a line that is not a row.
+    """
+    rows = []
+    for path in paths:
+        p = Path(path)
+        try:
+            for i, line in enumerate(p.read_text().splitlines(), 1):
+                r = json.loads(line)
+                if not isinstance(r, dict) or "latency_ms" not in r:
+                    raise InputError(p, f"line {i}", "not an operating-point row")
+                rows.append(r)
+        except FileNotFoundError:
+            raise InputError(p, "(file)", "missing shard") from None
+        except json.JSONDecodeError as exc:
+            raise InputError(p, f"line {exc.lineno}", "not valid JSON") from None
+    return pd.DataFrame(rows)
+
+
 def _row(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     parts = p.parts
     try:
         study, point, scenario, policy, controller, seed = parts[-7:-1]
-        s = json.loads(p.read_text())
-        load = s["load"]
-        safe = [w["rho_safe"] for w in load["semantic_windows"]]
-        return {"study": study, "point": point, "scenario": scenario, "policy": policy, "controller": controller,
-                "seed": int(seed.removeprefix("seed")), "latency_ms": s["latency_ms"]["mean"],
-                "stutter_rate": s["stutter_rate"], "rho_pool": max(load["rho_pool_static"].values()),
-                "rho_safe": max((math.inf if x is None else x) for x in safe) if safe else math.nan}
+        return summary_row(study, point, scenario, policy, controller, int(seed.removeprefix("seed")),
+                           json.loads(p.read_text()))
     except FileNotFoundError:
         raise InputError(p, "(file)", "missing summary") from None
     except (KeyError, ValueError, json.JSONDecodeError) as exc:
@@ -109,14 +164,17 @@ def _row(path: str | Path) -> dict[str, Any]:
                                       "policy/controller/seedN/summary.json)") from None
 
 
-def operating_points_table(summary_paths: list[str | Path], default_rate_per_s: float = 0.2) -> pd.DataFrame:
+def operating_points_table(summary_paths: list[str | Path] | pd.DataFrame,
+                           default_rate_per_s: float = 0.2) -> pd.DataFrame:
     """One row per (study, point, scenario, policy, controller); columns :data:`OP_COLUMNS`.
 
     Args:
-        summary_paths: ``.../{study}/{point}/{scenario}/{policy}/{controller}/seed{seed}/summary.json``.
+        summary_paths: ``.../{study}/{point}/{scenario}/{policy}/{controller}/seed{seed}/summary.json``
+            paths, or the rows themselves (:func:`read_shards`).
         default_rate_per_s: the arrival rate of the penalty and mismatch studies (config's).
     """
-    df = pd.DataFrame([_row(p) for p in summary_paths])
+    df = (summary_paths if isinstance(summary_paths, pd.DataFrame)
+          else pd.DataFrame([_row(p) for p in summary_paths]))
     rows = []
     keys = ["study", "point", "scenario", "policy", "controller"]
     for (study, point, sc, pol, ctl), c in df.groupby(keys, sort=False):

@@ -267,3 +267,26 @@ def simulate_batch(cfg: dict[str, Any], scenario: str, policy: str, seeds: list[
                      f"stutter {100 * summary['stutter_rate']:.2f} %, {summary['wall_s']:.2f} s")
         out.append(summary)
     return out
+
+
+def simulate_summaries(cfg: dict[str, Any], scenario: str, policy: str, seeds: list[int],
+                       policy_overrides: dict[str, Any] | None = None, plugins: tuple[str, ...] = (),
+                       n_tasks: int | None = None) -> list[dict[str, Any]]:
+    """Run one cell for several seeds and return their summaries, keeping no files.
+
+    Each seed runs exactly as :func:`simulate` runs it (the trace goes to a temporary folder that
+    is removed), so the summaries equal those of separate ``e3 simulate`` runs. Studies that read
+    only summaries (the operating points) batch their runs this way.
+
+    Returns:
+        One summary dict per seed, in order (``wall_s`` included).
+    """
+    import tempfile
+
+    inputs = load_run_inputs(cfg, scenario, policy, policy_overrides, plugins, n_tasks)
+    out = []
+    with tempfile.TemporaryDirectory(prefix="e3-summaries-") as tmp:
+        for seed in seeds:
+            out.append(simulate(cfg, scenario, policy, seed, Path(tmp) / f"seed{seed}", n_tasks,
+                                policy_overrides=policy_overrides, plugins=plugins, inputs=inputs))
+    return out

@@ -133,6 +133,51 @@ def scale_runs():
         for seed in s["seeds"]
     ]
 # --- the operating-point study (issue 10; workflow/rules/operating_points.smk) ------------------
+from e3.analysis.operating_points import point_sets, study_shards
+
+OP_SHARD = "resources/operating_points/{study}/{point}/{scenario}.jsonl"
+
+
+def _op_shards():
+    op = config["sweep"].get("operating_points")
+    return study_shards(op, config["sweep"]["cells"]) if op else []
+
+
+def op_shards(wildcards=None):
+    """JSONL row files of every shard of the study, in a fixed order ([] when not configured)."""
+    return [OP_SHARD.format(**{k: sh[k] for k in ("study", "point", "scenario")}) for sh in _op_shards()]
+
+
+def op_cells_arg(wildcards):
+    """`POLICY:CONTROLLER ...` of one shard of the study."""
+    for sh in _op_shards():
+        if (sh["study"], sh["point"], sh["scenario"]) == (wildcards.study, wildcards.point, wildcards.scenario):
+            return " ".join(f"{p}:{c}" for p, c in sh["cells"])
+    raise ValueError(f"no operating-point shard {wildcards.study}/{wildcards.point}/{wildcards.scenario}")
+
+
+# --- the scale study (issue 11) ----------------------------------------------------------
+SCALE_RUNS = "resources/scale/{devices}/{scenario}/{policy}/{controller}/seed{seed}"
+
+
+def scale_horizon(devices):
+    """Tasks per run: the rule `every device sees work`, max(min_tasks, tasks_per_device * devices)."""
+    s = config["scale"]
+    return max(s["min_tasks"], s["tasks_per_device"] * int(devices))
+
+
+def scale_runs():
+    s = config["scale"]
+    return [
+        f"{SCALE_RUNS}/summary.json".format(
+            devices=n, scenario=sc, policy=c["policy"], controller=c.get("controller", "none"), seed=seed
+        )
+        for n in s["devices"]
+        for sc in s["scenarios"]
+        for c in s["cells"]
+        for seed in s["seeds"]
+    ]
+# --- the operating-point study (issue 10; workflow/rules/operating_points.smk) ------------------
 from e3.analysis.operating_points import point_sets, study_points
 
 OP_RUNS = "resources/operating_points/{study}/{point}/{scenario}/{policy}/{controller}/seed{seed}"

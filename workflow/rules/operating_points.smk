@@ -1,6 +1,8 @@
 # The operating-point study (issue 10): its own target, `snakemake --cores 8 operating_points`.
-# Grids in config sweep.operating_points; one `e3 simulate --set ...` per run (the llm cells are
-# left out: their responses are recorded for the default operating point only). Helpers in common.smk.
+# Grids in config sweep.operating_points; one job per (study, point, scenario) runs all its cells
+# and seeds in one process (`e3 operating-points`) and writes one JSONL file of rows (the llm cells
+# are left out: their responses are recorded for the default operating point only). Helpers in
+# common.smk.
 
 
 rule op_simulate:
@@ -9,31 +11,31 @@ rule op_simulate:
         priors=config["priors"]["frozen"],
         scenario="config/scenarios/{scenario}.yaml",
     output:
-        summary=f"{OP_RUNS}/summary.json",
+        rows=OP_SHARD,
     params:
-        out=lambda wc, output: os.path.dirname(output.summary),
-        sets=op_set_args,
+        cells=op_cells_arg,
+        seeds=" ".join(str(s) for s in config["sweep"]["operating_points"]["seeds"]),
         plugins=plugin_args,
     log:
-        "logs/operating_points/{study}/{point}/{scenario}/{policy}/{controller}/seed{seed}.log",
+        "logs/operating_points/{study}/{point}/{scenario}.log",
+    benchmark:
+        "logs/benchmarks/operating_points/{study}/{point}/{scenario}.tsv"
     wildcard_constraints:
         study="rate|penalty|mismatch",
         point=r"ref|(rate|pen|mis)[0-9.e+-]+",
-        seed=r"\d+",
     conda:
         "../envs/e3.yaml"
     message:
-        "Operating point {wildcards.study}/{wildcards.point}: {wildcards.scenario}, {wildcards.policy} "
-        "({wildcards.controller}), seed {wildcards.seed}"
+        "Operating points {wildcards.study}/{wildcards.point}: {wildcards.scenario}, {params.cells}"
     shell:
-        "e3 simulate --config {input.config} --scenario {wildcards.scenario} --policy {wildcards.policy} "
-        "--controller {wildcards.controller} --seed {wildcards.seed} {params.sets} {params.plugins} "
-        "--format parquet --quiet --out {params.out} > {log} 2>&1"
+        "e3 operating-points --config {input.config} --study {wildcards.study} --point {wildcards.point} "
+        "--scenario {wildcards.scenario} --cells {params.cells} --seeds {params.seeds} {params.plugins} "
+        "--out {output.rows} > {log} 2>&1"
 
 
 rule operating_points:
     input:
-        summaries=op_summaries,
+        shards=op_shards,
     output:
         csv="results/tables/operating_points.csv",
         md="results/tables/operating_points.md",
