@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import platform
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +21,16 @@ import pyarrow.parquet as pq
 
 from e3 import __version__
 from e3.config import REPO_ROOT, config_hash
-from e3.io import write_json_atomic
+from e3.errors import ConfigError, E3Error, InputError
+from e3.io import sha256_file, write_json_atomic
 from e3.mlperf.pool import resolve_pool
 from e3.mlperf.priors import load_priors
 from e3.policies.base import get_policy
 from e3.sim.engine import Simulation
-from e3.sim.scenario import load_scenario
+from e3.sim.load import offered_load, time_scale_for
+from e3.sim.scenario import load_scenario, scenario_workload
 from e3.sim.truth import TruthSpec
-from e3.sim.workload import WorkloadSpec
+from e3.sim.workload import TraceWorkload, WorkloadSpec
 
 
 def jain_fairness(x: list[float]) -> float:
@@ -63,16 +66,73 @@ def build_simulation(cfg: dict[str, Any], scenario: str, policy: str, seed: int,
         priors_path = REPO_ROOT / priors_path
     pool = resolve_pool(load_priors(priors_path), cfg["pool"], cfg["priors"]["reference_input_tokens"])
     sc = load_scenario(scenario, {d.name: d.kind for d in pool})
-    w = cfg["workload"]
+    w = scenario_workload(cfg["workload"], sc) if sc.workload else cfg["workload"]
     wl = WorkloadSpec(w["arrival_rate_per_s"], w["arrivals"], w["mix"], tuple(w["input_token_bins"]),
                       tuple(w["output_token_bins"]))
     t = cfg["truth"]
     truth = TruthSpec({k: dict(v) for k, v in t["mismatch"].items()}, t["mismatch_sigma"], t["noise_sigma"])
+    info = None
+    if w["arrivals"] == "trace":
+        tw, info = trace_workload(w["trace"], pool, truth)
+        wl = replace(wl, trace=tw)
+        n_window = info["trace"]["requests_in_window"]
+        if n_tasks is not None and n_tasks > n_window:
+            raise E3Error(f"--tasks {n_tasks}: the trace window of scenario {sc.name!r} holds only {n_window} requests")
+        n_tasks = n_tasks or n_window  # a trace's horizon is its window, not simulation.horizon_tasks
     cls = get_policy(policy, plugins)
     params = {**cfg.get("policies", {}).get(policy, {}), **(policy_overrides or {})}
-    return Simulation(pool, sc, wl, truth, cls, params, seed, n_tasks or cfg["simulation"]["horizon_tasks"],
-                      trace_path, progress=progress, controllers=cfg.get("controllers"),
-                      audit_sink=audit_sink)
+    simulation = Simulation(pool, sc, wl, truth, cls, params, seed, n_tasks or cfg["simulation"]["horizon_tasks"],
+                            trace_path, progress=progress, controllers=cfg.get("controllers"),
+                            audit_sink=audit_sink)
+    simulation.workload_info = info  # reported in summary.json for trace workloads only
+    return simulation
+
+
+TRACE_HINT = ("fetch the trace files first: `snakemake fetch_traces --cores 1` or `e3 fetch-traces` "
+              "(offline: add `--config traces_mirror=PATH`, set `traces: {mirror: PATH}` in the config or "
+              "E3_TRACES_MIRROR=PATH, PATH holding azure-llm-inference-2023/, e.g. ../shared/traces)")
+
+
+def trace_workload(tcfg: dict[str, Any], pool: list, truth: TruthSpec) -> tuple[TraceWorkload, dict[str, Any]]:
+    """The :class:`TraceWorkload` of a validated ``workload.trace`` section, and its provenance
+    for ``summary.json`` (file sha256, window, time scale and the rule that set it, SDXL rule,
+    offered load ``rho_pool`` from :mod:`e3.sim.load`).
+
+    ``time_scale: auto`` resolves to the scale that puts the pool at ``target_rho_pool``.
+
+    Raises:
+        InputError: the trace file is missing (the message says how to fetch it) or has bad rows.
+        ConfigError: the window is empty, or a kind with arrivals has no device.
+    """
+    path = Path(tcfg["path"])
+    if not path.is_absolute() and not path.exists():
+        path = REPO_ROOT / path
+    if not path.is_file():
+        raise InputError(tcfg["path"], "workload.trace.path", f"trace file not found; {TRACE_HINT}")
+    base = TraceWorkload(str(path), tcfg["format"], 1.0, tcfg["sdxl_fraction"], tcfg["start_s"], tcfg["duration_s"])
+    req = base.requests()
+    if len(req) == 0:
+        raise ConfigError(f"workload.trace: no request of {tcfg['path']} falls in the window "
+                          f"start_s={tcfg['start_s']}, duration_s={tcfg['duration_s']}")
+    span_s = tcfg["duration_s"] if tcfg["duration_s"] is not None else req.span_s
+    if tcfg["time_scale"] == "auto":
+        scale = time_scale_for(tcfg["target_rho_pool"], req, span_s, tcfg["sdxl_fraction"], pool, truth)
+        rule = f"auto: rho_pool {tcfg['target_rho_pool']} on this pool (e3.sim.load)"
+    else:
+        scale, rule = float(tcfg["time_scale"]), "config"
+    load = offered_load(req, span_s, scale, tcfg["sdxl_fraction"], pool, truth)
+    info = {
+        "arrivals": "trace",
+        "trace": {"path": tcfg["path"], "sha256": sha256_file(path), "format": tcfg["format"],
+                  "start_s": tcfg["start_s"], "duration_s": tcfg["duration_s"], "span_s": span_s,
+                  "requests_in_window": len(req)},
+        "time_scale": scale, "time_scale_rule": rule,
+        "sdxl_fraction": tcfg["sdxl_fraction"],
+        "sdxl_rule": "each arrival is an SDXL task with probability sdxl_fraction (seeded workload stream)",
+        "tokens": "trace counts as they are, beyond the token bins too (never clipped)",
+        **load,
+    }
+    return replace(base, time_scale=scale), info
 
 
 def read_trace_column(trace_path: Path, column: str) -> np.ndarray:
@@ -107,6 +167,7 @@ def summarize(simulation: Simulation, trace_path: Path, cfg: dict[str, Any], see
         "decisions": pol.decisions, "policy_summary": ps,
         "config_hash": config_hash(cfg), "scenario_hash": config_hash(simulation.scenario.to_dict()),
         "versions": versions(), "wall_s": round(s.wall_s, 3),
+        **({"workload": simulation.workload_info} if getattr(simulation, "workload_info", None) else {}),
     }
 
 

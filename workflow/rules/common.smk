@@ -62,3 +62,28 @@ def plugin_args(wildcards=None):
 
 
 EFFECTIVE_CONFIG = "resources/config/effective.yaml"
+
+
+# --- trace workloads (issue 12; rules in traces.smk) -----------------------------------------
+def traces_mirror_arg(wildcards):
+    """`--mirror PATH` when a local traces mirror is configured, else '' (download)."""
+    mirror = (
+        config.get("traces_mirror")
+        or (config.get("traces") or {}).get("mirror")
+        or os.environ.get("E3_TRACES_MIRROR")
+    )
+    return f"--mirror {mirror}" if mirror else ""
+
+
+def scenario_trace_file(wildcards):
+    """The trace file a scenario replays (its `workload.trace.path`), or [] for the others, so
+    that a trace scenario's simulations wait for `fetch_traces`."""
+    import yaml
+
+    path = f"config/scenarios/{wildcards.scenario}.yaml"
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as fh:
+        sc = yaml.safe_load(fh) or {}
+    trace = (sc.get("workload") or {}).get("trace") or {}
+    return [trace["path"]] if trace.get("path") else []

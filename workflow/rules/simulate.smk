@@ -27,6 +27,7 @@ rule simulate:
         priors=config["priors"]["frozen"],
         scenario="config/scenarios/{scenario}.yaml",
         llm=llm_responses,
+        trace_file=scenario_trace_file,
     output:
         summary="resources/runs/{scenario}/{policy}/{controller}/seed{seed}/summary.json",
         trace="resources/runs/{scenario}/{policy}/{controller}/seed{seed}/tasks.parquet",

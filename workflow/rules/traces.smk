@@ -1,0 +1,26 @@
+# Trace workloads (issue 12): the public LLM request traces the trace scenarios replay
+# (config/scenarios/azure_{conv,code}.yaml). They are not committed: `fetch_traces` downloads them
+# at the pinned commit, or copies them from a local mirror (offline), checking every sha256.
+# Helpers (traces_mirror_arg, scenario_trace_file) live in common.smk.
+
+
+rule fetch_traces:
+    output:
+        "resources/traces/azure-llm-inference-2023/AzureLLMInferenceTrace_conv.csv",
+        "resources/traces/azure-llm-inference-2023/AzureLLMInferenceTrace_code.csv",
+        "resources/traces/azure-llm-inference-2023/AzureLLMInferenceDataset2023.md",
+        "resources/traces/azure-llm-inference-2023/LICENSE",
+        manifest="resources/traces/FETCH_MANIFEST.json",
+    params:
+        mirror=traces_mirror_arg,
+        dest=lambda wc, output: os.path.dirname(output.manifest),
+    log:
+        "logs/traces/fetch_traces.log",
+    benchmark:
+        "logs/benchmarks/fetch_traces.tsv"
+    conda:
+        "../envs/e3.yaml"
+    message:
+        "Fetching the Azure LLM inference trace 2023 (CC-BY 4.0) at its pinned commit"
+    shell:
+        "e3 fetch-traces --dest {params.dest} {params.mirror} > {log} 2>&1 || (cat {log} >&2; exit 1)"
