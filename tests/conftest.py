@@ -30,3 +30,19 @@ def mlperf_mirror() -> Path:
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+def _traces_mirror() -> Path | None:
+    cand = os.environ.get("E3_TRACES_MIRROR") or str(REPO.parent / "shared" / "traces")
+    p = Path(cand)
+    return p if (p / "azure-llm-inference-2023" / "AzureLLMInferenceTrace_conv.csv").is_file() else None
+
+
+@pytest.fixture(scope="session")
+def traces_mirror() -> Path:
+    """The local request-trace mirror (``../shared/traces`` or ``$E3_TRACES_MIRROR``); skips if absent."""
+    m = _traces_mirror()
+    if m is None:
+        pytest.skip("request-trace mirror not found: set E3_TRACES_MIRROR or place it at ../shared/traces "
+                    "(the Azure LLM trace files are not committed; `snakemake fetch_traces` downloads them)")
+    return m

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +10,7 @@ import pytest
 from e3.errors import InputError
 from e3.workload.readers import read_azure_llm, read_burstgpt, read_mooncake, read_request_trace
 
-REPO = Path(__file__).resolve().parent.parent
 AZURE_DIR = "azure-llm-inference-2023"
-
-
-def traces_mirror() -> Path | None:
-    """``$E3_TRACES_MIRROR`` or ``../shared/traces`` when it holds the Azure files, else None."""
-    p = Path(os.environ.get("E3_TRACES_MIRROR") or REPO.parent / "shared" / "traces")
-    return p if (p / AZURE_DIR / "AzureLLMInferenceTrace_conv.csv").is_file() else None
 
 
 AZURE = ("TIMESTAMP,ContextTokens,GeneratedTokens\r\n"
@@ -126,11 +118,8 @@ def test_window_rebases_arrivals(tmp_path):
     ("conv", 19366, 3501.72, 1154.70, 1000),
     ("code", 8819, 3435.95, 2047.85, 1899),
 ])
-def test_real_azure_files(name, n, span_s, in_mean, out_max):
-    m = traces_mirror()
-    if m is None:
-        pytest.skip("Azure LLM trace mirror not found: set E3_TRACES_MIRROR or place it at ../shared/traces")
-    tr = read_azure_llm(m / AZURE_DIR / f"AzureLLMInferenceTrace_{name}.csv")
+def test_real_azure_files(traces_mirror, name, n, span_s, in_mean, out_max):
+    tr = read_azure_llm(traces_mirror / AZURE_DIR / f"AzureLLMInferenceTrace_{name}.csv")
     # 19,366 / 8,819 data rows: `wc -l` reports one fewer since the last line has no newline.
     assert len(tr) == n
     assert tr.span_s == pytest.approx(span_s, abs=0.01)
