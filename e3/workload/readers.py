@@ -68,7 +68,8 @@ class RequestTrace:
 
     @property
     def span_s(self) -> float:
-        """Time from the first to the last arrival in seconds (0 for fewer than two requests)."""
+        """Time of the last arrival in seconds (0 for an empty trace). A file's first arrival is
+        at 0, so this is its span; a window's times start at the window's start."""
         return float(self.arrival_ms[-1] / 1000.0) if len(self) else 0.0
 
     def window(self, start_s: float = 0.0, duration_s: float | None = None) -> RequestTrace:

@@ -87,3 +87,23 @@ def scenario_trace_file(wildcards):
         sc = yaml.safe_load(fh) or {}
     trace = (sc.get("workload") or {}).get("trace") or {}
     return [trace["path"]] if trace.get("path") else []
+
+
+TRACE_SCENARIOS = ["azure_conv", "azure_code"]
+
+
+def trace_cells():
+    """Cells of the trace results: the sweep's cells but the llm controller's (not recorded)."""
+    return [c for c in config["sweep"]["cells"] if c.get("controller", "none") != "llm"]
+
+
+def trace_run_summaries():
+    """summary.json of every trace run: `traces.scenarios` (default azure_conv, azure_code) x
+    trace_cells() x sweep.seeds, in the simulate rule's layout (the config's pool)."""
+    scenarios = (config.get("traces") or {}).get("scenarios", TRACE_SCENARIOS)
+    return [
+        f"{RUNS}/summary.json".format(scenario=sc, policy=c["policy"], controller=c.get("controller", "none"), seed=s)
+        for sc in scenarios
+        for c in trace_cells()
+        for s in config["sweep"]["seeds"]
+    ]

@@ -8,7 +8,8 @@ rule effective_config:
     params:
         # the validated, default-filled config minus `sweep`: a change re-runs every simulation,
         # but the sweep only decides which runs exist, so adding a seed or a cell re-runs nothing
-        config={k: v for k, v in config.items() if k != "sweep"},
+        # (nor do `traces`/`traces_mirror`: where trace files come from, not how runs behave)
+        config={k: v for k, v in config.items() if k not in ("sweep", "traces", "traces_mirror")},
     log:
         "logs/effective_config.log",
     benchmark:

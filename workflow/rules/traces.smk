@@ -24,3 +24,36 @@ rule fetch_traces:
         "Fetching the Azure LLM inference trace 2023 (CC-BY 4.0) at its pinned commit"
     shell:
         "e3 fetch-traces --dest {params.dest} {params.mirror} > {log} 2>&1 || (cat {log} >&2; exit 1)"
+
+
+# The trace results (issue 12): every cell of the sweep except the llm controller (its replies
+# for trace scenarios are not recorded) on each trace scenario, sweep seeds, on the config's pool.
+# Not part of the default target: `snakemake --cores 8 traces`. Pool sizes beyond the config's
+# pool come with generated pools (`e3 simulate --devices N`); trace_run_summaries is where a
+# devices dimension is added.
+rule trace_results:
+    input:
+        summaries=trace_run_summaries(),
+    output:
+        csv="results/tables/trace.csv",
+        md="results/tables/trace.md",
+        tex="results/tables/trace.tex",
+        fig_png=report("results/figures/fig8_trace.png", caption="../report/fig8.rst", category="Figures"),
+        fig_pdf="results/figures/fig8_trace.pdf",
+    params:
+        cells=trace_cells(),
+    log:
+        "logs/trace_results.log",
+    benchmark:
+        "logs/benchmarks/trace_results.tsv"
+    conda:
+        "../envs/e3.yaml"
+    message:
+        "Writing the trace table and Fig. 8 from {input.summaries}"
+    script:
+        "../scripts/trace_results.py"
+
+
+rule traces:
+    input:
+        rules.trace_results.output,
