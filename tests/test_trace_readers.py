@@ -54,6 +54,11 @@ def test_azure_bad_row_names_file_line_field_value(tmp_path, row, field, value):
     assert str(p) in str(e) and field in str(e)
 
 
+def test_azure_timestamp_without_fraction(tmp_path):
+    tr = read_azure_llm(write(tmp_path, "w.csv", AZURE + "\r\n2023-11-16 18:15:52,1,2\r\n"))
+    assert tr.arrival_ms[-1] == pytest.approx(5319.41)
+
+
 def test_azure_missing_column_and_blank_line(tmp_path):
     with pytest.raises(InputError, match="GeneratedTokens.*missing column"):
         read_azure_llm(write(tmp_path, "c.csv", "TIMESTAMP,ContextTokens\n2023-11-16 18:15:46.1,3\n"))

@@ -144,7 +144,8 @@ def read_azure_llm(path: str | Path) -> RequestTrace:
     tcol, icol, ocol = COLUMNS["azure"]
     df = _read_csv(path, "azure")
     raw_t = df[tcol]
-    ts = pd.to_datetime(raw_t.str.strip(), format="%Y-%m-%d %H:%M:%S.%f", errors="coerce")
+    # ISO 8601 at ns resolution: 7 fractional digits kept, whole seconds (no fraction) accepted too
+    ts = pd.to_datetime(raw_t.str.strip(), format="ISO8601", errors="coerce")
     if ts.isna().any():
         i = int(np.flatnonzero(ts.isna().to_numpy())[0])
         v = raw_t.iloc[i]
