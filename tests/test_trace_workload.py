@@ -143,6 +143,17 @@ def test_simulate_trace_scenario_summary_and_determinism(tmp_path):
         simulate(cfg, str(fixed), "round_robin", 1, tmp_path / "g", n_tasks=61)
 
 
+def test_trace_workload_in_the_config_itself(tmp_path):
+    base = load_config()
+    w = {**base["workload"], "arrivals": "trace",
+         "trace": {"path": str(mooncake(tmp_path)), "format": "mooncake", "time_scale": 3.0}}
+    s = simulate(load_config(overrides={"workload": w}), "warmup_0", "round_robin", 1, tmp_path / "c")
+    assert s["n_tasks"] == 40 and s["workload"]["time_scale"] == 3.0
+    no_trace = load_config(overrides={"workload": {**base["workload"], "arrivals": "trace"}})
+    with pytest.raises(ConfigError, match="arrivals is 'trace' but no trace"):
+        simulate(no_trace, "warmup_0", "round_robin", 1, tmp_path / "d")
+
+
 def test_missing_trace_file_says_how_to_fetch(tmp_path):
     sc = write_scenario(tmp_path, {"path": "resources/traces/nope.csv"})
     with pytest.raises(InputError, match="fetch_traces.*traces_mirror"):

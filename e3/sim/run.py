@@ -66,7 +66,8 @@ def build_simulation(cfg: dict[str, Any], scenario: str, policy: str, seed: int,
         priors_path = REPO_ROOT / priors_path
     pool = resolve_pool(load_priors(priors_path), cfg["pool"], cfg["priors"]["reference_input_tokens"])
     sc = load_scenario(scenario, {d.name: d.kind for d in pool})
-    w = scenario_workload(cfg["workload"], sc) if sc.workload else cfg["workload"]
+    trace_cfg = cfg["workload"].get("arrivals") == "trace"
+    w = scenario_workload(cfg["workload"], sc) if sc.workload or trace_cfg else cfg["workload"]
     wl = WorkloadSpec(w["arrival_rate_per_s"], w["arrivals"], w["mix"], tuple(w["input_token_bins"]),
                       tuple(w["output_token_bins"]))
     t = cfg["truth"]
