@@ -55,6 +55,19 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fetch_traces(args: argparse.Namespace) -> int:
+    from e3.config import load_config
+    from e3.workload.fetch import fetch_traces, traces_mirror
+
+    cfg = load_config(args.config, {"traces_mirror": args.mirror} if args.mirror else None)
+    mirror = traces_mirror(cfg)
+    timeout_s = (cfg.get("traces") or {}).get("download_timeout_s", 60.0)
+    _progress(f"fetching request traces into {args.dest} from {mirror or 'the pinned upstream commit'}")
+    manifest = fetch_traces(args.dest, mirror, timeout_s=timeout_s, progress=_progress)
+    _progress(f"{len(manifest)} files fetched")
+    return 0
+
+
 def cmd_filter(args: argparse.Namespace) -> int:
     from e3.config import load_config
     from e3.mlperf.priors import build_records, write_priors
@@ -246,6 +259,15 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--timeout-s", type=float, help="per-download timeout in seconds (default: config)")
     _add_selection(f)
     f.set_defaults(func=cmd_fetch)
+
+    ft = sub.add_parser("fetch-traces", help="copy (from a mirror) or download the public LLM request traces",
+                        description="Fetch the Azure LLM inference trace 2023 (CC-BY 4.0) at its pinned commit "
+                                    "into DEST, checking every file's sha256.")
+    ft.add_argument("--dest", default="resources/traces", help="destination folder (default: %(default)s)")
+    ft.add_argument("--mirror", help="local folder holding azure-llm-inference-2023/ (overrides config and "
+                                     "$E3_TRACES_MIRROR)")
+    ft.add_argument("--config", help="config file (default: config/config.yaml)")
+    ft.set_defaults(func=cmd_fetch_traces)
 
     g = sub.add_parser("filter-mlperf", help="parse the fetched files into the priors JSONL",
                        description="Parse LoadGen logs of every Edge llama3.1-8b-edge / stable-diffusion-xl "

@@ -41,3 +41,17 @@ settings.register_profile("e3", max_examples=30, deadline=None, derandomize=True
 settings.register_profile("explore", max_examples=500, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "e3"))
+def _traces_mirror() -> Path | None:
+    cand = os.environ.get("E3_TRACES_MIRROR") or str(REPO.parent / "shared" / "traces")
+    p = Path(cand)
+    return p if (p / "azure-llm-inference-2023" / "AzureLLMInferenceTrace_conv.csv").is_file() else None
+
+
+@pytest.fixture(scope="session")
+def traces_mirror() -> Path:
+    """The local request-trace mirror (``../shared/traces`` or ``$E3_TRACES_MIRROR``); skips if absent."""
+    m = _traces_mirror()
+    if m is None:
+        pytest.skip("request-trace mirror not found: set E3_TRACES_MIRROR or place it at ../shared/traces "
+                    "(the Azure LLM trace files are not committed; `snakemake fetch_traces` downloads them)")
+    return m

@@ -23,3 +23,18 @@ def one_device_sim(tmp: Path, service_ms: float, rate_per_s: float, n: int, arri
     Simulation(pool, Scenario("static", "test"), wl, TruthSpec(), get_policy("round_robin"), {},
                seed, n, trace).run()
     return pd.read_parquet(trace)
+
+
+def scenarios_with_inputs() -> list[str]:
+    """The shipped scenarios whose inputs are present: every plain scenario, and the trace
+    scenarios whose trace file has been fetched (`snakemake fetch_traces`; a lone clone has none).
+    tests/test_trace_workload.py runs the trace scenarios from the mirror instead."""
+    from e3.config import REPO_ROOT, read_yaml
+    from e3.sim.scenario import available_scenarios, scenario_path
+
+    out = []
+    for name in available_scenarios():
+        trace = ((read_yaml(scenario_path(name)) or {}).get("workload") or {}).get("trace") or {}
+        if not trace.get("path") or (REPO_ROOT / trace["path"]).is_file() or Path(trace["path"]).is_file():
+            out.append(name)
+    return out

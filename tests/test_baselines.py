@@ -13,7 +13,7 @@ from e3.agent.controllers import controller_names
 from e3.config import load_config
 from e3.policies.base import get_policy, policy_names
 from e3.sim.run import simulate
-from e3.sim.scenario import available_scenarios
+from tests.helpers import scenarios_with_inputs
 
 SHORT = 80
 
@@ -27,7 +27,7 @@ def cfg(repo):
 def test_every_policy_runs_every_scenario_and_conserves_tasks(cfg, tmp_path, policy):
     cls = get_policy(policy)
     assert cls.__doc__, f"{policy} needs a docstring with its reference"
-    for sc in available_scenarios():
+    for sc in scenarios_with_inputs():
         for i, over in enumerate([{}, cls.test_config] if cls.test_config else [{}]):
             out = tmp_path / f"{sc}{i}"
             s = simulate(cfg, sc, policy, 1, out, n_tasks=SHORT, policy_overrides=over or None)
@@ -38,7 +38,7 @@ def test_every_policy_runs_every_scenario_and_conserves_tasks(cfg, tmp_path, pol
 
 @pytest.mark.parametrize("controller", [c for c in controller_names() if c != "llm"])
 def test_every_controller_drives_e3_on_every_scenario(cfg, tmp_path, controller):
-    for sc in available_scenarios():
+    for sc in scenarios_with_inputs():
         s = simulate(cfg, sc, "e3", 1, tmp_path / sc, n_tasks=SHORT, policy_overrides={"controller": controller})
         assert s["policy_summary"]["controller"] == controller and s["n_tasks"] == SHORT
 

@@ -8,11 +8,10 @@ folder first and renamed into place, so an interrupted run leaves no partial out
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import platform
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +22,16 @@ import pyarrow.parquet as pq
 from e3 import __version__
 from e3.agent.controllers import fallback_warning
 from e3.config import REPO_ROOT, config_hash
-from e3.errors import ConfigError, E3Error
-from e3.io import staged_run_dir, write_json_atomic
+from e3.errors import ConfigError, E3Error, InputError
+from e3.io import sha256_file, staged_run_dir, write_json_atomic
 from e3.mlperf.pool import DevicePrior, generate_pool, generated_mismatch, resolve_pool
 from e3.mlperf.priors import load_priors
 from e3.policies.base import get_policy
 from e3.sim.engine import Simulation
-from e3.sim.load import scenario_loads
-from e3.sim.scenario import Scenario, horizon_warnings, load_scenario
+from e3.sim.load import offered_load, scenario_loads, time_scale_for
+from e3.sim.scenario import Scenario, horizon_warnings, load_scenario, scenario_workload
 from e3.sim.truth import TruthSpec
-from e3.sim.workload import WorkloadSpec
+from e3.sim.workload import TraceWorkload, WorkloadSpec
 
 
 def jain_fairness(x: list[float]) -> float:
@@ -71,6 +70,8 @@ class RunInputs:
     truth: TruthSpec
     policy_cls: type
     params: dict[str, Any]
+    n_tasks: int = 0
+    workload_info: dict[str, Any] | None = None
 
 
 def load_run_inputs(cfg: dict[str, Any], scenario: str, policy: str,
@@ -81,6 +82,8 @@ def load_run_inputs(cfg: dict[str, Any], scenario: str, policy: str,
     With ``pool_generator`` set, the pool is generated (:func:`e3.mlperf.pool.generate_pool`), the
     truth mismatch follows each device's MLPerf record (:func:`generated_mismatch`), and the
     arrival rate is scaled by (generated devices / named devices): the same load per device.
+    A scenario's ``workload`` section overrides the config's; a trace workload
+    (:func:`trace_workload`) sets the horizon to its window unless ``n_tasks`` is smaller.
 
     Raises:
         ConfigError / InputError: unknown policy or scenario, bad scenario file, pool mismatch,
@@ -98,21 +101,33 @@ def load_run_inputs(cfg: dict[str, Any], scenario: str, policy: str,
     t = cfg["truth"]
     scale = t.get("mismatch_scale", 1.0)  # the severity sweep: f -> f**scale (1: as configured)
     mismatch = {k: ({f: x ** scale for f, x in v.items()} if scale != 1.0 else dict(v)) for k, v in t["mismatch"].items()}
-    wl = workload_spec(cfg)
     gen = cfg.get("pool_generator")
+    named = pool
     if gen:
-        named = pool
         pool = generate_pool(records, gen, ref_tokens)
         mismatch = generated_mismatch(pool, named, mismatch)
-        # Rule: the same load per device as the named pool, so utilisation stays comparable.
-        wl = dataclasses.replace(wl, arrival_rate_per_s=wl.arrival_rate_per_s * len(pool) / len(named))
+    truth = TruthSpec(mismatch, t["mismatch_sigma"], t["noise_sigma"])
     sc = load_scenario(scenario, {d.name: d.kind for d in pool}, horizon)
+    trace_cfg = cfg["workload"].get("arrivals") == "trace"
+    w = scenario_workload(cfg["workload"], sc) if sc.workload or trace_cfg else cfg["workload"]
+    wl = WorkloadSpec(w["arrival_rate_per_s"], w["arrivals"], w["mix"], tuple(w["input_token_bins"]),
+                      tuple(w["output_token_bins"]))
+    info = None
+    if w["arrivals"] == "trace":
+        tw, info = trace_workload(w["trace"], pool, truth)
+        wl = replace(wl, trace=tw)
+        n_window = info["trace"]["requests_in_window"]
+        if n_tasks is not None and n_tasks > n_window:
+            raise E3Error(f"--tasks {n_tasks}: the trace window of scenario {sc.name!r} holds only {n_window} requests")
+        horizon = n_tasks or n_window  # a trace's horizon is its window, not simulation.horizon_tasks
+    elif gen:
+        # Rule: the same load per device as the named pool, so utilisation stays comparable.
+        wl = replace(wl, arrival_rate_per_s=wl.arrival_rate_per_s * len(pool) / len(named))
     for line in horizon_warnings(sc, horizon):  # a no-op event is never silent
         print(f"e3: warning: {line}", file=sys.stderr, flush=True)
-    truth = TruthSpec(mismatch, t["mismatch_sigma"], t["noise_sigma"])
     cls = get_policy(policy, plugins)
     params = {**cfg.get("policies", {}).get(policy, {}), **(policy_overrides or {})}
-    return RunInputs(cfg, pool, sc, wl, truth, cls, params)
+    return RunInputs(cfg, pool, sc, wl, truth, cls, params, horizon, info)
 
 
 def build_simulation(cfg: dict[str, Any], scenario: str, policy: str, seed: int, n_tasks: int | None,
@@ -128,10 +143,11 @@ def build_simulation(cfg: dict[str, Any], scenario: str, policy: str, seed: int,
         ConfigError / InputError: unknown policy or scenario, bad scenario file, pool mismatch.
     """
     ri = inputs or load_run_inputs(cfg, scenario, policy, policy_overrides, plugins, n_tasks)
-    return Simulation(ri.pool, ri.scenario, ri.workload, ri.truth, ri.policy_cls, dict(ri.params), seed,
-                      n_tasks if n_tasks is not None else cfg["simulation"]["horizon_tasks"],
-                      trace_path, progress=progress,
-                      controllers=cfg.get("controllers"), audit_sink=audit_sink)
+    simulation = Simulation(ri.pool, ri.scenario, ri.workload, ri.truth, ri.policy_cls, dict(ri.params), seed,
+                            ri.n_tasks, trace_path, progress=progress, controllers=cfg.get("controllers"),
+                            audit_sink=audit_sink)
+    simulation.workload_info = ri.workload_info  # reported in summary.json for trace workloads only
+    return simulation
 
 
 def workload_spec(cfg: dict[str, Any]) -> WorkloadSpec:
@@ -148,6 +164,53 @@ def _finite(x: Any) -> Any:
     if isinstance(x, list):
         return [_finite(v) for v in x]
     return None if isinstance(x, float) and not np.isfinite(x) else x
+
+
+TRACE_HINT = ("fetch the trace files first: `snakemake fetch_traces --cores 1` or `e3 fetch-traces` "
+              "(offline: add `--config traces_mirror=PATH`, set `traces: {mirror: PATH}` in the config or "
+              "E3_TRACES_MIRROR=PATH, PATH holding azure-llm-inference-2023/, e.g. ../shared/traces)")
+
+
+def trace_workload(tcfg: dict[str, Any], pool: list, truth: TruthSpec) -> tuple[TraceWorkload, dict[str, Any]]:
+    """The :class:`TraceWorkload` of a validated ``workload.trace`` section, and its provenance
+    for ``summary.json`` (file sha256, window, time scale and the rule that set it, SDXL rule,
+    offered load ``rho_pool`` from :mod:`e3.sim.load`).
+
+    ``time_scale: auto`` resolves to the scale that puts the pool at ``target_rho_pool``.
+
+    Raises:
+        InputError: the trace file is missing (the message says how to fetch it) or has bad rows.
+        ConfigError: the window is empty, or a kind with arrivals has no device.
+    """
+    path = Path(tcfg["path"])
+    if not path.is_absolute() and not path.exists():
+        path = REPO_ROOT / path
+    if not path.is_file():
+        raise InputError(tcfg["path"], "workload.trace.path", f"trace file not found; {TRACE_HINT}")
+    base = TraceWorkload(str(path), tcfg["format"], 1.0, tcfg["sdxl_fraction"], tcfg["start_s"], tcfg["duration_s"])
+    req = base.requests()
+    if len(req) == 0:
+        raise ConfigError(f"workload.trace: no request of {tcfg['path']} falls in the window "
+                          f"start_s={tcfg['start_s']}, duration_s={tcfg['duration_s']}")
+    span_s = tcfg["duration_s"] if tcfg["duration_s"] is not None else req.span_s
+    if tcfg["time_scale"] == "auto":
+        scale = time_scale_for(tcfg["target_rho_pool"], req, span_s, tcfg["sdxl_fraction"], pool, truth)
+        rule = f"auto: rho_pool {tcfg['target_rho_pool']} on this pool (e3.sim.load)"
+    else:
+        scale, rule = float(tcfg["time_scale"]), "config"
+    load = offered_load(req, span_s, scale, tcfg["sdxl_fraction"], pool, truth)
+    info = {
+        "arrivals": "trace",
+        "trace": {"path": tcfg["path"], "sha256": sha256_file(path), "format": tcfg["format"],
+                  "start_s": tcfg["start_s"], "duration_s": tcfg["duration_s"], "span_s": span_s,
+                  "requests_in_window": len(req)},
+        "time_scale": scale, "time_scale_rule": rule,
+        "sdxl_fraction": tcfg["sdxl_fraction"],
+        "sdxl_rule": "each arrival is an SDXL task with probability sdxl_fraction (seeded workload stream)",
+        "tokens": "trace counts as they are, beyond the token bins too (never clipped)",
+        **load,
+    }
+    return replace(base, time_scale=scale), info
 
 
 def read_trace_column(trace_path: Path, column: str) -> np.ndarray:
@@ -192,6 +255,7 @@ def summarize(simulation: Simulation, trace_path: Path, cfg: dict[str, Any], see
         "decisions": pol.decisions, "policy_summary": ps,
         "config_hash": config_hash(cfg), "scenario_hash": simulation.scenario.content_hash(),
         "versions": versions(), "wall_s": round(s.wall_s, 3),
+        **({"workload": simulation.workload_info} if getattr(simulation, "workload_info", None) else {}),
     }
 
 

@@ -6,6 +6,8 @@
 * ``churn``: a device leaves the feasible set and later returns.
 * ``drift``: a hidden step slowdown of one LLM device (alpha and beta), later restored; never exposed.
 * ``warmup_budget_tasks``: tasks during which the e3 agent explores and calibrates fast.
+* ``workload``: overrides of the config's ``workload`` (e.g. a trace replay, ``arrivals:
+  trace``), checked against the config schema's ``workload`` and merged by :func:`scenario_workload`.
 
 A user adds a scenario by adding one YAML file; it is validated against
 ``e3/schemas/scenario.schema.yaml`` and then against the device pool.
@@ -13,9 +15,13 @@ A user adds a scenario by adding one YAML file; it is validated against
 
 from __future__ import annotations
 
+import copy
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import jsonschema
 
 from e3.config import REPO_ROOT, load_schema, read_yaml, validate
 from e3.errors import ConfigError
@@ -66,12 +72,17 @@ class Scenario:
     churn: tuple[ChurnWindow, ...] = field(default_factory=tuple)
     drift: tuple[DriftWindow, ...] = field(default_factory=tuple)
     source: str = ""
+    workload: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-data form (for hashing and provenance)."""
+        """Plain-data form (for hashing and provenance). ``workload`` appears only when set, so
+        the scenarios that have none hash as they did before it existed."""
         from dataclasses import asdict
 
-        return asdict(self)
+        d = asdict(self)
+        if not self.workload:
+            d.pop("workload")
+        return d
 
     def content_hash(self) -> str:
         """sha256 of the plan's content: everything but ``source`` (the file's path), so two
@@ -184,7 +195,8 @@ def load_scenario(name_or_path: str | Path, device_kinds: dict[str, str],
         name_or_path: scenario name (file in ``config/scenarios``) or a YAML path.
         device_kinds: pool device name -> ``"llm"``/``"sdxl"``, in pool order (device selector
             rules pick by this order).
-        horizon_tasks: the run's horizon; needed by plans with ``reference_horizon_tasks``.
+        horizon_tasks: the run's horizon; plans with ``reference_horizon_tasks`` are rescaled to
+            it (None: the plan as written, at its reference horizon).
 
     Raises:
         ConfigError: missing file, schema violation (e.g. a negative time, NaN), a ``name`` that
@@ -203,11 +215,8 @@ def load_scenario(name_or_path: str | Path, device_kinds: dict[str, str],
     if raw["name"] != path.stem:  # the sweep, the run folders and the tables key on the file name
         raise ConfigError(f"{src}: field 'name': {raw['name']!r} differs from the file name "
                           f"{path.stem!r}; rename one so they agree")
-    if raw.get("reference_horizon_tasks"):
-        if horizon_tasks is None:
-            raise ConfigError(f"{src}: field 'reference_horizon_tasks': the plan is rescaled to the run's "
-                              "horizon, but no horizon was given")
-        _rescale(raw, horizon_tasks)
+    if raw.get("reference_horizon_tasks") and horizon_tasks is not None:
+        _rescale(raw, horizon_tasks)  # without a horizon the plan stays as written
     _expand_selectors(src, raw, device_kinds)
     for kind in ("semantic", "churn", "drift"):
         for i, ev in enumerate(raw[kind]):
@@ -230,11 +239,51 @@ def load_scenario(name_or_path: str | Path, device_kinds: dict[str, str],
             if devs <= away:
                 raise ConfigError(f"{src}: field 'churn': at task {t} every {kind} device is away "
                                   f"({sorted(devs)}); {kind} tasks could not be served")
+    if "workload" in raw:
+        _check_workload_overrides(src, raw["workload"])
     return Scenario(
         name=raw["name"], description=raw["description"], block=raw["block"],
         setting=str(raw.get("setting", raw["name"])), warmup_budget_tasks=raw["warmup_budget_tasks"],
         semantic=tuple(SemanticWindow(**e) for e in raw["semantic"]),
         churn=tuple(ChurnWindow(**e) for e in raw["churn"]),
         drift=tuple(DriftWindow(**e) for e in raw["drift"]),
-        source=src,
+        source=src, workload=copy.deepcopy(raw.get("workload", {})),
     )
+
+
+def _workload_schema() -> dict[str, Any]:
+    return load_schema("config.schema.yaml")["properties"]["workload"]
+
+
+def _check_workload_overrides(src: str, overrides: dict[str, Any]) -> None:
+    # Partial: no field is required here and no default is filled in (the config supplies the
+    # rest); the merged workload is validated in full by scenario_workload.
+    schema = copy.deepcopy(_workload_schema())
+    schema.pop("required", None)
+    schema["properties"]["trace"].pop("required", None)
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(overrides), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        where = ".".join(["workload"] + [str(p) for p in e.absolute_path])
+        raise ConfigError(f"{src}: field {where!r}: {e.message}")
+
+
+def scenario_workload(cfg_workload: dict[str, Any], sc: Scenario) -> dict[str, Any]:
+    """The config's ``workload`` with the scenario's overrides applied (``trace`` merged key by
+    key), validated against the config schema with defaults filled in.
+
+    Raises:
+        ConfigError: the merged workload does not validate, names a NaN or infinite trace value,
+            or has ``arrivals: trace`` without a ``trace`` section.
+    """
+    w = copy.deepcopy(cfg_workload)
+    for k, v in sc.workload.items():
+        w[k] = {**w.get(k, {}), **v} if k == "trace" and isinstance(v, dict) else copy.deepcopy(v)
+    src = f"{sc.source or sc.name} (workload merged over the config's)"
+    validate(w, _workload_schema(), src)
+    if w["arrivals"] == "trace" and "trace" not in w:
+        raise ConfigError(f"{src}: field 'workload.trace': arrivals is 'trace' but no trace is given")
+    for k, v in w.get("trace", {}).items():
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"{src}: field 'workload.trace.{k}': must be finite (value: {v!r})")
+    return w

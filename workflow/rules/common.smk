@@ -111,27 +111,6 @@ def plugin_args(wildcards=None):
 EFFECTIVE_CONFIG = "resources/config/effective.yaml"
 
 
-# --- the scale study (issue 11) ----------------------------------------------------------
-SCALE_RUNS = "resources/scale/{devices}/{scenario}/{policy}/{controller}/seed{seed}"
-
-
-def scale_horizon(devices):
-    """Tasks per run: the rule `every device sees work`, max(min_tasks, tasks_per_device * devices)."""
-    s = config["scale"]
-    return max(s["min_tasks"], s["tasks_per_device"] * int(devices))
-
-
-def scale_runs():
-    s = config["scale"]
-    return [
-        f"{SCALE_RUNS}/summary.json".format(
-            devices=n, scenario=sc, policy=c["policy"], controller=c.get("controller", "none"), seed=seed
-        )
-        for n in s["devices"]
-        for sc in s["scenarios"]
-        for c in s["cells"]
-        for seed in s["seeds"]
-    ]
 # --- the operating-point study (issue 10; workflow/rules/operating_points.smk) ------------------
 from e3.analysis.operating_points import point_sets, study_shards
 
@@ -177,20 +156,48 @@ def scale_runs():
         for c in s["cells"]
         for seed in s["seeds"]
     ]
-# --- the operating-point study (issue 10; workflow/rules/operating_points.smk) ------------------
-from e3.analysis.operating_points import point_sets, study_points
-
-OP_RUNS = "resources/operating_points/{study}/{point}/{scenario}/{policy}/{controller}/seed{seed}"
 
 
-def op_summaries(wildcards=None):
-    """summary.json of every run of the study, in a fixed order ([] when it is not configured)."""
-    op = config["sweep"].get("operating_points")
-    if not op:
+# --- trace workloads (issue 12; rules in traces.smk) -----------------------------------------
+def traces_mirror_arg(wildcards):
+    """`--mirror PATH` when a local traces mirror is configured, else '' (download)."""
+    mirror = (
+        config.get("traces_mirror")
+        or (config.get("traces") or {}).get("mirror")
+        or os.environ.get("E3_TRACES_MIRROR")
+    )
+    return f"--mirror {mirror}" if mirror else ""
+
+
+def scenario_trace_file(wildcards):
+    """The trace file a scenario replays (its `workload.trace.path`), or [] for the others, so
+    that a trace scenario's simulations wait for `fetch_traces`."""
+    import yaml
+
+    path = f"config/scenarios/{wildcards.scenario}.yaml"
+    if not os.path.isfile(path):
         return []
-    return [f"resources/operating_points/{p['path']}/summary.json" for p in study_points(op, config["sweep"]["cells"])]
+    with open(path, encoding="utf-8") as fh:
+        sc = yaml.safe_load(fh) or {}
+    trace = (sc.get("workload") or {}).get("trace") or {}
+    return [trace["path"]] if trace.get("path") else []
 
 
-def op_set_args(wildcards):
-    """`--set KEY=VALUE` arguments of one run of the study."""
-    return " ".join(f"--set {s}" for s in point_sets(wildcards.study, wildcards.point, wildcards.policy))
+TRACE_SCENARIOS = ["azure_conv", "azure_code"]
+
+
+def trace_cells():
+    """Cells of the trace results: the sweep's cells but the llm controller's (not recorded)."""
+    return [c for c in config["sweep"]["cells"] if c.get("controller", "none") != "llm"]
+
+
+def trace_run_summaries():
+    """summary.json of every trace run: `traces.scenarios` (default azure_conv, azure_code) x
+    trace_cells() x sweep.seeds, in the simulate rule's layout (the config's pool)."""
+    scenarios = (config.get("traces") or {}).get("scenarios", TRACE_SCENARIOS)
+    return [
+        f"{RUNS}/summary.json".format(scenario=sc, policy=c["policy"], controller=c.get("controller", "none"), seed=s)
+        for sc in scenarios
+        for c in trace_cells()
+        for s in config["sweep"]["seeds"]
+    ]

@@ -7,8 +7,9 @@ rule effective_config:
         EFFECTIVE_CONFIG,
     params:
         # the validated, default-filled config minus `sweep` and `scale`: a change re-runs every
-        # simulation, but these only decide which runs exist, so adding a seed or a cell re-runs nothing
-        config={k: v for k, v in config.items() if k not in ("sweep", "scale")},
+        # simulation, but these only decide which runs exist, so adding a seed or a cell re-runs
+        # nothing (nor do `traces`/`traces_mirror`: where trace files come from, not how runs behave)
+        config={k: v for k, v in config.items() if k not in ("sweep", "scale", "traces", "traces_mirror")},
     log:
         "logs/effective_config.log",
     benchmark:
@@ -36,6 +37,7 @@ for _kind, _shard_index, _shard in seed_shards():
             priors=config["priors"]["frozen"],
             scenario="config/scenarios/{scenario}.yaml",
             llm=llm_responses,
+            trace_file=scenario_trace_file,
         output:
             summaries=expand(f"{RUNS}/summary.json", seed=_shard, allow_missing=True),
             traces=expand(f"{RUNS}/tasks.parquet", seed=_shard, allow_missing=True),

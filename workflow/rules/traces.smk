@@ -1,0 +1,59 @@
+# Trace workloads (issue 12): the public LLM request traces the trace scenarios replay
+# (config/scenarios/azure_{conv,code}.yaml). They are not committed: `fetch_traces` downloads them
+# at the pinned commit, or copies them from a local mirror (offline), checking every sha256.
+# Helpers (traces_mirror_arg, scenario_trace_file) live in common.smk.
+
+
+rule fetch_traces:
+    output:
+        "resources/traces/azure-llm-inference-2023/AzureLLMInferenceTrace_conv.csv",
+        "resources/traces/azure-llm-inference-2023/AzureLLMInferenceTrace_code.csv",
+        "resources/traces/azure-llm-inference-2023/AzureLLMInferenceDataset2023.md",
+        "resources/traces/azure-llm-inference-2023/LICENSE",
+        manifest="resources/traces/FETCH_MANIFEST.json",
+    params:
+        mirror=traces_mirror_arg,
+        dest=lambda wc, output: os.path.dirname(output.manifest),
+    log:
+        "logs/traces/fetch_traces.log",
+    benchmark:
+        "logs/benchmarks/fetch_traces.tsv"
+    conda:
+        "../envs/e3.yaml"
+    message:
+        "Fetching the Azure LLM inference trace 2023 (CC-BY 4.0) at its pinned commit"
+    shell:
+        "e3 fetch-traces --dest {params.dest} {params.mirror} > {log} 2>&1 || (cat {log} >&2; exit 1)"
+
+
+# The trace results (issue 12): every cell of the sweep except the llm controller (its replies
+# for trace scenarios are not recorded) on each trace scenario, sweep seeds, on the config's pool.
+# Not part of the default target: `snakemake --cores 8 traces`. Pool sizes beyond the config's
+# pool come with generated pools (`e3 simulate --devices N`); trace_run_summaries is where a
+# devices dimension is added.
+rule trace_results:
+    input:
+        summaries=trace_run_summaries(),
+    output:
+        csv="results/tables/trace.csv",
+        md="results/tables/trace.md",
+        tex="results/tables/trace.tex",
+        fig_png=report("results/figures/fig8_trace.png", caption="../report/fig8.rst", category="Figures"),
+        fig_pdf="results/figures/fig8_trace.pdf",
+    params:
+        cells=trace_cells(),
+    log:
+        "logs/trace_results.log",
+    benchmark:
+        "logs/benchmarks/trace_results.tsv"
+    conda:
+        "../envs/e3.yaml"
+    message:
+        "Writing the trace table and Fig. 8 from {input.summaries}"
+    script:
+        "../scripts/trace_results.py"
+
+
+rule traces:
+    input:
+        rules.trace_results.output,
