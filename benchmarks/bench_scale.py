@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 def run_one(policy: str, devices: int, n_tasks: int, scenario: str, seed: int) -> dict:
     """One case in this process (called in a child process); returns its figures."""
     from e3.config import load_config, load_schema, validate
-    from e3.sim.run import build_simulation
+    from e3.experiment.run import build_simulation
 
     cfg = load_config(REPO / "config/config.yaml")
     cfg["pool_generator"] = {"devices": devices}

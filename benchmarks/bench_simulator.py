@@ -41,7 +41,7 @@ def run_one(engine: str, policy: str, n_tasks: int, scenario: str, seed: int, ra
 
     from e3.config import load_config
     from e3.sim.engine import Simulation
-    from e3.sim.run import build_simulation
+    from e3.experiment.run import build_simulation
 
     cfg = load_config(REPO / "config/config.yaml")
     if rate is not None:

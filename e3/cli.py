@@ -115,7 +115,7 @@ def cmd_pool(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from e3.config import check_names, load_config
-    from e3.sim.run import simulate
+    from e3.experiment.run import simulate
 
     cfg = load_config(args.config, sets=args.set)
     check_names(cfg, args.config or "config/config.yaml", tuple(args.plugin or ()))
@@ -139,7 +139,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if (args.seed is None) == (args.seeds is None):
         raise E3Error("give exactly one of --seed N (one run) or --seeds N [N ...] (a batch)")
     if args.seeds is not None:
-        from e3.sim.run import simulate_batch
+        from e3.experiment.run import simulate_batch
 
         _progress(f"simulate scenario={args.scenario} policy={args.policy} seeds={args.seeds} -> {args.out}")
         summaries = simulate_batch(cfg, args.scenario, args.policy, args.seeds, args.out, n_tasks=args.tasks,
@@ -161,8 +161,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_operating_points(args: argparse.Namespace) -> int:
     from e3.analysis.operating_points import point_sets, summary_row
     from e3.config import load_config
+    from e3.experiment.run import simulate_summaries
     from e3.io import write_text_atomic
-    from e3.sim.run import simulate_summaries
 
     rows = []
     for cell in args.cells:

@@ -11,8 +11,8 @@ import pytest
 
 from e3.agent.controllers import controller_names
 from e3.config import load_config
+from e3.experiment.run import simulate
 from e3.policies.base import get_policy, policy_names
-from e3.sim.run import simulate
 from tests.helpers import scenarios_with_inputs
 
 SHORT = 80

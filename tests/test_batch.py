@@ -12,7 +12,7 @@ import pytest
 
 from e3.config import load_config
 from e3.errors import E3Error
-from e3.sim.run import simulate, simulate_batch
+from e3.experiment.run import simulate, simulate_batch
 
 FILES = ("tasks.parquet", "summary.json", "audit.jsonl")
 

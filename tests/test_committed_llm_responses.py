@@ -17,8 +17,8 @@ import json
 import pytest
 
 from e3.config import load_config
+from e3.experiment.run import simulate
 from e3.llm.cache import cache_key, read_export
-from e3.sim.run import simulate
 from e3.sim.scenario import load_scenario
 
 

@@ -15,7 +15,7 @@ from e3.agent.controllers import RulesController, get_controller
 from e3.agent.triggers import Trigger, TriggerGate
 from e3.config import load_config
 from e3.errors import ConfigError
-from e3.sim.run import build_simulation, simulate
+from e3.experiment.run import build_simulation, simulate
 from e3.sim.workload import TaskView
 
 

@@ -10,9 +10,9 @@ import yaml
 
 from e3.config import load_config
 from e3.errors import ConfigError
+from e3.experiment.run import load_run_inputs, simulate
 from e3.mlperf.pool import generate_pool, generated_mismatch, generator_records, resolve_pool
 from e3.mlperf.priors import load_priors
-from e3.sim.run import load_run_inputs, simulate
 from e3.sim.scenario import load_scenario
 
 

@@ -17,8 +17,8 @@ import salabim as sim
 
 from e3.agent.control import ControlSurface
 from e3.config import load_config
+from e3.experiment.run import build_simulation
 from e3.sim.engine import Simulation, _DeviceProc, _Job
-from e3.sim.run import build_simulation
 from e3.sim.truth import GroundTruth, OracleView
 
 FORBIDDEN = (GroundTruth, OracleView, Simulation, sim.Environment, sim.Component, _Job, _DeviceProc)

@@ -244,7 +244,7 @@ def test_tasks_zero_and_negative_seed_are_refused(tmp_path, capsys, args, needle
 
 
 def test_build_simulation_refuses_zero_tasks(cfg, tmp_path):
-    from e3.sim.run import build_simulation
+    from e3.experiment.run import build_simulation
 
     with pytest.raises(ConfigError, match="horizon"):
         build_simulation(cfg, "warmup_0", "round_robin", 1, 0, tmp_path / "t.parquet")
@@ -277,7 +277,7 @@ def test_missing_plugin_file_is_a_clear_error(tmp_path, capsys):
 def test_fallbacks_above_threshold_warn_on_stderr(cfg, tmp_path, capsys):
     import litellm
 
-    from e3.sim.run import simulate
+    from e3.experiment.run import simulate
 
     c = copy.deepcopy(cfg)
     c["controllers"]["llm"].update({"model": "openai/unreachable", "api_base": "http://127.0.0.1:9/v1",

@@ -13,9 +13,9 @@ from e3.agent.control import BOUNDS, TOOL_NAMES, ControlSurface
 from e3.agent.tool_schemas import openai_tools, reply_schema, tool_parameters
 from e3.agent.triggers import Trigger, TriggerGate
 from e3.config import load_config
+from e3.experiment.run import build_simulation, simulate
 from e3.llm.cache import ResponseCache, cache_key
 from e3.llm.client import LLMCacheMiss, LLMClient, LLMSettings
-from e3.sim.run import build_simulation, simulate
 from tests.llm_fakes import ScriptedLLM, install
 
 DEVICES = ["LLM#0", "LLM#1", "SD#0", "SD#1"]

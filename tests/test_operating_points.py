@@ -17,7 +17,7 @@ from e3.analysis.operating_points import (
 from e3.cli import main
 from e3.config import load_config
 from e3.errors import ConfigError
-from e3.sim.run import build_simulation, simulate
+from e3.experiment.run import build_simulation, simulate
 
 
 @pytest.fixture(scope="module")

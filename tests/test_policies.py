@@ -9,9 +9,9 @@ import pytest
 from e3.agent.opm import OnlinePerformanceModel, fit_eq1_nonneg
 from e3.config import load_config
 from e3.errors import ConfigError
+from e3.experiment.run import simulate
 from e3.mlperf.pool import DevicePrior
 from e3.sim.observation import CompletedTask
-from e3.sim.run import simulate
 from e3.sim.workload import TaskView
 
 SCENARIOS = ["warmup_0", "warmup_30", "semantic", "churn", "drift"]

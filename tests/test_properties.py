@@ -178,7 +178,7 @@ def _check(doc: dict, folder: Path) -> dict:
 @given(doc=valid_configs(), policy=st.sampled_from(CHEAP_POLICIES), seed=st.integers(0, 10**6))
 @examples(20)
 def test_random_valid_configs_run(doc, policy, seed):
-    from e3.sim.run import simulate
+    from e3.experiment.run import simulate
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = _check(doc, Path(tmp))
@@ -280,7 +280,7 @@ def _scenario_file(doc: dict, folder: Path) -> Path:
 @given(doc=valid_scenarios(), policy=st.sampled_from(["round_robin", "e3", "oracle"]))
 @examples(15)
 def test_random_valid_scenarios_run(doc, policy):
-    from e3.sim.run import simulate
+    from e3.experiment.run import simulate
 
     cfg = load_config()
     with tempfile.TemporaryDirectory() as tmp:

@@ -13,10 +13,10 @@ from e3.analysis.paper import claims, comparison_markdown, numbers_tex
 from e3.analysis.tables import TABLE5_COLUMNS, table5, table6
 from e3.config import load_config
 from e3.errors import InputError
+from e3.experiment.run import simulate
 from e3.io import write_jsonl_atomic
 from e3.llm.cache import ResponseCache, cache_key, read_export, rekey_with_model_info
 from e3.llm.client import LLMCacheMiss, LLMClient, LLMSettings
-from e3.sim.run import simulate
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ import math
 import pytest
 
 from e3.config import load_config
+from e3.experiment.run import simulate, workload_spec
 from e3.mlperf.pool import resolve_pool
 from e3.mlperf.priors import load_priors
 from e3.seeds import stream
 from e3.sim.load import RHO_SAFE_STABLE, expected_service_ms, median_base, scenario_loads
-from e3.sim.run import simulate, workload_spec
 from e3.sim.scenario import Scenario, SemanticWindow, load_scenario
 from e3.sim.truth import GroundTruth, TruthSpec
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from e3.config import load_config
-from e3.sim.run import simulate
+from e3.experiment.run import simulate
 from tests.helpers import one_device_sim
 
 

@@ -11,7 +11,7 @@ import yaml
 from e3.analysis.trace_results import TRACE_COLUMNS, collect_trace_runs, fig8_trace, trace_table
 from e3.config import load_config
 from e3.errors import InputError
-from e3.sim.run import simulate
+from e3.experiment.run import simulate
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ import yaml
 
 from e3.config import REPO_ROOT, load_config
 from e3.errors import ConfigError, E3Error, InputError
+from e3.experiment.run import simulate
 from e3.mlperf.pool import DevicePrior
 from e3.policies.base import policy_names
 from e3.sim.load import offered_load, time_scale_for
-from e3.sim.run import simulate
 from e3.sim.scenario import load_scenario, scenario_workload
 from e3.sim.truth import TruthSpec
 from e3.sim.workload import TraceWorkload, WorkloadSpec, generate

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from e3.mlperf.pool import DevicePrior
+from e3.sim.devices import DevicePrior
 from e3.sim.observation import CompletedTask
 from e3.sim.workload import TaskView
 

@@ -196,7 +196,7 @@ def git_commit(root: Path = REPO_ROOT, ignore: tuple[str | Path, ...] = ()) -> s
 
 def write_manifest(path: str | Path, files: list[str | Path], cfg: dict[str, Any]) -> dict[str, Any]:
     """``results/MANIFEST.json``: sha256 and size of every frozen file, config hash, versions, commit."""
-    from e3.sim.run import versions
+    from e3.experiment.run import versions
 
     root = REPO_ROOT
     entries = {}

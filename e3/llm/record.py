@@ -46,7 +46,7 @@ def record(cfg: dict[str, Any], scenarios: list[str], seeds: list[int], out: str
     Returns:
         {"runs": [summary.policy_summary per run], "responses": count written}.
     """
-    from e3.sim.run import simulate
+    from e3.experiment.run import simulate
 
     llm = cfg["controllers"]["llm"]
     out = Path(out)

@@ -8,42 +8,11 @@ several is an error that lists the candidates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from e3.errors import ConfigError
 from e3.mlperf.rounds import BENCHMARKS
-
-
-@dataclass(frozen=True)
-class DevicePrior:
-    """One pool device with its offline priors (paper section 4.1).
-
-    Attributes:
-        name: pool label used everywhere in e3 (``"LLM#0"``).
-        kind: ``"llm"`` or ``"sdxl"``: the task kind the device serves.
-        system: MLPerf system name of the matched record.
-        round: MLPerf round of the matched record.
-        alpha_prior_ms_per_token: LLM only: ``ttft_ms_p99 / reference_input_tokens`` (Eq. 1 alpha).
-        beta_prior_ms_per_token: LLM only: ``tpot_ms_p99`` (Eq. 1 beta).
-        c_prior_ms: SDXL only: ``latency_ms_p99`` (Eq. 2 c).
-        record_key: the matched record's identifying fields, for provenance.
-    """
-
-    name: str
-    kind: str
-    system: str
-    round: str
-    alpha_prior_ms_per_token: float = 0.0
-    beta_prior_ms_per_token: float = 0.0
-    c_prior_ms: float = 0.0
-    record_key: tuple = ()
-
-    def prior_service_ms(self, input_tokens: int = 0, output_tokens: int = 0) -> float:
-        """Service time predicted by the priors: Eq. 1 for LLM, Eq. 2 for SDXL (ms)."""
-        if self.kind == "llm":
-            return self.alpha_prior_ms_per_token * input_tokens + self.beta_prior_ms_per_token * output_tokens
-        return self.c_prior_ms
+from e3.sim.devices import DevicePrior
 
 
 def _label(r: dict[str, Any]) -> str:

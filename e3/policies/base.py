@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from e3.errors import ConfigError
-from e3.mlperf.pool import DevicePrior
+from e3.sim.devices import DevicePrior
 from e3.sim.observation import Annotation, CompletedTask, Observation
 from e3.sim.workload import TaskView
 

@@ -24,10 +24,10 @@ from typing import Any
 import salabim as sim
 
 from e3.errors import E3Error
-from e3.mlperf.pool import DevicePrior
-from e3.policies.base import Policy
 from e3.seeds import stream
+from e3.sim.devices import DevicePrior
 from e3.sim.observation import Annotation, CompletedTask, DeviceState, Observation
+from e3.sim.policy_api import PolicyFactory
 from e3.sim.scenario import Scenario
 from e3.sim.trace import TraceWriter
 from e3.sim.truth import GroundTruth, OracleView, TruthSpec
@@ -118,7 +118,8 @@ class Simulation:
         scenario: the event plan.
         workload: arrival process and token bins.
         truth: mismatch and noise of the hidden truth.
-        policy_cls: a registered :class:`Policy` subclass.
+        policy_cls: the policy factory (:class:`e3.sim.policy_api.PolicyFactory`; a registered
+            policy class is one).
         policy_params: parameter overrides for the policy.
         seed: replicate seed. Workload, mismatch jitter and noise derive from it alone, so every
             policy and scenario of a replicate faces the same tasks and the same base truth; the
@@ -131,7 +132,7 @@ class Simulation:
     """
 
     def __init__(self, pool: list[DevicePrior], scenario: Scenario, workload: WorkloadSpec,
-                 truth: TruthSpec, policy_cls: type[Policy], policy_params: dict[str, Any],
+                 truth: TruthSpec, policy_cls: PolicyFactory, policy_params: dict[str, Any],
                  seed: int, n_tasks: int, trace_path: str | Path,
                  progress: Callable[[str], None] | None = None,
                  controllers: dict[str, Any] | None = None, audit_sink=None) -> None:

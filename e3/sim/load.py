@@ -36,7 +36,7 @@ from statistics import fmean
 from typing import Any
 
 from e3.errors import ConfigError
-from e3.mlperf.pool import DevicePrior
+from e3.sim.devices import DevicePrior
 from e3.sim.scenario import Scenario
 from e3.sim.truth import TruthSpec
 from e3.sim.workload import WorkloadSpec

@@ -96,7 +96,7 @@ def horizon_warnings(scenario: Scenario, horizon_tasks: int) -> list[str]:
     """One line per event of ``scenario`` that starts at or after the horizon (it has no effect).
 
     Such an event is legal (e.g. the CI config shortens the horizon of the paper's plans), but a
-    silent no-op misleads, so :func:`e3.sim.run.build_simulation` prints these lines.
+    silent no-op misleads, so :func:`e3.experiment.run.build_simulation` prints these lines.
     """
     out = []
     for kind, start_field in (("semantic", "start_task"), ("churn", "leave_task"), ("drift", "start_task")):

@@ -17,7 +17,7 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from e3.mlperf.pool import DevicePrior
+from e3.sim.devices import DevicePrior
 from e3.sim.workload import TaskView
 
 

@@ -1,4 +1,4 @@
-"""Run one simulation from the validated config and write its outputs atomically.
+"""Run one simulation (or a batch of seeds) from the validated config and write its outputs atomically.
 
 Outputs in ``out_dir``: ``tasks.parquet`` (or ``.csv``), one row per task; ``summary.json``
 (latency statistics, oracle-free metrics, stutter rate, utilisation, policy counters, provenance);
