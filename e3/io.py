@@ -170,16 +170,27 @@ def publish_run_dir(staging: str | Path, out_dir: str | Path, run_files: Iterabl
     reader sees the old run or the new one, and a file e3 did not write is never deleted.
 
     Raises:
-        E3Error: ``out_dir`` changed meanwhile into something :func:`check_run_dir` refuses.
+        E3Error: ``out_dir`` changed meanwhile into something :func:`check_run_dir` refuses, or
+            another run published into it at the same moment.
     """
     staging, out = Path(staging), check_run_dir(out_dir, run_files)
     os.chmod(staging, public_mode(directory=True))  # mkdtemp made it 0700
-    if not out.exists():
+    old = None
+    try:
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+            os.replace(out, old)  # onto the empty folder mkdtemp made
         os.replace(staging, out)
+    except OSError as exc:  # another run published into out_dir at the same moment
+        if old is not None and not out.exists():
+            os.replace(old, out)  # put the previous run back
+        elif old is not None:
+            with contextlib.suppress(OSError):  # still the empty placeholder
+                old.rmdir()
+        raise E3Error(f"--out {str(out_dir)!r}: could not publish the run ({exc.strerror}); another "
+                      "run wrote the same folder at the same time? Re-run it") from None
+    if old is None:
         return out
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-    os.replace(out, old)  # onto the empty folder mkdtemp made
-    os.replace(staging, out)
     for name in set(run_files):
         (old / name).unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # not empty only if someone wrote into it meanwhile: keep it

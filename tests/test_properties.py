@@ -14,7 +14,7 @@
   (a message), never a traceback, and never touch a folder that is not a previous run.
 
 Example counts scale with the profile in ``tests/conftest.py``: ``e3`` (default, derandomized,
-about 200 examples in all, ~30 s on two cores) or ``explore`` (HYPOTHESIS_PROFILE=explore, 10x).
+about 170 examples in all) or ``explore`` (HYPOTHESIS_PROFILE=explore, 10x).
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ def _check(doc: dict, folder: Path) -> dict:
 
 
 @given(doc=valid_configs(), policy=st.sampled_from(CHEAP_POLICIES), seed=st.integers(0, 10**6))
-@examples(20)
+@examples(12)
 def test_random_valid_configs_run(doc, policy, seed):
     from e3.experiment.run import simulate
 
@@ -189,7 +189,7 @@ def test_random_valid_configs_run(doc, policy, seed):
 
 
 @given(case=config_mutations())
-@examples(50)
+@examples(30)
 def test_mutated_configs_fail_naming_the_field(case):
     doc, bad, need = case
     with tempfile.TemporaryDirectory() as tmp:
@@ -278,7 +278,7 @@ def _scenario_file(doc: dict, folder: Path) -> Path:
 
 
 @given(doc=valid_scenarios(), policy=st.sampled_from(["round_robin", "e3", "oracle"]))
-@examples(15)
+@examples(10)
 def test_random_valid_scenarios_run(doc, policy):
     from e3.experiment.run import simulate
 
