@@ -9,6 +9,7 @@ of which can reach it.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -109,7 +110,7 @@ class ControlSurface:
             if fn is None:
                 raise ToolError(f"unknown tool {tool!r}; tools: {list(TOOL_NAMES)}")
             try:  # only a mismatch with the tool's signature is the caller's error
-                inspect.signature(fn).bind(**args)
+                _signature(tool).bind(self, **args)
             except TypeError as exc:
                 raise ToolError(f"bad arguments for {tool}: {exc}") from None
             result = fn(**args)  # a TypeError raised inside a tool is a bug: it propagates
@@ -230,3 +231,9 @@ class ControlSurface:
 TOOL_NAMES = ("get_system_status", "pull_observations", "compute_drift", "update_calibration",
               "switch_router", "set_router_params", "trigger_online_profile_update",
               "set_device_risky", "clear_device_risky")
+
+
+@functools.cache
+def _signature(tool: str) -> inspect.Signature:
+    # computed once per tool: inspect.signature costs more than most tools' work
+    return inspect.signature(getattr(ControlSurface, tool))
