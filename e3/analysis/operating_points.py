@@ -79,7 +79,7 @@ def study_points(op: dict[str, Any], cells: list[dict[str, Any]]) -> list[dict[s
         for p in op["risk_penalties_ms"]:
             grid.append(("penalty", point_name("penalty", p), op["penalty_scenarios"], frontier[1:]))
     for m in op["mismatch_scales"]:
-        grid.append(("mismatch", point_name("mismatch", m), op["scenarios"], pairs))
+        grid.append(("mismatch", point_name("mismatch", m), op.get("mismatch_scenarios", op["scenarios"]), pairs))
     out = []
     for study, point, scenarios, cell_pairs in grid:
         for sc in scenarios:

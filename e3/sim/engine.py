@@ -25,6 +25,7 @@ import salabim as sim
 
 from e3.errors import E3Error
 from e3.seeds import stream
+from e3.sim import salabim_patch
 from e3.sim.devices import DevicePrior
 from e3.sim.observation import Annotation, CompletedTask, DeviceState, Observation
 from e3.sim.policy_api import PolicyFactory
@@ -34,6 +35,7 @@ from e3.sim.truth import GroundTruth, OracleView, TruthSpec
 from e3.sim.workload import TaskView, WorkloadSpec, generate
 
 sim.yieldless(False)
+salabim_patch.apply()  # see e3/sim/salabim_patch.py: salabim's frame lookup cost more than a run
 
 
 class PolicyError(E3Error):
