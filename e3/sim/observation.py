@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from e3.service_model import service_ms
 from e3.sim.workload import TaskView
 
 
@@ -120,3 +121,24 @@ class Observation:
             if rest > 0:
                 total += rest
         return total
+
+    def expected_completion_ms(self, device: DeviceState, task: TaskView, factor: float, kind: str,
+                               alpha: float, beta: float, c: float) -> float:
+        """Estimated backlog of ``device`` plus the predicted service of ``task`` on it (ms), for the
+        predictor ``factor * service_ms(kind, alpha, beta, c, L_in, L_out)`` (Eq. 1 / Eq. 2 with the
+        caller's parameters and factor).
+
+        Equal, bit for bit, to ``backlog_ms(device, predict) + predict(device.name, task)`` with that
+        predictor (same operations in the same order); the fast path of the SECT-style policies,
+        which would otherwise call a predictor per waiting task.
+        """
+        total = 0.0
+        for t in device.queue:
+            total += factor * service_ms(kind, alpha, beta, c, t.input_tokens, t.output_tokens)
+        run = device.in_service
+        if run is not None:
+            rest = (factor * service_ms(kind, alpha, beta, c, run.input_tokens, run.output_tokens)
+                    - (self.now_ms - device.in_service_start_ms))
+            if rest > 0:
+                total += rest
+        return total + factor * service_ms(kind, alpha, beta, c, task.input_tokens, task.output_tokens)
