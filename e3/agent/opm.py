@@ -183,10 +183,19 @@ class OnlinePerformanceModel:
         lo = now_ms - 1000.0 * window_s
         obs_sum = pred_sum = 0.0
         n = 0
-        for end, li, lo_, s in reversed(self.window[device]):
-            if end < lo:
-                break
-            obs_sum += s
-            pred_sum += cal * service_ms(kind, alpha, beta, c, li, lo_)
-            n += 1
+        if kind == "llm":
+            for end, li, lo_, s in reversed(self.window[device]):
+                if end < lo:
+                    break
+                obs_sum += s
+                pred_sum += cal * service_ms(kind, alpha, beta, c, li, lo_)
+                n += 1
+        else:
+            pred = cal * service_ms(kind, alpha, beta, c, 0, 0)  # Eq. 2 does not depend on the task
+            for end, _, _, s in reversed(self.window[device]):
+                if end < lo:
+                    break
+                obs_sum += s
+                pred_sum += pred
+                n += 1
         return ((obs_sum / pred_sum) if pred_sum > 0 else 1.0), n

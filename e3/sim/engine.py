@@ -82,18 +82,20 @@ class _DeviceProc(sim.Component):
 
     def process(self):
         m, st, env = self.model, self.state, self.env
+        name, queue, jobs, service_end = st.name, st.queue, m._jobs, m._service_end
+        true_service_ms, complete = m._truth.expected_service_ms, m._complete
         while True:
-            while not st.queue or not st.available:
+            while not queue or not st.available:
                 yield self.passivate()
-            task = st.queue.popleft()
+            task = queue.popleft()
             now = env.now()
-            job = m._jobs[task.task_id]
-            service = m._truth.expected_service_ms(st.name, task) * job.noise
+            job = jobs[task.task_id]
+            service = true_service_ms(name, task) * job.noise
             st.in_service, st.in_service_start_ms = task, now
-            m._service_end[st.name] = now + service
+            service_end[name] = now + service
             yield self.hold(service)
             st.in_service = None
-            m._complete(task, job, st.name, now, env.now())
+            complete(task, job, name, now, env.now())
 
 
 class _ArrivalProc(sim.Component):
@@ -103,11 +105,12 @@ class _ArrivalProc(sim.Component):
         _no_monitors(self)
 
     def process(self):
+        env, arrive = self.env, self.model._arrive
         for task in self.tasks:
-            wait = task.arrival_ms - self.env.now()
+            wait = task.arrival_ms - env.now()
             if wait > 0:
                 yield self.hold(wait)
-            self.model._arrive(task)
+            arrive(task)
 
 
 class Simulation:
@@ -212,12 +215,14 @@ class Simulation:
     def _arrive(self, task: TaskView) -> None:
         obs = self.obs
         obs.now_ms = self.env.now()
-        obs.task_index = task.task_id
-        for _, fn in self._events.get(task.task_id, ()):
-            fn()
-        self._jobs[task.task_id] = _Job(self._truth.noise_factor(self._noise_rng))
+        k = obs.task_index = task.task_id
+        events = self._events.get(k)
+        if events:
+            for _, fn in events:
+                fn()
+        self._jobs[k] = _Job(self._truth.noise_factor(self._noise_rng))
         self._dispatch(task)
-        if self.progress and (task.task_id + 1) % self._next_report == 0:
+        if self.progress and (k + 1) % self._next_report == 0:
             self.progress(f"{task.task_id + 1}/{self.n_tasks} tasks dispatched "
                           f"({time.perf_counter() - self._t0:.1f} s)")
 
@@ -239,22 +244,25 @@ class Simulation:
     def _complete(self, task: TaskView, job: _Job, device: str, start: float, end: float) -> None:
         del self._jobs[task.task_id]
         s = self.stats
-        service, latency = end - start, end - task.arrival_ms
+        arrival = task.arrival_ms
+        service = end - start
         s.n_tasks += 1
-        s.latency_sum_ms += latency
-        s.wait_sum_ms += start - task.arrival_ms
+        s.latency_sum_ms += end - arrival
+        s.wait_sum_ms += start - arrival
         s.service_sum_ms += service
-        s.stutter_count += job.stutter
+        stutter = job.stutter
+        s.stutter_count += stutter
         s.busy_ms[device] += service
         s.tasks_per_device[device] += 1
-        s.makespan_ms = max(s.makespan_ms, end)
-        self._writer.add((task.task_id, task.kind, task.input_tokens, task.output_tokens, task.arrival_ms,
-                          job.dispatch_ms, device, start, end, service, start - task.arrival_ms, latency,
-                          job.stutter, job.redispatches))
-        rec = CompletedTask(task, device, job.dispatch_ms, start, end, job.stutter)
-        self.obs.now_ms = end
-        self.obs.recent.append(rec)
-        self.policy.on_complete(rec, self.obs)
+        if end > s.makespan_ms:  # = max(makespan, end)
+            s.makespan_ms = end
+        dispatch_ms = job.dispatch_ms
+        self._writer.add(task, dispatch_ms, device, start, end, stutter, job.redispatches)
+        rec = CompletedTask(task, device, dispatch_ms, start, end, stutter)
+        obs = self.obs
+        obs.now_ms = end
+        obs.recent.append(rec)
+        self.policy.on_complete(rec, obs)
 
     def run(self) -> RunStats:
         """Run to completion of every task; write the trace. Returns the counters."""
