@@ -7,7 +7,6 @@ same file (the Snakefile calls ``snakemake.utils.validate`` on ``e3/schemas/conf
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 from importlib import resources
@@ -18,6 +17,7 @@ import jsonschema
 import yaml
 
 from e3.errors import ConfigError
+from e3.io import sha256_hex
 
 #: Repository root when e3 runs from a checkout (config paths are relative to it).
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -105,4 +105,4 @@ def mlperf_mirror(cfg: dict[str, Any]) -> str | None:
 
 def config_hash(cfg: Any) -> str:
     """sha256 of the canonical (sorted-key) JSON form of a config object."""
-    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()
+    return sha256_hex(json.dumps(cfg, sort_keys=True, default=str))

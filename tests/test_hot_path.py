@@ -111,3 +111,17 @@ def test_service_ms_is_eq1_and_eq2():
     assert service_ms("sdxl", 0.5, 20.0, 999.0, 100, 10) == 999.0
     p = _prior("A", "llm")
     assert p.prior_service_ms(512, 64) == 0.37 * 512 + 31.3 * 64
+
+
+def test_one_sha256_helper_keeps_seeds_and_hashes():
+    import hashlib
+
+    from e3.config import config_hash
+    from e3.io import sha256_file, sha256_hex
+    from e3.seeds import derive_seed
+
+    text = "1|drift|policy|e3"
+    assert derive_seed(1, "drift", "policy", "e3") == int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
+    assert sha256_hex(text) == sha256_hex(text.encode()) == hashlib.sha256(text.encode()).hexdigest()
+    assert config_hash({"b": 1, "a": [2]}) == hashlib.sha256(b'{"a": [2], "b": 1}').hexdigest()
+    assert len(sha256_file(__file__)) == 64
