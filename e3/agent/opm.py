@@ -117,10 +117,12 @@ class OnlinePerformanceModel:
     # --- feedback ------------------------------------------------------------------------------
     def observe(self, rec: CompletedTask) -> None:
         """Append one completed task to its device's window (no refit here)."""
-        t = rec.task
-        self.window[rec.device].append((rec.end_ms, t.input_tokens, t.output_tokens, rec.service_ms))
-        self._unconsumed[rec.device].append(rec.service_ms)
-        self.est[rec.device].n_total += 1
+        t, device, service = rec.task, rec.device, rec.service_ms
+        self.window[device].append((rec.end_ms, t.input_tokens, t.output_tokens, service))
+        e = self.est[device]
+        if e.kind != "llm":  # only the SDXL calibration consumes these
+            self._unconsumed[device].append(service)
+        e.n_total += 1
 
     def refit(self, device: str, min_samples: int | None = None, window: int | None = None) -> bool:
         """Refit ``device`` from its recent window (the ``trigger_online_profile_update`` action).

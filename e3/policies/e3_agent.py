@@ -142,10 +142,11 @@ class E3Agent(Policy):
 
     def on_complete(self, record, obs):
         p = self.params
-        predicted = self.opm.predict_ms(record.device, record.task)
+        observes = self._controller_observes
+        predicted = self.opm.predict_ms(record.device, record.task) if observes else 0.0  # before observe()
         self.opm.observe(record)
         warmup = self._in_warmup(obs)
-        if not warmup and predicted > 0 and self._controller_observes:
+        if observes and not warmup and predicted > 0:
             self.controller.observe(record.device, record.service_ms / predicted, self._tools(obs))
         self._completions += 1
         if warmup:
