@@ -125,3 +125,19 @@ def test_one_sha256_helper_keeps_seeds_and_hashes():
     assert sha256_hex(text) == sha256_hex(text.encode()) == hashlib.sha256(text.encode()).hexdigest()
     assert config_hash({"b": 1, "a": [2]}) == hashlib.sha256(b'{"a": [2], "b": 1}').hexdigest()
     assert len(sha256_file(__file__)) == 64
+
+
+def test_fast_record_constructors_equal_the_dataclasses():
+    import dataclasses
+
+    from e3.sim.observation import CompletedTask, new_completed_task
+    from e3.sim.workload import _task_view
+
+    t = _task_view(3, "llm", 128, 32, 15000.0)
+    assert type(t) is TaskView and t == TaskView(3, "llm", 128, 32, 15000.0)
+    r = new_completed_task(t, "LLM#0", 15000.0, 15001.0, 17000.5, True)
+    assert type(r) is CompletedTask and r == CompletedTask(t, "LLM#0", 15000.0, 15001.0, 17000.5, True)
+    assert r.service_ms == 1999.5 and r.latency_ms == 2000.5
+    for obj, field in ((t, "kind"), (r, "stutter")):  # still immutable
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(obj, field, None)

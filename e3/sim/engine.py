@@ -28,7 +28,7 @@ from e3.errors import E3Error
 from e3.mlperf.pool import DevicePrior
 from e3.policies.base import Policy
 from e3.seeds import stream
-from e3.sim.observation import Annotation, CompletedTask, DeviceState, Observation
+from e3.sim.observation import Annotation, DeviceState, Observation, new_completed_task
 from e3.sim.scenario import Scenario
 from e3.sim.trace import TraceWriter
 from e3.sim.truth import GroundTruth, OracleView, TruthSpec
@@ -280,7 +280,7 @@ class Simulation:
             s.makespan_ms = end
         dispatch_ms = job.dispatch_ms
         self._writer.add(task, dispatch_ms, device, start, end, stutter, job.redispatches)
-        rec = CompletedTask(task, device, dispatch_ms, start, end, stutter)
+        rec = new_completed_task(task, device, dispatch_ms, start, end, stutter)
         obs = self.obs
         obs.now_ms = end
         obs.recent.append(rec)

@@ -60,6 +60,33 @@ class CompletedTask:
         return self.end_ms - self.task.arrival_ms
 
 
+def _completed_task_factory():
+    """A constructor equal to ``CompletedTask(task, device, dispatch_ms, start_ms, end_ms, stutter)``
+    (same type, values and immutability), about twice as fast: it fills the slots through their
+    descriptors instead of the generated ``__init__``'s ``object.__setattr__`` calls. The engine
+    builds one record per finished task."""
+    new = object.__new__
+    c = CompletedTask
+    s_task, s_dev, s_disp, s_start, s_end, s_stut = (c.task.__set__, c.device.__set__, c.dispatch_ms.__set__,
+                                                     c.start_ms.__set__, c.end_ms.__set__, c.stutter.__set__)
+
+    def completed_task(task: TaskView, device: str, dispatch_ms: float, start_ms: float, end_ms: float,
+                       stutter: bool) -> CompletedTask:
+        r = new(c)
+        s_task(r, task)
+        s_dev(r, device)
+        s_disp(r, dispatch_ms)
+        s_start(r, start_ms)
+        s_end(r, end_ms)
+        s_stut(r, stutter)
+        return r
+
+    return completed_task
+
+
+new_completed_task = _completed_task_factory()
+
+
 class DeviceState:
     """Observable state of one device: availability, FIFO queue of task features, running task.
 
