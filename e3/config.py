@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 import json
 import math
 import os
@@ -21,6 +20,7 @@ import jsonschema
 import yaml
 
 from e3.errors import ConfigError
+from e3.io import sha256_hex
 
 #: Repository root when e3 runs from a checkout (config paths are relative to it).
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -324,4 +324,4 @@ def mlperf_mirror(cfg: dict[str, Any]) -> str | None:
 
 def config_hash(cfg: Any) -> str:
     """sha256 of the canonical (sorted-key) JSON form of a config object."""
-    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()
+    return sha256_hex(json.dumps(cfg, sort_keys=True, default=str))

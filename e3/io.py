@@ -104,8 +104,15 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return out
 
 
+def sha256_hex(data: bytes | str) -> str:
+    """Hex SHA-256 of ``data`` (a str is hashed as its UTF-8 bytes). The one SHA-256 helper of e3:
+    seeds, config and scenario hashes, LLM cache keys and file digests all go through it or
+    :func:`sha256_file`."""
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
 def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
+    """Hex SHA-256 of a file's bytes (read in 1 MiB chunks, so memory stays flat)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):

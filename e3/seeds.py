@@ -8,14 +8,15 @@ hidden device behaviour (common random numbers).
 
 from __future__ import annotations
 
-import hashlib
 import random
+
+from e3.io import sha256_hex
 
 
 def derive_seed(seed: int, *parts: object) -> int:
     """A 63-bit seed from ``seed`` and the string forms of ``parts`` (sha256-based, stable)."""
     text = "|".join([str(int(seed))] + [str(p) for p in parts])
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
+    return int(sha256_hex(text)[:16], 16) >> 1  # the digest's first 8 bytes, big-endian
 
 
 def stream(seed: int, *parts: object) -> random.Random:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from e3.service_model import service_ms
 from e3.sim.devices import DevicePrior
 from e3.sim.observation import CompletedTask
 from e3.sim.workload import TaskView
@@ -103,9 +104,7 @@ class OnlinePerformanceModel:
     def predict_ms(self, device: str, task: TaskView) -> float:
         """Predicted service time of ``task`` on ``device`` (ms)."""
         e = self.est[device]
-        if e.kind == "llm":
-            return e.calibration * (e.alpha * task.input_tokens + e.beta * task.output_tokens)
-        return e.calibration * e.c
+        return e.calibration * service_ms(e.kind, e.alpha, e.beta, e.c, task.input_tokens, task.output_tokens)
 
     def uncertainty(self, device: str) -> float:
         """Epistemic uncertainty of ``device`` in [0, 1] (see module docstring)."""
@@ -118,10 +117,12 @@ class OnlinePerformanceModel:
     # --- feedback ------------------------------------------------------------------------------
     def observe(self, rec: CompletedTask) -> None:
         """Append one completed task to its device's window (no refit here)."""
-        t = rec.task
-        self.window[rec.device].append((rec.end_ms, t.input_tokens, t.output_tokens, rec.service_ms))
-        self._unconsumed[rec.device].append(rec.service_ms)
-        self.est[rec.device].n_total += 1
+        t, device, service = rec.task, rec.device, rec.service_ms
+        self.window[device].append((rec.end_ms, t.input_tokens, t.output_tokens, service))
+        e = self.est[device]
+        if e.kind != "llm":  # only the SDXL calibration consumes these
+            self._unconsumed[device].append(service)
+        e.n_total += 1
 
     def refit(self, device: str, min_samples: int | None = None, window: int | None = None) -> bool:
         """Refit ``device`` from its recent window (the ``trigger_online_profile_update`` action).
@@ -147,18 +148,18 @@ class OnlinePerformanceModel:
             if fit is not None:
                 e.alpha, e.beta = fit
             elif len(obs) >= need:
-                pred = e.calibration * (e.alpha * x_in + e.beta * x_out)
+                pred = e.calibration * service_ms(e.kind, e.alpha, e.beta, e.c, x_in, x_out)
                 if pred.sum() > 0:
                     r = float(y.sum() / pred.sum())
                     e.alpha, e.beta = e.alpha * r, e.beta * r
             else:
                 return False
-            pred = e.calibration * (e.alpha * x_in + e.beta * x_out)
+            pred = e.calibration * service_ms(e.kind, e.alpha, e.beta, e.c, x_in, x_out)
         else:
             for s in self._unconsumed[device]:
                 e.c = (1.0 - self.smoothing) * e.c + self.smoothing * s / e.calibration
             self._unconsumed[device].clear()
-            pred = np.full(len(y), e.calibration * e.c)
+            pred = np.full(len(y), e.calibration * service_ms(e.kind, e.alpha, e.beta, e.c, 0, 0))
         resid = y - pred
         cv = float(np.std(resid) / max(np.mean(y), 1e-9)) if len(y) > 1 else 1.0
         e.uncertainty = min(1.0, math.sqrt(1.0 / (1 + len(y)) + cv * cv))
@@ -180,13 +181,23 @@ class OnlinePerformanceModel:
             (ratio, sample count); ratio is 1.0 when there are no samples.
         """
         e = self.est[device]
+        kind, alpha, beta, c, cal = e.kind, e.alpha, e.beta, e.c, e.calibration
         lo = now_ms - 1000.0 * window_s
         obs_sum = pred_sum = 0.0
         n = 0
-        for end, li, lo_, s in reversed(self.window[device]):
-            if end < lo:
-                break
-            obs_sum += s
-            pred_sum += e.calibration * ((e.alpha * li + e.beta * lo_) if e.kind == "llm" else e.c)
-            n += 1
+        if kind == "llm":
+            for end, li, lo_, s in reversed(self.window[device]):
+                if end < lo:
+                    break
+                obs_sum += s
+                pred_sum += cal * service_ms(kind, alpha, beta, c, li, lo_)
+                n += 1
+        else:
+            pred = cal * service_ms(kind, alpha, beta, c, 0, 0)  # Eq. 2 does not depend on the task
+            for end, _, _, s in reversed(self.window[device]):
+                if end < lo:
+                    break
+                obs_sum += s
+                pred_sum += pred
+                n += 1
         return ((obs_sum / pred_sum) if pred_sum > 0 else 1.0), n

@@ -6,7 +6,6 @@ computed from the frozen tables, so the text never carries a hand-copied number.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -18,7 +17,7 @@ import pandas as pd
 import yaml
 
 from e3.config import REPO_ROOT, config_hash
-from e3.io import write_json_atomic, write_text_atomic
+from e3.io import sha256_file, write_json_atomic, write_text_atomic
 
 PAPER_NAMES = {"fixed_heuristic": "Fixed-Heuristic", "round_robin": "RoundRobin", "e3": "E3-Agent",
                "oracle": "Oracle", "oracle_avoid": "Oracle (avoids degraded devices; not in the paper)"}
@@ -167,14 +166,6 @@ def claims(ours: dict, t6: pd.DataFrame, ctl: str) -> list[tuple[str, bool | Non
     return res
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def git_commit(root: Path = REPO_ROOT, ignore: tuple[str | Path, ...] = ()) -> str | None:
     """The checkout's HEAD commit (with ``-dirty`` if tracked files differ from it), or None outside git.
 
@@ -203,7 +194,7 @@ def write_manifest(path: str | Path, files: list[str | Path], cfg: dict[str, Any
     for f in sorted({str(Path(x)) for x in files}):
         p = Path(f) if Path(f).is_absolute() else root / f
         entries[str(p.relative_to(root)) if p.is_relative_to(root) else str(p)] = {
-            "sha256": _sha256(p), "bytes": p.stat().st_size}
+            "sha256": sha256_file(p), "bytes": p.stat().st_size}
     own = Path(path) if Path(path).is_absolute() else root / path
     ignore = (own.relative_to(root),) if own.is_relative_to(root) else ()
     man = {"config_hash": config_hash(cfg), "git_commit": git_commit(root, ignore), "versions": versions(),

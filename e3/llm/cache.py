@@ -11,7 +11,6 @@ they cannot reach the key, the store or the export.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import diskcache
 
 from e3.errors import InputError
-from e3.io import read_jsonl, write_jsonl_atomic
+from e3.io import read_jsonl, sha256_hex, write_jsonl_atomic
 
 #: Request fields that enter the key. Anything else (api_key, headers, timeout) must not.
 KEY_FIELDS = ("model", "api_base", "messages", "tools", "temperature", "seed", "max_tokens",
@@ -44,7 +43,7 @@ def canonical_request(request: dict[str, Any]) -> dict[str, Any]:
 def cache_key(request: dict[str, Any]) -> str:
     """SHA-256 hex digest of the canonical JSON of ``request`` (see :func:`canonical_request`)."""
     blob = json.dumps(canonical_request(request), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return sha256_hex(blob)
 
 
 class ResponseCache:

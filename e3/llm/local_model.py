@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from e3.errors import E3Error
-from e3.io import atomic_path
+from e3.io import atomic_path, sha256_file
 
 N_PARTS = 22
 GGUF_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
@@ -53,10 +53,10 @@ def assemble_gguf(out: str | Path) -> Path:
         E3Error: missing chunk package, or a digest mismatch (nothing is left at ``out``).
     """
     out = Path(out)
-    if out.exists() and _sha256(out) == GGUF_SHA256:
+    if out.exists() and sha256_file(out) == GGUF_SHA256:
         return out
     with atomic_path(out) as tmp:
-        h = hashlib.sha256()
+        h = hashlib.sha256()  # hashed while copying, so the 1.1 GB file is read once
         with open(tmp, "wb") as dst:
             for p in part_paths():
                 with open(p, "rb") as src:
@@ -66,14 +66,6 @@ def assemble_gguf(out: str | Path) -> Path:
         if h.hexdigest() != GGUF_SHA256:
             raise E3Error(f"assembled GGUF has sha256 {h.hexdigest()}, expected {GGUF_SHA256}")
     return out
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def serve_command(gguf: str | Path, port: int = 8765, threads: int = 2, n_ctx: int = 4096) -> list[str]:

@@ -4,7 +4,7 @@ meta-controller hook (paper sections 3.3-3.7, Eq. 6, Table 4)."""
 from __future__ import annotations
 
 from e3.agent.control import ControlSurface, RouterState
-from e3.agent.controllers import get_controller
+from e3.agent.controllers import Controller, get_controller
 from e3.agent.opm import OnlinePerformanceModel
 from e3.agent.triggers import Trigger, TriggerGate
 from e3.errors import ConfigError
@@ -87,6 +87,11 @@ class E3Agent(Policy):
         self._warmup_points = sorted({round(f * self.warmup_budget_tasks) for f in p["warmup_intervention_fractions"]
                                       if 0 < round(f * self.warmup_budget_tasks) < self.warmup_budget_tasks})
         self.triggers_seen = 0
+        # Fast-path shortcuts (same results): the SECT score evaluates the OPM's Eq. 1 / Eq. 2
+        # directly unless a subclass's OPM predicts otherwise, and the per-completion residual is
+        # only handed to controllers that override the no-op ``observe``.
+        self._opm_eq = type(self.opm).predict_ms is OnlinePerformanceModel.predict_ms
+        self._controller_observes = type(self.controller).observe is not Controller.observe
 
     def make_opm(self) -> OnlinePerformanceModel:
         """The Online Performance Model (subclasses swap in a variant, e.g. ``e3_rls``)."""
@@ -125,21 +130,29 @@ class E3Agent(Policy):
             self._warmup_points.pop(0)
             self._fire(Trigger("warmup_point", k), obs)
         feas = obs.feasible(task.kind)
-        safe = [d for d in feas if not self.router.is_risky(d.name, k)]
+        router = self.router
+        # Without any risk override no device is risky.
+        safe = [d for d in feas if not router.is_risky(d.name, k)] if router.risky_until else feas
         hard = self.params["hard_avoidance"]
         cands = (safe or feas) if hard else feas
-        predict = self.opm.predict_ms
-        if self.router.router == "explore_risk":
+        opm = self.opm
+        predict = opm.predict_ms
+        if router.router == "explore_risk":
             need = self.params["explore_min_samples"]
-            under = [d for d in cands if self.opm.n_window(d.name) < need]
+            under = [d for d in cands if opm.n_window(d.name) < need]
             if under:
-                return min(under, key=lambda d: (self.opm.n_window(d.name), obs.backlog_ms(d, predict))).name
-        w, pen = self.router.explore_weight_ms, self.router.risk_penalty_ms
+                return min(under, key=lambda d: (opm.n_window(d.name), obs.backlog_ms(d, predict))).name
+        w, pen = router.explore_weight_ms, router.risk_penalty_ms
         best, best_score = None, 0.0
+        est = opm.est
         for d in cands:
-            s = obs.backlog_ms(d, predict) + predict(d.name, task) - w * self.opm.uncertainty(d.name)
+            if self._opm_eq:  # = obs.backlog_ms(d, predict) + predict(d.name, task), inlined
+                e = est[d.name]
+                s = obs.expected_completion_ms(d, task, e.calibration, e.kind, e.alpha, e.beta, e.c) - w * e.uncertainty
+            else:
+                s = obs.backlog_ms(d, predict) + predict(d.name, task) - w * opm.uncertainty(d.name)
             if not safe or not hard:
-                s += pen * self.router.is_risky(d.name, k)
+                s += pen * router.is_risky(d.name, k)
             if best is None or s < best_score:
                 best, best_score = d, s
         return best.name
@@ -152,12 +165,14 @@ class E3Agent(Policy):
 
     def on_complete(self, record, obs):
         p = self.params
-        predicted = self.opm.predict_ms(record.device, record.task)
+        observes = self._controller_observes
+        predicted = self.opm.predict_ms(record.device, record.task) if observes else 0.0  # before observe()
         self.opm.observe(record)
-        if not self._in_warmup(obs) and predicted > 0:
+        warmup = self._in_warmup(obs)
+        if observes and not warmup and predicted > 0:
             self.controller.observe(record.device, record.service_ms / predicted, self._tools(obs))
         self._completions += 1
-        if self._in_warmup(obs):
+        if warmup:
             if self._completions % p["warmup_refit_every_tasks"] == 0:
                 for d in self.opm.est:
                     self.opm.refit(d, min_samples=p["warmup_min_samples"])

@@ -19,6 +19,11 @@ class FixedHeuristic(Policy):
 
     def choose(self, task, obs):
         self.decisions += 1
-        best = min(obs.feasible(task.kind),
-                   key=lambda d: obs.backlog_ms(d, self._predict) + self._predict(d.name, task))
-        return best.name
+        pr = self.priors
+
+        def score(d):  # = obs.backlog_ms(d, self._predict) + self._predict(d.name, task); 1.0 * x == x
+            p = pr[d.name]
+            return obs.expected_completion_ms(d, task, 1.0, p.kind, p.alpha_prior_ms_per_token,
+                                              p.beta_prior_ms_per_token, p.c_prior_ms)
+
+        return min(obs.feasible(task.kind), key=score).name

@@ -27,9 +27,7 @@ from e3.policies.base import Policy, register
 
 def prior_ms(prior, task) -> float:
     """The MLPerf prior's predicted service of ``task`` (Eq. 1 for LLM, Eq. 2 for SDXL), ms."""
-    if prior.kind == "llm":
-        return prior.alpha_prior_ms_per_token * task.input_tokens + prior.beta_prior_ms_per_token * task.output_tokens
-    return prior.c_prior_ms
+    return prior.prior_service_ms(task.input_tokens, task.output_tokens)
 
 
 class _SlowdownDispatcher(Policy):
@@ -44,12 +42,17 @@ class _SlowdownDispatcher(Policy):
 
     def choose(self, task, obs):
         self.decisions += 1
-        r = {d.name: max(1e-3, self.slowdown(d.name) - self.bonus(d.name)) for d in obs.feasible(task.kind)}
-
-        def predict(name, t):
-            return r[name] * prior_ms(self.priors[name], t)
-
-        best = min(obs.feasible(task.kind), key=lambda d: (obs.backlog_ms(d, predict) + predict(d.name, task), d.name))
+        feas = obs.feasible(task.kind)
+        # Slowdowns first, in pool order (dts draws one random number per device).
+        r = [max(1e-3, self.slowdown(d.name) - self.bonus(d.name)) for d in feas]
+        best, best_key = None, None
+        for d, r_d in zip(feas, r, strict=True):
+            # = obs.backlog_ms(d, predict) + predict(d.name, task) with predict = r_d * prior_ms
+            p = self.priors[d.name]
+            key = (obs.expected_completion_ms(d, task, r_d, p.kind, p.alpha_prior_ms_per_token,
+                                              p.beta_prior_ms_per_token, p.c_prior_ms), d.name)
+            if best is None or key < best_key:
+                best, best_key = d, key
         return best.name
 
     def ratio(self, record) -> float:

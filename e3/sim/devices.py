@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from e3.service_model import service_ms
+
 
 @dataclass(frozen=True)
 class DevicePrior:
@@ -35,6 +37,5 @@ class DevicePrior:
 
     def prior_service_ms(self, input_tokens: int = 0, output_tokens: int = 0) -> float:
         """Service time predicted by the priors: Eq. 1 for LLM, Eq. 2 for SDXL (ms)."""
-        if self.kind == "llm":
-            return self.alpha_prior_ms_per_token * input_tokens + self.beta_prior_ms_per_token * output_tokens
-        return self.c_prior_ms
+        return service_ms(self.kind, self.alpha_prior_ms_per_token, self.beta_prior_ms_per_token, self.c_prior_ms,
+                          input_tokens, output_tokens)

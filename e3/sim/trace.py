@@ -1,17 +1,23 @@
 """Streaming per-task trace writer: rows go to disk in batches, in task_id order.
 
-Tasks finish out of order; a small reorder buffer holds finished rows until every earlier task
-has finished, so the file is sorted by ``task_id`` while memory stays bounded by the number of
-tasks in flight (flat in the horizon for a stable system).
+Tasks finish out of order; the writer buffers finished tasks column by column, at their position
+``task_id - base``, until every earlier task has finished, so the file is sorted by ``task_id``
+while memory stays bounded by the number of tasks in flight (flat in the horizon for a stable
+system). A batch is written once ``batch_rows`` contiguous rows are complete. The columns that
+follow from others (``kind``, tokens and arrival from the task; ``service_ms``, ``wait_ms`` and
+``latency_ms`` as differences of times) are built per batch, not per task.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from e3.sim.workload import TaskView
 
 SCHEMA = pa.schema([
     ("task_id", pa.int64()), ("kind", pa.string()), ("input_tokens", pa.int32()),
@@ -24,17 +30,31 @@ COLUMNS = SCHEMA.names
 
 
 class TraceWriter:
-    """Write trace rows (dicts with :data:`COLUMNS`) to ``path`` (.parquet or .csv).
+    """Write one row per finished task to ``path`` (.parquet or .csv) with the :data:`COLUMNS`.
 
-    Use as a context manager; rows are flushed every ``batch_rows`` contiguous rows.
+    Use as a context manager; rows are flushed every ``batch_rows`` (or more) contiguous rows,
+    the rest on exit.
+
+    Raises:
+        ValueError: ``path`` does not end in .parquet or .csv.
+        RuntimeError: on exit, a task before a finished one never finished (a gap in task_id).
     """
 
     def __init__(self, path: str | Path, batch_rows: int = 65536) -> None:
         self.path = Path(path)
         self.batch_rows = batch_rows
-        self._pending: dict[int, tuple] = {}
-        self._next = 0
-        self._batch: list[tuple] = []
+        self._base = 0   # task_id held at position 0 of the column buffers
+        self._next = 0   # lowest task_id not finished yet
+        # One list per buffered column; None in ``_task`` marks a task not finished yet.
+        self._task: list[TaskView | None] = []
+        self._dispatch: list[float] = []
+        self._device: list[str] = []
+        self._start: list[float] = []
+        self._end: list[float] = []
+        self._stutter: list[bool] = []
+        self._redispatches: list[int] = []
+        self._cols = (self._task, self._dispatch, self._device, self._start, self._end, self._stutter,
+                      self._redispatches)
         self._writer = None
         self.rows_written = 0
 
@@ -48,27 +68,74 @@ class TraceWriter:
             raise ValueError(f"{self.path}: trace must end in .parquet or .csv")
         return self
 
-    def add(self, row: tuple) -> None:
-        """Add one finished task's row (a tuple in :data:`COLUMNS` order)."""
-        self._pending[row[0]] = row
-        while self._next in self._pending:
-            self._batch.append(self._pending.pop(self._next))
-            self._next += 1
-        if len(self._batch) >= self.batch_rows:
-            self._flush()
+    def add(self, task: TaskView, dispatch_ms: float, device: str, start_ms: float, end_ms: float,
+            stutter: bool, redispatches: int) -> None:
+        """Add one finished task (times in simulated ms; ``service_ms = end_ms - start_ms``,
+        ``wait_ms = start_ms - arrival_ms``, ``latency_ms = end_ms - arrival_ms`` are derived)."""
+        tasks = self._task
+        i = task.task_id - self._base
+        n = len(tasks)
+        if i == n:  # the common case: tasks finish in arrival order
+            tasks.append(task)
+            self._dispatch.append(dispatch_ms)
+            self._device.append(device)
+            self._start.append(start_ms)
+            self._end.append(end_ms)
+            self._stutter.append(stutter)
+            self._redispatches.append(redispatches)
+        else:
+            if i > n:
+                for col in self._cols:
+                    col.extend([None] * (i + 1 - n))
+            tasks[i] = task
+            self._dispatch[i] = dispatch_ms
+            self._device[i] = device
+            self._start[i] = start_ms
+            self._end[i] = end_ms
+            self._stutter[i] = stutter
+            self._redispatches[i] = redispatches
+        if task.task_id == self._next:
+            j, n = i + 1, len(tasks)
+            while j < n and tasks[j] is not None:
+                j += 1
+            self._next = self._base + j
+            if j >= self.batch_rows:
+                self._flush(j)
 
-    def _flush(self) -> None:
-        if not self._batch:
+    def _flush(self, rows: int) -> None:
+        """Write the first ``rows`` buffered rows (all finished) and drop them from the buffers."""
+        if rows == 0:
             return
-        cols = list(zip(*self._batch, strict=True))
-        table = pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, SCHEMA, strict=True)], schema=SCHEMA)
-        self._writer.write_table(table)
-        self.rows_written += len(self._batch)
-        self._batch = []
+        tasks = self._task[:rows]
+        arrival = np.array([t.arrival_ms for t in tasks], dtype=np.float64)
+        start = np.array(self._start[:rows], dtype=np.float64)
+        end = np.array(self._end[:rows], dtype=np.float64)
+        arrays = [
+            pa.array([t.task_id for t in tasks], type=pa.int64()),
+            pa.array([t.kind for t in tasks], type=pa.string()),
+            pa.array([t.input_tokens for t in tasks], type=pa.int32()),
+            pa.array([t.output_tokens for t in tasks], type=pa.int32()),
+            pa.array(arrival),
+            pa.array(self._dispatch[:rows], type=pa.float64()),
+            pa.array(self._device[:rows], type=pa.string()),
+            pa.array(start),
+            pa.array(end),
+            pa.array(end - start),      # service_ms; IEEE subtraction, as in Python
+            pa.array(start - arrival),  # wait_ms
+            pa.array(end - arrival),    # latency_ms
+            pa.array(self._stutter[:rows], type=pa.bool_()),
+            pa.array(self._redispatches[:rows], type=pa.int32()),
+        ]
+        self._writer.write_table(pa.Table.from_arrays(arrays, schema=SCHEMA))
+        for col in self._cols:
+            del col[:rows]
+        self._base += rows
+        self.rows_written += rows
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            if self._pending:
-                raise RuntimeError(f"trace has {len(self._pending)} rows after a gap at task {self._next}")
-            self._flush()
+            waiting = sum(t is not None for t in self._task[self._next - self._base:])
+            if waiting:
+                raise RuntimeError(f"trace has {waiting} rows after a gap at task {self._next}")
+            self._flush(self._next - self._base)
         self._writer.close()

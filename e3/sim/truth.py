@@ -17,6 +17,7 @@ import math
 import random
 from dataclasses import dataclass, field
 
+from e3.service_model import service_ms
 from e3.sim.devices import DevicePrior
 from e3.sim.workload import TaskView
 
@@ -60,6 +61,9 @@ class GroundTruth:
                                      "beta": d.beta_prior_ms_per_token * f.get("beta", 1.0) * jitter()}
             else:
                 self.base[d.name] = {"c": d.c_prior_ms * f.get("c", 1.0) * jitter()}
+        # (kind, alpha, beta, c) per device: the arguments of Eq. 1 / Eq. 2, looked up once per task.
+        self._eq = {n: (self.kinds[n], b.get("alpha", 0.0), b.get("beta", 0.0), b.get("c", 0.0))
+                    for n, b in self.base.items()}
         self.semantic_factor = {n: 1.0 for n in self.kinds}
         self.drift_factor = {n: 1.0 for n in self.kinds}
         self.noise_sigma = spec.noise_sigma
@@ -75,11 +79,9 @@ class GroundTruth:
 
     def expected_service_ms(self, device: str, task: TaskView) -> float:
         """Noise-free service time of ``task`` on ``device`` under the current parameters (ms)."""
-        b = self.base[device]
+        kind, alpha, beta, c = self._eq[device]
         m = self.semantic_factor[device] * self.drift_factor[device]
-        if task.kind == "llm":
-            return m * (b["alpha"] * task.input_tokens + b["beta"] * task.output_tokens)
-        return m * b["c"]
+        return m * service_ms(kind, alpha, beta, c, task.input_tokens, task.output_tokens)
 
     def noise_factor(self, rng: random.Random) -> float:
         """One mean-one log-normal noise draw (1.0 when noise is off)."""

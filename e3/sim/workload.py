@@ -86,6 +86,29 @@ class TraceWorkload:
     def requests(self) -> RequestTrace:
         """The requests of the window, arrival times in unscaled trace ms from ``start_s``."""
         return load_request_trace(self.path, self.format).window(self.start_s, self.duration_s)
+def _task_view_factory():
+    """A constructor equal to ``TaskView(task_id, kind, input_tokens, output_tokens, arrival_ms)``
+    (same type, values and immutability), about twice as fast: it fills the slots through their
+    descriptors instead of the generated ``__init__``'s ``object.__setattr__`` calls. One TaskView
+    is built per task."""
+    new = object.__new__
+    s_id, s_kind, s_in, s_out, s_arr = (TaskView.task_id.__set__, TaskView.kind.__set__,
+                                         TaskView.input_tokens.__set__, TaskView.output_tokens.__set__,
+                                         TaskView.arrival_ms.__set__)
+
+    def task_view(task_id: int, kind: str, input_tokens: int, output_tokens: int, arrival_ms: float) -> TaskView:
+        t = new(TaskView)
+        s_id(t, task_id)
+        s_kind(t, kind)
+        s_in(t, input_tokens)
+        s_out(t, output_tokens)
+        s_arr(t, arrival_ms)
+        return t
+
+    return task_view
+
+
+_task_view = _task_view_factory()
 
 
 @dataclass(frozen=True)
@@ -132,9 +155,9 @@ def generate(spec: WorkloadSpec, n_tasks: int, rng: random.Random) -> Iterator[T
         else:
             kind = spec.mix
         if kind == "llm":
-            yield TaskView(k, kind, rng.choice(spec.input_token_bins), rng.choice(spec.output_token_bins), t)
+            yield _task_view(k, kind, rng.choice(spec.input_token_bins), rng.choice(spec.output_token_bins), t)
         else:
-            yield TaskView(k, kind, 0, 0, t)
+            yield _task_view(k, kind, 0, 0, t)
         t += rng.expovariate(1.0 / gap) if spec.arrivals == "poisson" else gap
 
 

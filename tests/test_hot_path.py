@@ -1,0 +1,143 @@
+"""The fast path's shortcuts compute exactly what the plain definitions compute.
+
+Each shortcut of the per-task hot path (issue 11) is checked against the straightforward code it
+replaces, bit for bit: the column-buffered trace writer against a sorted-rows reference, the
+inlined SECT score against ``backlog_ms + predict``, and the single Eq. 1 / Eq. 2 function
+against the formulas.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from e3.agent.opm import OnlinePerformanceModel
+from e3.mlperf.pool import DevicePrior
+from e3.service_model import service_ms
+from e3.sim.observation import DeviceState, Observation
+from e3.sim.trace import SCHEMA, TraceWriter
+from e3.sim.workload import TaskView
+
+
+def _rows(n: int, rng: random.Random) -> list[tuple]:
+    out = []
+    for k in range(n):
+        kind = "llm" if k % 2 == 0 else "sdxl"
+        task = TaskView(k, kind, rng.choice([128, 2048]) if kind == "llm" else 0,
+                        rng.choice([32, 256]) if kind == "llm" else 0, k * 5000.0 + rng.random())
+        start = task.arrival_ms + rng.random() * 100.0
+        end = start + rng.random() * 7000.0
+        out.append((task, task.arrival_ms + 0.5, f"D#{k % 3}", start, end, rng.random() < 0.1, k % 2))
+    return out
+
+
+def _reference_table(rows: list[tuple]) -> pa.Table:
+    cols = [[] for _ in SCHEMA.names]
+    for task, dispatch, device, start, end, stutter, redisp in rows:
+        vals = (task.task_id, task.kind, task.input_tokens, task.output_tokens, task.arrival_ms, dispatch,
+                device, start, end, end - start, start - task.arrival_ms, end - task.arrival_ms, stutter, redisp)
+        for c, v in zip(cols, vals, strict=True):
+            c.append(v)
+    return pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, SCHEMA, strict=True)], schema=SCHEMA)
+
+
+@pytest.mark.parametrize("batch_rows", [1, 7, 64, 10_000])
+def test_trace_writer_out_of_order_equals_sorted_rows(tmp_path, batch_rows):
+    rng = random.Random(3)
+    rows = _rows(500, rng)
+    shuffled = rows[:]
+    # Local disorder plus one task that finishes very late (a re-dispatch under churn).
+    for i in range(0, len(shuffled) - 5, 5):
+        block = shuffled[i:i + 5]
+        rng.shuffle(block)
+        shuffled[i:i + 5] = block
+    shuffled.append(shuffled.pop(shuffled.index(rows[37])))
+    path = tmp_path / "t.parquet"
+    with TraceWriter(path, batch_rows=batch_rows) as w:
+        for r in shuffled:
+            w.add(*r)
+    assert w.rows_written == len(rows)
+    got = pq.read_table(path)
+    assert got.schema == SCHEMA
+    assert got.equals(_reference_table(rows))
+
+
+def test_trace_writer_reports_a_gap(tmp_path):
+    rows = _rows(10, random.Random(1))
+    with pytest.raises(RuntimeError, match="2 rows after a gap at task 3"):
+        with TraceWriter(tmp_path / "t.csv") as w:
+            for r in rows[:3] + rows[4:6]:
+                w.add(*r)
+
+
+def test_trace_writer_rejects_other_suffixes(tmp_path):
+    with pytest.raises(ValueError, match="must end in .parquet or .csv"):
+        TraceWriter(tmp_path / "t.json").__enter__()
+
+
+def _prior(name: str, kind: str) -> DevicePrior:
+    if kind == "llm":
+        return DevicePrior(name, "llm", "sys", "v5.1", alpha_prior_ms_per_token=0.37, beta_prior_ms_per_token=31.3)
+    return DevicePrior(name, "sdxl", "sys", "v5.1", c_prior_ms=5123.7)
+
+
+@pytest.mark.parametrize("kind", ["llm", "sdxl"])
+def test_expected_completion_equals_backlog_plus_prediction(kind):
+    rng = random.Random(7)
+    pool = [_prior("A", kind)]
+    opm = OnlinePerformanceModel(pool)
+    e = opm.est["A"]
+    e.calibration, e.alpha, e.beta, e.c = 1.37, 0.41, 29.9, 4801.3
+    dev = DeviceState("A", kind)
+    obs = Observation([dev])
+    for k in range(200):
+        task = TaskView(k, kind, rng.choice([128, 2048]) if kind == "llm" else 0,
+                        rng.choice([32, 256]) if kind == "llm" else 0, 0.0)
+        obs.now_ms = 1000.0 * k + rng.random()
+        if rng.random() < 0.3:
+            dev.queue.append(task)
+        if rng.random() < 0.3 and dev.queue:
+            dev.in_service, dev.in_service_start_ms = dev.queue.popleft(), obs.now_ms - 3000.0 * rng.random()
+        want = obs.backlog_ms(dev, opm.predict_ms) + opm.predict_ms("A", task)
+        got = obs.expected_completion_ms(dev, task, e.calibration, e.kind, e.alpha, e.beta, e.c)
+        assert got == want  # bit for bit, not approximately
+
+
+def test_service_ms_is_eq1_and_eq2():
+    assert service_ms("llm", 0.5, 20.0, 999.0, 100, 10) == 0.5 * 100 + 20.0 * 10
+    assert service_ms("sdxl", 0.5, 20.0, 999.0, 100, 10) == 999.0
+    p = _prior("A", "llm")
+    assert p.prior_service_ms(512, 64) == 0.37 * 512 + 31.3 * 64
+
+
+def test_one_sha256_helper_keeps_seeds_and_hashes():
+    import hashlib
+
+    from e3.config import config_hash
+    from e3.io import sha256_file, sha256_hex
+    from e3.seeds import derive_seed
+
+    text = "1|drift|policy|e3"
+    assert derive_seed(1, "drift", "policy", "e3") == int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
+    assert sha256_hex(text) == sha256_hex(text.encode()) == hashlib.sha256(text.encode()).hexdigest()
+    assert config_hash({"b": 1, "a": [2]}) == hashlib.sha256(b'{"a": [2], "b": 1}').hexdigest()
+    assert len(sha256_file(__file__)) == 64
+
+
+def test_fast_record_constructors_equal_the_dataclasses():
+    import dataclasses
+
+    from e3.sim.observation import CompletedTask, new_completed_task
+    from e3.sim.workload import _task_view
+
+    t = _task_view(3, "llm", 128, 32, 15000.0)
+    assert type(t) is TaskView and t == TaskView(3, "llm", 128, 32, 15000.0)
+    r = new_completed_task(t, "LLM#0", 15000.0, 15001.0, 17000.5, True)
+    assert type(r) is CompletedTask and r == CompletedTask(t, "LLM#0", 15000.0, 15001.0, 17000.5, True)
+    assert r.service_ms == 1999.5 and r.latency_ms == 2000.5
+    for obj, field in ((t, "kind"), (r, "stutter")):  # still immutable
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(obj, field, None)
