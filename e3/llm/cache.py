@@ -140,8 +140,8 @@ def rekey_with_model_info(path: str | Path) -> int:
         if not info:
             raise InputError(path, f"line {i + 1}.meta.model_info", "missing: the model's identity is unknown")
         old = {k: v for k, v in row["request"].items() if k != "model_info"}
-        legacy = hashlib.sha256(json.dumps({k: old.get(k) for k in KEY_FIELDS if k != "model_info"}, sort_keys=True,
-                                           separators=(",", ":"), ensure_ascii=True).encode()).hexdigest()
+        legacy = sha256_hex(json.dumps({k: old.get(k) for k in KEY_FIELDS if k != "model_info"}, sort_keys=True,
+                                       separators=(",", ":"), ensure_ascii=True))
         if row["key"] not in (legacy, cache_key(row["request"])):
             raise InputError(path, f"line {i + 1}.key", "does not match the hash of its request", row["key"])
         row["request"] = {**old, "model_info": info}
