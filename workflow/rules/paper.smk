@@ -5,6 +5,7 @@ rule paper_numbers:
     input:
         table5="results/tables/table5.csv",
         table6="results/tables/table6.csv",
+        extended="results/tables/table_extended.csv",
         paper_values="paper/paper_values.yaml",
     output:
         numbers="paper/generated/numbers.tex",
@@ -23,6 +24,34 @@ rule paper_numbers:
         "Writing paper/generated/numbers.tex and results/paper_comparison.md"
     script:
         "../scripts/paper_numbers.py"
+
+
+rule paper_context:
+    input:
+        scenarios=[f"config/scenarios/{n}.yaml" for n in
+                   ("warmup_0", "warmup_30", "warmup_100", "semantic", "semantic_stable", "churn", "drift",
+                    "drift_reversing")],
+        paper_values="paper/paper_values.yaml",
+        studies=existing_study_tables,
+    output:
+        setting="paper/generated/setting.tex",
+        operating_points="paper/generated/operating_points.tex",
+        studies="paper/generated/studies.tex",
+    params:
+        config=config,
+        operating_points=REPORT_STUDIES["operating_points"],
+        scale=REPORT_STUDIES["scale"],
+        trace=REPORT_STUDIES["trace"],
+    log:
+        "logs/paper_context.log",
+    benchmark:
+        "logs/benchmarks/paper_context.tsv"
+    conda:
+        "../envs/e3.yaml"
+    message:
+        "Writing paper/generated/{{setting,operating_points,studies}}.tex (config, study ranges)"
+    script:
+        "../scripts/paper_context.py"
 
 
 FROZEN = [
@@ -65,7 +94,9 @@ rule paper_pdf:
         tex="paper/main.tex",
         numbers="paper/generated/numbers.tex",
         tables=["paper/generated/table5.tex", "paper/generated/table6.tex"],
+        context=rules.paper_context.output,
         figures=["results/figures/fig3_warmup.pdf", "results/figures/fig4_dynamic.pdf"],
+        studies=existing_study_tables,
     output:
         "paper/build/main.status",
     params:

@@ -11,7 +11,8 @@ sm = snakemake  # noqa: F821 - injected by Snakemake
 sys.stderr = open(sm.log[0], "w")
 t5 = pd.read_csv(sm.input.table5, dtype={"setting": str})
 t6 = pd.read_csv(sm.input.table6, dtype={"setting": str})
-write_text(sm.output.numbers, numbers_tex(t5, t6))
+ext = pd.read_csv(sm.input.extended, dtype={"setting": str})
+write_text(sm.output.numbers, numbers_tex(t5, t6, sm.params.paper_controller, extended=ext))
 for name in ("table5", "table6"):
     shutil.copyfile(f"results/tables/{name}.tex", sm.output[f"{name}_tex"])
 write_text(sm.output.comparison,
