@@ -61,6 +61,7 @@ FROZEN = [
     *[f"results/figures/{f}" for f in ("fig3_warmup.png", "fig3_warmup.pdf", "fig4_dynamic.png", "fig4_dynamic.pdf")],
     "results/paper_comparison.md",
     "paper/generated/numbers.tex",
+    *[f"paper/generated/{n}.tex" for n in ("setting", "operating_points", "studies")],
     # the operating-point study (issue 10), part of the default target
     *[f"results/tables/operating_points.{e}" for e in ("csv", "md", "tex")],
     *[f"results/figures/{f}.{e}" for f in ("fig5_operating_points", "fig6_stutter_frontier") for e in ("png", "pdf")],
