@@ -15,10 +15,11 @@ def _runs():
     for n in (16, 100):
         for seed in (1, 2):
             rows.append({"devices": n, "scenario": "s", "policy": "oracle", "controller": "none", "seed": seed,
-                         "n_tasks": 10 * n, "avg_latency_ms": 100.0 * seed, "p99_latency_ms": 1.0, "stutter_rate": 0.0})
+                         "n_tasks": 10 * n, "avg_latency_ms": 100.0 * seed, "p99_latency_ms": 1.0, "stutter_rate": 0.0,
+                         "min_device_tasks": 3})
             rows.append({"devices": n, "scenario": "s", "policy": "e3", "controller": "rules", "seed": seed,
                          "n_tasks": 10 * n, "avg_latency_ms": 150.0 * seed * (n / 16), "p99_latency_ms": 2.0,
-                         "stutter_rate": 0.02})
+                         "stutter_rate": 0.02, "min_device_tasks": 0})
     return pd.DataFrame(rows)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 SCALE_COLUMNS = ["devices", "scenario", "policy", "controller", "n_tasks", "avg_latency_ms", "ci95_low_ms",
-                 "ci95_high_ms", "p99_latency_ms", "gap_vs_oracle_pct", "stutter_pct", "n_seeds"]
+                 "ci95_high_ms", "p99_latency_ms", "gap_vs_oracle_pct", "stutter_pct", "min_device_tasks", "n_seeds"]
 
 
 def scale_row(summary_path: str | Path) -> dict:
@@ -37,7 +37,8 @@ def scale_row(summary_path: str | Path) -> dict:
         return {"devices": len(s["tasks_per_device"]), "scenario": s["scenario"], "policy": s["policy"],
                 "controller": s["policy_summary"].get("controller", "none"), "seed": s["seed"],
                 "n_tasks": s["n_tasks"], "avg_latency_ms": s["latency_ms"]["mean"],
-                "p99_latency_ms": s["latency_ms"]["p99"], "stutter_rate": s["stutter_rate"]}
+                "p99_latency_ms": s["latency_ms"]["p99"], "stutter_rate": s["stutter_rate"],
+                "min_device_tasks": min(s["tasks_per_device"].values())}
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"{p}: not a readable run summary ({exc})") from exc
 
@@ -63,7 +64,8 @@ def scale_table(runs: pd.DataFrame, cells: list[dict], scenarios: list[str], siz
                              "ci95_low_ms": lo, "ci95_high_ms": hi, "p99_latency_ms": c["p99_latency_ms"].mean(),
                              "gap_vs_oracle_pct": (100.0 * (c["avg_latency_ms"].mean() / o.mean() - 1.0)
                                                    if len(o) == len(c) else math.nan),
-                             "stutter_pct": 100.0 * c["stutter_rate"].mean(), "n_seeds": len(c)})
+                             "stutter_pct": 100.0 * c["stutter_rate"].mean(),
+                             "min_device_tasks": c["min_device_tasks"].mean(), "n_seeds": len(c)})
     return pd.DataFrame(rows, columns=SCALE_COLUMNS)
 
 
