@@ -10,6 +10,10 @@ rule fetch_mlperf:
         mirror=mlperf_mirror_arg,
         selection=mlperf_selection_args,
         timeout_s=config["mlperf"]["download_timeout_s"],
+    resources:
+        runtime=60,  # minutes (SLURM time limit)
+        mem_mb=1000,
+        cpus_per_task=1,
     log:
         "logs/mlperf/fetch_mlperf.log",
     benchmark:
@@ -30,6 +34,10 @@ rule filter_mlperf:
         "resources/priors/edge_mobile_generative.jsonl",
     params:
         selection=mlperf_selection_args,
+    resources:
+        runtime=30,  # minutes (SLURM time limit)
+        mem_mb=4000,
+        cpus_per_task=1,
     log:
         "logs/mlperf/filter_mlperf.log",
     benchmark:
@@ -50,6 +58,10 @@ rule refresh_priors:
         "resources/priors/refresh_report.txt",
     params:
         rounds=config["mlperf"]["rounds"],  # a changed selection re-runs the comparison
+    resources:
+        runtime=10,  # minutes (SLURM time limit)
+        mem_mb=1000,
+        cpus_per_task=1,
     log:
         "logs/mlperf/refresh_priors.log",
     benchmark:
@@ -70,6 +82,10 @@ rule resolve_pool:
         "resources/pool.json",
     params:
         pool=config["pool"],  # a pool edit re-runs the rule
+    resources:
+        runtime=10,  # minutes (SLURM time limit)
+        mem_mb=1000,
+        cpus_per_task=1,
     log:
         "logs/mlperf/resolve_pool.log",
     benchmark:

@@ -13,6 +13,10 @@ rule paper_numbers:
         comparison=report("results/paper_comparison.md", category="Comparison with the paper"),
     params:
         paper_controller="llm",
+    resources:
+        runtime=10,  # minutes (SLURM time limit)
+        mem_mb=1000,
+        cpus_per_task=1,
     log:
         "logs/paper_numbers.log",
     benchmark:
@@ -45,6 +49,10 @@ rule manifest:
     params:
         config=config,
         llm=config["controllers"]["llm"]["frozen"],
+    resources:
+        runtime=10,  # minutes (SLURM time limit)
+        mem_mb=1000,
+        cpus_per_task=1,
     log:
         "logs/manifest.log",
     benchmark:
@@ -67,6 +75,10 @@ rule paper_pdf:
         "paper/build/main.status",
     params:
         engine="latexmk",
+    resources:
+        runtime=15,  # minutes (SLURM time limit)
+        mem_mb=2000,
+        cpus_per_task=1,
     log:
         "logs/paper_pdf.log",
     benchmark:
