@@ -69,7 +69,8 @@ if missing; then
     log "installing slurm-wlm slurmdbd munge mariadb-server (apt-get, ~4 min)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq slurm-wlm slurmdbd munge mariadb-server >/dev/null
+    apt-get install -y -qq slurm-wlm slurmdbd munge mariadb-server >/tmp/e3-slurm-apt.log 2>&1 ||
+        { tail -n 20 /tmp/e3-slurm-apt.log; die "apt-get install failed"; }
 fi
 export PATH=$PATH:/usr/sbin
 missing && die "still missing after apt-get: one of ${need[*]}"
@@ -81,7 +82,9 @@ mkdir -p "$W/etc" "$W/munge" "$W/mysql" "$W/run" "$W/log" "$W/ctld" "$W/slurmd"
 : >"$W/pids"
 export SLURM_CONF=$W/etc/slurm.conf
 if [ "$MODE" = test ]; then
-    trap 'rc=$?; stop_pids "$W"; log "daemons stopped; scratch folder $W"; exit $rc' EXIT
+    # the scratch folder (logs, both project copies) is kept when the check fails
+    trap 'rc=$?; stop_pids "$W"; if [ $rc = 0 ]; then rm -rf "$W"; log "daemons stopped";
+          else log "daemons stopped; logs in $W/log"; fi; exit $rc' EXIT
     trap 'exit 130' INT TERM
 fi
 start() {  # start NAME CMD...: run CMD in the background, record its pid
