@@ -10,6 +10,10 @@ rule aggregate:
         trajectories="results/aggregate/trajectories.csv",
     params:
         n_runs=lambda wc, input: len(input.summaries),
+    resources:
+        runtime=30,  # minutes (SLURM time limit)
+        mem_mb=8000,
+        cpus_per_task=1,
     log:
         "logs/aggregate.log",
     benchmark:

@@ -14,6 +14,10 @@ rule figures:
         every=5,
         smooth=20,
         cells=config["sweep"]["cells"],
+    resources:
+        runtime=15,  # minutes (SLURM time limit)
+        mem_mb=4000,
+        cpus_per_task=1,
     log:
         "logs/figures.log",
     benchmark:

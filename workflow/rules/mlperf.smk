@@ -12,6 +12,10 @@ rule fetch_mlperf:
         timeout_s=config["mlperf"]["download_timeout_s"],
         mirror_sha256=mlperf_mirror_sha256,  # a changed mirror re-runs the refresh
         stale=REFRESH_REPORT,
+    resources:
+        runtime=60,  # minutes (SLURM time limit)
+        mem_mb=1000,
+        cpus_per_task=1,
     log:
         "logs/mlperf/fetch_mlperf.log",
     benchmark:
@@ -35,6 +39,10 @@ rule filter_mlperf:
     params:
         selection=mlperf_selection_args,
         stale=REFRESH_REPORT,
+    resources:
+        runtime=30,  # minutes (SLURM time limit)
+        mem_mb=4000,
+        cpus_per_task=1,
     log:
         "logs/mlperf/filter_mlperf.log",
     benchmark:
@@ -56,6 +64,10 @@ rule refresh_priors:
         REFRESH_REPORT,
     params:
         rounds=config["mlperf"]["rounds"],  # a changed selection re-runs the comparison
+    resources:
+        runtime=10,  # minutes (SLURM time limit)
+        mem_mb=1000,
+        cpus_per_task=1,
     log:
         "logs/mlperf/refresh_priors.log",
     benchmark:
@@ -76,6 +88,10 @@ rule resolve_pool:
         "resources/pool.json",
     params:
         pool=config["pool"],  # a pool edit re-runs the rule
+    resources:
+        runtime=10,  # minutes (SLURM time limit)
+        mem_mb=1000,
+        cpus_per_task=1,
     log:
         "logs/mlperf/resolve_pool.log",
     benchmark:

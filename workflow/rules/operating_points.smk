@@ -16,6 +16,10 @@ rule op_simulate:
         cells=op_cells_arg,
         seeds=" ".join(str(s) for s in config["sweep"]["operating_points"]["seeds"]),
         plugins=plugin_args,
+    resources:
+        runtime=60,  # minutes (SLURM time limit)
+        mem_mb=2000,
+        cpus_per_task=1,
     log:
         "logs/operating_points/{study}/{point}/{scenario}.log",
     benchmark:
@@ -46,6 +50,10 @@ rule operating_points:
         fig6_pdf="results/figures/fig6_stutter_frontier.pdf",
     params:
         default_rate=config["workload"]["arrival_rate_per_s"],
+    resources:
+        runtime=15,  # minutes (SLURM time limit)
+        mem_mb=4000,
+        cpus_per_task=1,
     log:
         "logs/operating_points.log",
     conda:

@@ -14,6 +14,10 @@ rule paper_numbers:
         comparison=report("results/paper_comparison.md", category="Comparison with the paper"),
     params:
         paper_controller="llm",
+    resources:
+        runtime=10,  # minutes (SLURM time limit)
+        mem_mb=1000,
+        cpus_per_task=1,
     log:
         "logs/paper_numbers.log",
     benchmark:
@@ -42,6 +46,10 @@ rule paper_context:
         operating_points=REPORT_STUDIES["operating_points"],
         scale=REPORT_STUDIES["scale"],
         trace=REPORT_STUDIES["trace"],
+    resources:
+        runtime=5,  # minutes (SLURM time limit)
+        mem_mb=1000,
+        cpus_per_task=1,
     log:
         "logs/paper_context.log",
     benchmark:
@@ -78,6 +86,10 @@ rule manifest:
     params:
         config=config,
         llm=config["controllers"]["llm"]["frozen"],
+    resources:
+        runtime=10,  # minutes (SLURM time limit)
+        mem_mb=1000,
+        cpus_per_task=1,
     log:
         "logs/manifest.log",
     benchmark:
@@ -102,6 +114,10 @@ rule paper_pdf:
         "paper/build/main.status",
     params:
         engine="latexmk",
+    resources:
+        runtime=15,  # minutes (SLURM time limit)
+        mem_mb=2000,
+        cpus_per_task=1,
     log:
         "logs/paper_pdf.log",
     benchmark:

@@ -11,6 +11,10 @@ rule simulate_scale:
         out=lambda wc: SCALE_RUNS.format(seed="{seed}", **wc),
         seeds=" ".join(str(s) for s in config["scale"]["seeds"]),
         tasks=lambda wc: scale_horizon(wc.devices),
+    resources:
+        runtime=120,  # minutes (SLURM time limit)
+        mem_mb=4000,
+        cpus_per_task=1,
     log:
         "logs/scale/{devices}/{scenario}/{policy}/{controller}.log",
     benchmark:
@@ -40,6 +44,10 @@ rule scale_results:
         cells=config["scale"]["cells"],
         scenarios=config["scale"]["scenarios"],
         sizes=config["scale"]["devices"],
+    resources:
+        runtime=15,  # minutes (SLURM time limit)
+        mem_mb=4000,
+        cpus_per_task=1,
     log:
         "logs/scale_results.log",
     benchmark:

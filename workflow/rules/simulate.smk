@@ -10,6 +10,10 @@ rule effective_config:
         # simulation, but these only decide which runs exist, so adding a seed or a cell re-runs
         # nothing (nor do `traces`/`traces_mirror`: where trace files come from, not how runs behave)
         config={k: v for k, v in config.items() if k not in ("sweep", "scale", "traces", "traces_mirror")},
+    resources:
+        runtime=5,  # minutes (SLURM time limit)
+        mem_mb=500,
+        cpus_per_task=1,
     log:
         "logs/effective_config.log",
     benchmark:
@@ -45,6 +49,10 @@ for _kind, _shard_index, _shard in seed_shards():
             out=batch_out_pattern,
             seeds=" ".join(str(s) for s in _shard),
             plugins=plugin_args,
+        resources:
+            runtime=60,  # minutes (SLURM time limit)
+            mem_mb=2000,
+            cpus_per_task=1,
         log:
             f"logs/simulate/{{scenario}}/{{policy}}/{{controller}}/batch{_shard_index}.log",
         benchmark:

@@ -13,6 +13,10 @@ rule tables:
     params:
         cells=config["sweep"]["cells"],
         scenarios=config["sweep"]["scenarios"],
+    resources:
+        runtime=10,  # minutes (SLURM time limit)
+        mem_mb=2000,
+        cpus_per_task=1,
     log:
         "logs/tables.log",
     benchmark:

@@ -14,6 +14,10 @@ rule fetch_traces:
     params:
         mirror=traces_mirror_arg,
         dest=lambda wc, output: os.path.dirname(output.manifest),
+    resources:
+        runtime=30,  # minutes (SLURM time limit)
+        mem_mb=1000,
+        cpus_per_task=1,
     log:
         "logs/traces/fetch_traces.log",
     benchmark:
@@ -42,6 +46,10 @@ rule trace_results:
         fig_pdf="results/figures/fig8_trace.pdf",
     params:
         cells=trace_cells(),
+    resources:
+        runtime=15,  # minutes (SLURM time limit)
+        mem_mb=4000,
+        cpus_per_task=1,
     log:
         "logs/trace_results.log",
     benchmark:
