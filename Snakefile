@@ -16,6 +16,7 @@ include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/paper.smk"
 include: "workflow/rules/scale.smk"
+include: "workflow/rules/fairness.smk"
 
 
 report: "workflow/report/workflow.rst"

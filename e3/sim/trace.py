@@ -24,14 +24,17 @@ COLUMNS = SCHEMA.names
 
 
 class TraceWriter:
-    """Write trace rows (dicts with :data:`COLUMNS`) to ``path`` (.parquet or .csv).
+    """Write trace rows (tuples in the schema's column order) to ``path`` (.parquet or .csv).
 
-    Use as a context manager; rows are flushed every ``batch_rows`` contiguous rows.
+    Use as a context manager; rows are flushed every ``batch_rows`` contiguous rows. ``schema``
+    (default: the E3 task trace, :data:`SCHEMA`) lets other engines reuse the writer; the first
+    column must be the 0-based contiguous row id.
     """
 
-    def __init__(self, path: str | Path, batch_rows: int = 65536) -> None:
+    def __init__(self, path: str | Path, batch_rows: int = 65536, schema: pa.Schema = SCHEMA) -> None:
         self.path = Path(path)
         self.batch_rows = batch_rows
+        self.schema = schema
         self._pending: dict[int, tuple] = {}
         self._next = 0
         self._batch: list[tuple] = []
@@ -41,9 +44,9 @@ class TraceWriter:
     def __enter__(self) -> TraceWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.suffix == ".parquet":
-            self._writer = pq.ParquetWriter(self.path, SCHEMA, compression="zstd")
+            self._writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
         elif self.path.suffix == ".csv":
-            self._writer = pacsv.CSVWriter(self.path, SCHEMA)
+            self._writer = pacsv.CSVWriter(self.path, self.schema)
         else:
             raise ValueError(f"{self.path}: trace must end in .parquet or .csv")
         return self
@@ -61,7 +64,7 @@ class TraceWriter:
         if not self._batch:
             return
         cols = list(zip(*self._batch, strict=True))
-        table = pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, SCHEMA, strict=True)], schema=SCHEMA)
+        table = pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, self.schema, strict=True)], schema=self.schema)
         self._writer.write_table(table)
         self.rows_written += len(self._batch)
         self._batch = []

@@ -7,8 +7,9 @@ rule effective_config:
         EFFECTIVE_CONFIG,
     params:
         # the validated, default-filled config minus `sweep` and `scale`: a change re-runs every
-        # simulation, but these only decide which runs exist, so adding a seed or a cell re-runs nothing
-        config={k: v for k, v in config.items() if k not in ("sweep", "scale")},
+        # simulation, but these only decide which runs exist, so adding a seed or a cell re-runs nothing.
+        # `fairness` is the second system's section (workflow/rules/fairness.smk): E3 runs never read it
+        config={k: v for k, v in config.items() if k not in ("sweep", "scale", "fairness")},
     log:
         "logs/effective_config.log",
     benchmark:
