@@ -306,3 +306,38 @@ def test_e3_effective_config_hash_unchanged_by_the_fairness_section(repo, tmp_pa
 def test_rate_rule_hits_the_target_utilisation(cfg):
     ri = load_inputs(cfg, "mec_city", "static_sect", None)
     assert ri.best_static.max_utilisation == pytest.approx(cfg["fairness"]["workload"]["target_static_utilisation"], rel=1e-3)
+
+
+def test_table_objective_figure_and_comparison(cfg, tmp_path):
+    import pandas as pd
+
+    from e3.fairness.analysis import (
+        TABLE_COLUMNS,
+        comparison_markdown,
+        epoch_rows,
+        fairness_figure,
+        fairness_row,
+        fairness_table,
+        with_objective,
+    )
+
+    c = copy.deepcopy(cfg)
+    c["fairness"]["horizon_s"] = 600
+    paths = []
+    for pol, ctl in (("round_robin", None), ("multi_agent", "rules")):
+        for seed in (1, 2):
+            d = tmp_path / f"{pol}{seed}"
+            simulate(c, "mec_city", pol, ctl, seed, d)
+            paths.append(d / "summary.json")
+    runs = with_objective(pd.DataFrame([fairness_row(p) for p in paths]), "round_robin", 1.0)
+    rr = runs[runs["policy"] == "round_robin"]
+    # the reference policy's own objective is 1 + w (1 - J')
+    assert (rr["objective"] - (1.0 + (1.0 - rr["jain_normalized"]))).abs().max() < 1e-12
+    cells = [{"policy": "multi_agent", "controller": "rules"}, {"policy": "round_robin"}]
+    t = fairness_table(runs, cells, ["mec_city"], list(c["fairness"]["models"]))
+    assert list(t.columns[: len(TABLE_COLUMNS)]) == TABLE_COLUMNS
+    assert list(t["policy"]) == ["multi_agent", "round_robin"] and (t["n_seeds"] == 2).all()
+    md = comparison_markdown(t)
+    assert "74 s" in md and "> 80 %" in md and "no LLM-agent number" in md
+    out = fairness_figure(pd.DataFrame([r for p in paths for r in epoch_rows(p)]), tmp_path / "fig9")
+    assert all(p.stat().st_size > 0 for p in out)

@@ -1,26 +1,6 @@
 # The second seed system (issue 14): latency- and fairness-aware multi-model edge inference on
 # the serving engine (e3/sim/serving.py). Its own target, `snakemake --cores 8 fairness`; the
 # outputs are frozen results (results/tables/fairness.*, results/figures/fig9_fairness.*).
-FAIRNESS_RUNS = "resources/fairness/{scenario}/{policy}/{controller}/seed{seed}"
-FAIRNESS_CONFIG = "resources/config/fairness_effective.yaml"
-FAIRNESS_OUTPUTS = [
-    f"results/tables/fairness.{ext}" for ext in ("csv", "md", "tex")
-] + [f"results/figures/fig9_fairness.{ext}" for ext in ("png", "pdf")]
-
-
-def fairness_runs():
-    """summary.json of every fairness run: scenarios x cells x seeds of fairness.sweep."""
-    s = config["fairness"]["sweep"]
-    return [
-        f"{FAIRNESS_RUNS}/summary.json".format(
-            scenario=sc, policy=c["policy"], controller=c.get("controller", "none"), seed=seed
-        )
-        for sc in s["scenarios"]
-        for c in s["cells"]
-        for seed in s["seeds"]
-    ]
-
-
 rule fairness_config:
     output:
         FAIRNESS_CONFIG,
@@ -78,6 +58,7 @@ rule fairness_results:
         tex=FAIRNESS_OUTPUTS[2],
         png=FAIRNESS_OUTPUTS[3],
         pdf=FAIRNESS_OUTPUTS[4],
+        comparison=FAIRNESS_OUTPUTS[5],
     params:
         fairness=config["fairness"],
     log:
@@ -87,7 +68,7 @@ rule fairness_results:
     conda:
         "../envs/e3.yaml"
     message:
-        "Writing the fairness table and Fig. 9"
+        "Writing the fairness table, Fig. 9 and the paper comparison"
     script:
         "../scripts/fairness.py"
 

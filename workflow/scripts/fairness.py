@@ -8,6 +8,7 @@ from e3.analysis.aggregate import write_csv
 from e3.analysis.tables import to_latex, to_markdown
 from e3.fairness.analysis import (
                                   TABLE_COLUMNS,
+    comparison_markdown,
                                   epoch_rows,
                                   fairness_figure,
                                   fairness_row,
@@ -28,3 +29,4 @@ write_text_atomic(sm.output.md, to_markdown(shown, floatfmt=".3g"))
 write_text_atomic(sm.output.tex, to_latex(shown, "Latency and inter-model fairness on the simulated city MEC network "
                                                  "(mean over seeds; latency censored at the timeout).", "tab:fairness"))
 fairness_figure(pd.DataFrame([r for p in sm.input.summaries for r in epoch_rows(p)]), sm.output.png[: -len(".png")])
+write_text_atomic(sm.output.comparison, comparison_markdown(t))
