@@ -37,7 +37,8 @@ from e3.sim.serving import (
 )
 from tests.test_information_boundary import reachable_forbidden
 
-SHORT_S = 900  # three epochs: enough for a planner turn, bursts and churn, about a second a run
+SHORT_S = 600  # two epochs: a planner turn, the first burst, churn; about a second a run
+_INPUTS: dict = {}
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +48,18 @@ def cfg(repo):
     return c
 
 
+def _inputs(cfg, scenario, policy, controller=None, **over):
+    """load_inputs, cached per test module (the rate rule solves a few MILPs)."""
+    key = (scenario, policy, controller, tuple(sorted(over.items())))
+    if key not in _INPUTS:
+        c = copy.deepcopy(cfg)
+        c["fairness"].update(over)
+        _INPUTS[key] = load_inputs(c, scenario, policy, controller)
+    return _INPUTS[key]
+
+
 def _run(cfg, scenario, policy, controller=None, seed=1, tmp_path=None, **over):
-    c = copy.deepcopy(cfg)
-    c["fairness"].update(over)
-    ri = load_inputs(c, scenario, policy, controller)
+    ri = _inputs(cfg, scenario, policy, controller, **over)
     s = build_simulation(ri, seed, tmp_path / f"{scenario}-{policy}-{controller}-{seed}.parquet")
     s.run()
     return s
@@ -166,10 +175,7 @@ def test_churn_with_requeue_conserves_and_fails_nothing(cfg, tmp_path):
 
 
 def test_fifo_sharing_runs_one_job_per_node(cfg, tmp_path):
-    c = copy.deepcopy(cfg)
-    c["fairness"]["sharing"] = "fifo"
-    ri = load_inputs(c, "mec_city", "static_sect", None)
-    s = build_simulation(ri, 1, tmp_path / "t.parquet")
+    s = build_simulation(_inputs(cfg, "mec_city", "static_sect", None, sharing="fifo"), 1, tmp_path / "t.parquet")
     seen = []
     orig = s._node_step
 
@@ -193,9 +199,7 @@ class _Enqueue(ServingSimulation):
 
 
 def test_no_request_reaches_an_inactive_pod(cfg, tmp_path):
-    c = copy.deepcopy(cfg)
-    ri = load_inputs(c, "mec_city_burst", "lyapunov_dpp", "v1")
-    s = build_simulation(ri, 1, tmp_path / "t.parquet")
+    s = build_simulation(_inputs(cfg, "mec_city_burst", "lyapunov_dpp", "v1"), 1, tmp_path / "t.parquet")
     s.__class__ = _Enqueue
     s.enqueued_states = []
     s.run()
@@ -216,7 +220,7 @@ class _ScriptedPolicy(FairnessPolicy):
 
 
 def test_activation_delay_is_respected(cfg, tmp_path):
-    ri = load_inputs(copy.deepcopy(cfg), "mec_city", "round_robin", None)
+    ri = _inputs(cfg, "mec_city", "round_robin", None)
     ri = type(ri)(**{**ri.__dict__, "policy_cls": _ScriptedPolicy})
     s = build_simulation(ri, 1, tmp_path / "t.parquet")
     s.run()
@@ -235,16 +239,17 @@ def test_routing_to_an_inactive_pod_is_an_error(cfg, tmp_path):
         def route(self, request, obs):
             return "gpu0"  # even while blip has no pod there
 
-    ri = load_inputs(copy.deepcopy(cfg), "mec_city", "round_robin", None)
+    ri = _inputs(cfg, "mec_city", "round_robin", None)
     ri = type(ri)(**{**ri.__dict__, "policy_cls": Bad})
     with pytest.raises(ServingPolicyError, match="no active pod"):
         build_simulation(ri, 1, tmp_path / "t.parquet").run()
 
 
 def test_same_seed_same_files_other_seed_differs(cfg, tmp_path):
-    a = simulate(cfg, "mec_city_burst", "multi_agent", "rules", 3, tmp_path / "a")
-    b = simulate(cfg, "mec_city_burst", "multi_agent", "rules", 3, tmp_path / "b")
-    c = simulate(cfg, "mec_city_burst", "multi_agent", "rules", 4, tmp_path / "c")
+    ri = _inputs(cfg, "mec_city_burst", "multi_agent", "rules")
+    a = simulate(cfg, "mec_city_burst", "multi_agent", "rules", 3, tmp_path / "a", inputs=ri)
+    b = simulate(cfg, "mec_city_burst", "multi_agent", "rules", 3, tmp_path / "b", inputs=ri)
+    c = simulate(cfg, "mec_city_burst", "multi_agent", "rules", 4, tmp_path / "c", inputs=ri)
     for f in ("summary.json", "requests.parquet", "audit.jsonl"):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
     assert a["mean_latency_s"] == b["mean_latency_s"] != c["mean_latency_s"]
@@ -273,7 +278,7 @@ def test_information_boundary(cfg, tmp_path, policy, controller, monkeypatch):
 
 
 def test_multi_agent_memory_and_surge_replanning(cfg, tmp_path):
-    s = _run(cfg, "mec_city_burst", "multi_agent", "rules", tmp_path=tmp_path)
+    s = _run(cfg, "mec_city_burst", "multi_agent", "rules", tmp_path=tmp_path, horizon_s=900)
     pol = s.policy
     assert isinstance(pol, MultiAgent)
     assert pol.plans >= 3 and len(pol.memory.cases) >= 2  # an epoch plan per epoch, cases stored
@@ -322,12 +327,13 @@ def test_table_objective_figure_and_comparison(cfg, tmp_path):
     )
 
     c = copy.deepcopy(cfg)
-    c["fairness"]["horizon_s"] = 600
+    c["fairness"]["horizon_s"] = 300
     paths = []
     for pol, ctl in (("round_robin", None), ("multi_agent", "rules")):
+        ri = load_inputs(c, "mec_city", pol, ctl)
         for seed in (1, 2):
             d = tmp_path / f"{pol}{seed}"
-            simulate(c, "mec_city", pol, ctl, seed, d)
+            simulate(c, "mec_city", pol, ctl, seed, d, inputs=ri)
             paths.append(d / "summary.json")
     runs = with_objective(pd.DataFrame([fairness_row(p) for p in paths]), "round_robin", 1.0)
     rr = runs[runs["policy"] == "round_robin"]
