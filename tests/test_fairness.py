@@ -347,3 +347,13 @@ def test_table_objective_figure_and_comparison(cfg, tmp_path):
     assert "74 s" in md and "> 80 %" in md and "no LLM-agent number" in md
     out = fairness_figure(pd.DataFrame([r for p in paths for r in epoch_rows(p)]), tmp_path / "fig9")
     assert all(p.stat().st_size > 0 for p in out)
+
+
+def test_cold_start_waits_for_activation(cfg, tmp_path):
+    s = _run(cfg, "mec_city", "static_sect", tmp_path=tmp_path, initial_pods_active=False)
+    t = pq.read_table(s.trace_path).to_pandas()
+    first = t[t["start_ms"].notna()].groupby("model")["start_ms"].min()
+    j = cfg["fairness"]["activation_jitter"]
+    for m, start in first.items():
+        assert start >= cfg["fairness"]["models"][m]["activation_s"] * 1000.0 * (1 - j) - 1e-6, m
+    assert s.stats.activations == len(s.policy.ctx.best_static.pods)

@@ -96,7 +96,7 @@ def load_inputs(cfg: dict[str, Any], scenario: str, policy: str, controller: str
     spec = ServingSpec(1000.0 * f["slot_s"], f["epoch_slots"], 1000.0 * f["timeout_s"],
                        {m: i.activation_ms for m, i in system.models.items()}, f["sharing"], f["deactivation"],
                        1000.0 * f["deactivation_s"], f["activation_jitter"], f["truth"]["mismatch_sigma"],
-                       f["truth"]["noise_sigma"])
+                       f["truth"]["noise_sigma"], initial_active=f["initial_pods_active"])
     return FairnessInputs(cfg, system, sc, base, nominal, best, spec, cls, ctl)
 
 

@@ -17,7 +17,8 @@ when seen at a slot tick or at the head of its queue, or answered after it), ``f
 was deactivated while it was queued, in service or in transit, with ``deactivation = "fail"``;
 with ``"requeue"`` it is routed again instead).
 
-Control: at t = 0 the policy's ``initial_deployment`` pods are active at once (prebuilt, running);
+Control: at t = 0 the policy's ``initial_deployment`` pods are active at once (prebuilt, running;
+or, with ``initial_active=False``, they start with their activation delays);
 at every slot boundary (``slot_ms``) the engine closes the slot's telemetry and calls
 ``policy.on_slot(obs)``, which returns pods to deactivate and to activate. An activation reserves
 the pod's demand (refused and counted if it does not fit) and completes after its activation
@@ -223,6 +224,8 @@ class ServingSpec:
         activation_jitter: uniform relative jitter on activation delays (0.2 = +-20 %).
         mismatch_sigma: log-normal sigma of the hidden per-(node, model) speed factor.
         noise_sigma: log-normal sigma of the per-request service noise (mean one).
+        initial_active: the t = 0 deployment is running at once (True) or starts with its
+            activation delays (False).
     """
 
     slot_ms: float
@@ -235,6 +238,7 @@ class ServingSpec:
     activation_jitter: float = 0.2
     mismatch_sigma: float = 0.0
     noise_sigma: float = 0.0
+    initial_active: bool = True
 
     def __post_init__(self) -> None:
         if self.sharing not in ("processor_sharing", "fifo"):
@@ -689,7 +693,7 @@ class ServingSimulation:
         obs.epoch = self._slot_index // self.spec.epoch_slots
         if self._slot_index == 0:
             for key in self.policy.initial_deployment(obs):
-                self._activate(tuple(key), now, immediate=True)
+                self._activate(tuple(key), now, immediate=self.spec.initial_active)
         else:
             d = self.policy.on_slot(obs)
             for key in d.deactivate:
