@@ -368,3 +368,16 @@ def test_results_do_not_depend_on_the_yaml_order_of_models(cfg, tmp_path):
     b = simulate(r, "mec_city", "multi_agent", "rules", 1, tmp_path / "b")
     assert (tmp_path / "a/requests.parquet").read_bytes() == (tmp_path / "b/requests.parquet").read_bytes()
     assert a["jain_normalized"] == b["jain_normalized"]
+
+
+def test_cli_dispatches_on_the_scenario_system(tmp_path, capsys):
+    from e3.cli import main
+
+    assert main(["simulate", "--scenario", "mec_city", "--policy", "jsq", "--seed", "1", "--out", str(tmp_path / "one"),
+                 "--quiet"]) == 0
+    assert (tmp_path / "one/summary.json").exists() and (tmp_path / "one/requests.parquet").exists()
+    assert main(["simulate", "--scenario", "mec_city", "--policy", "jsq", "--seed", "1", "--tasks", "5",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "--tasks does not apply" in capsys.readouterr().err
+    assert main(["list"]) == 0
+    assert "fairness policies:" in capsys.readouterr().out
