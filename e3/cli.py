@@ -124,6 +124,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                      ("llm_api_key_env", "api_key_env")):
         if getattr(args, opt) is not None:
             llm[key] = getattr(args, opt)
+    from e3.fairness.scenario import is_fairness_scenario
+
+    if is_fairness_scenario(args.scenario):  # the second seed system (issue 14) has its own engine
+        return _simulate_fairness(args, cfg)
     if args.devices is not None:
         from e3.config import load_schema, validate
 
@@ -179,6 +183,30 @@ def cmd_operating_points(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate_fairness(args: argparse.Namespace, cfg: dict) -> int:
+    """``e3 simulate`` for a fairness-system scenario (config/fairness/NAME.yaml)."""
+    from e3.fairness.run import simulate_batch
+
+    for opt in ("tasks", "devices", "plugin"):
+        if getattr(args, opt):
+            raise E3Error(f"--{opt} does not apply to the fairness system's scenario {args.scenario!r}")
+    if (args.seed is None) == (args.seeds is None):
+        raise E3Error("give exactly one of --seed N (one run) or --seeds N [N ...] (a batch)")
+    seeds = args.seeds if args.seeds is not None else [args.seed]
+    if args.seeds is None:  # one run: the folder is --out itself
+        from e3.fairness.run import simulate
+
+        _progress(f"simulate (fairness) scenario={args.scenario} policy={args.policy} seed={args.seed} -> {args.out}")
+        s = simulate(cfg, args.scenario, args.policy, args.controller, args.seed, args.out)
+        _progress(f"done: {s['issued']} requests, mean latency {s['mean_latency_s']:.2f} s, p95 {s['p95_latency_s']:.1f} s, "
+                  f"normalised Jain {s['jain_normalized']:.3f}, success {s['success_ratio']:.3f}, {s['wall_s']:.2f} s wall")
+        return 0
+    _progress(f"simulate (fairness) scenario={args.scenario} policy={args.policy} seeds={seeds} -> {args.out}")
+    simulate_batch(cfg, args.scenario, args.policy, args.controller, seeds, args.out,
+                   progress=_progress if not args.quiet else None)
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from e3.agent.controllers import controller_names
     from e3.policies.base import policy_names
@@ -187,6 +215,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("policies:   " + " ".join(policy_names(tuple(args.plugin or ()))))
     print("controllers: " + " ".join(controller_names()))
     print("scenarios:  " + " ".join(available_scenarios()))
+    from e3.fairness.policies import policy_names as fairness_policies
+    from e3.fairness.scenario import available_scenarios as fairness_scenarios
+
+    print("fairness policies:  " + " ".join(fairness_policies()))
+    print("fairness scenarios: " + " ".join(fairness_scenarios()))
     return 0
 
 
@@ -300,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "          e3 simulate --scenario drift --policy oracle --seeds 1 2 3 "
                               "--out 'runs/drift/seed{seed}'",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    s.add_argument("--scenario", required=True, help="scenario name (config/scenarios/NAME.yaml) or a YAML path")
+    s.add_argument("--scenario", required=True, help="scenario name (config/scenarios/NAME.yaml, or "
+                                                      "config/fairness/NAME.yaml for the fairness system) or a YAML path")
     s.add_argument("--policy", required=True, help="registered policy name (see `e3 list`)")
     seed = s.add_mutually_exclusive_group(required=True)
     seed.add_argument("--seed", type=_whole_number(0), help="replicate seed >= 0 (workload and truth derive from it)")
@@ -312,7 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--devices", type=_whole_number(2), metavar="N",
                    help="simulate a generated pool of N >= 2 devices drawn from every MLPerf edge record "
                         "(config pool_generator; default: the config's named pool)")
-    s.add_argument("--controller", help="meta-controller of the e3 policy: rules (default), llm, none")
+    s.add_argument("--controller", help="meta-controller of the e3 policy: rules (default), llm, none; for the "
+                                        "fairness system: multi_agent rules|llm, lyapunov_dpp v1|v10|v100")
     s.add_argument("--llm-mode", choices=["replay", "record", "live"],
                    help="llm controller: replay the committed responses (default), record misses, or call live")
     s.add_argument("--llm-model", help="llm controller: litellm model string, e.g. openai/gpt-4o-mini")

@@ -215,3 +215,22 @@ REPORT_STUDIES = {
 def existing_study_tables(wildcards):
     """The REPORT_STUDIES tables present now: inputs only when they exist (no study is forced)."""
     return [p for p in REPORT_STUDIES.values() if os.path.exists(p)]
+# --- the fairness system (issue 14) -------------------------------------------------------
+FAIRNESS_RUNS = "resources/fairness/{scenario}/{policy}/{controller}/seed{seed}"
+FAIRNESS_CONFIG = "resources/config/fairness_effective.yaml"
+FAIRNESS_OUTPUTS = [
+    f"results/tables/fairness.{ext}" for ext in ("csv", "md", "tex")
+] + [f"results/figures/fig9_fairness.{ext}" for ext in ("png", "pdf")] + ["results/fairness_comparison.md"]
+
+
+def fairness_runs():
+    """summary.json of every fairness run: scenarios x cells x seeds of fairness.sweep."""
+    s = config["fairness"]["sweep"]
+    return [
+        f"{FAIRNESS_RUNS}/summary.json".format(
+            scenario=sc, policy=c["policy"], controller=c.get("controller", "none"), seed=seed
+        )
+        for sc in s["scenarios"]
+        for c in s["cells"]
+        for seed in s["seeds"]
+    ]

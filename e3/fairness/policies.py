@@ -1,0 +1,356 @@
+"""Serving policies of the fairness system: the registry, the public context, the baselines.
+
+Every policy implements :class:`e3.sim.serving.ServingPolicy` and sees only a
+:class:`PolicyContext` (topology, priors, the scenario's nominal rates: public information) and
+the engine's :class:`e3.sim.serving.ServingObservation` (telemetry). Baselines (spec "Baselines",
+all [I]): ``round_robin``, ``jsq`` and ``random`` route over the active pods of a naive static
+deployment; ``static_sect`` runs the best static deployment of the priors
+(:func:`e3.fairness.static.best_deployment` at the nominal rates) with shortest-expected-
+completion-time routing; ``lyapunov_dpp`` is drift-plus-penalty with a fairness virtual queue
+(controllers ``v1``, ``v10``, ``v100`` set V). ``multi_agent`` lives in :mod:`e3.fairness.agents`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from e3.errors import ConfigError
+from e3.fairness.static import Plan
+from e3.sim.nodes import ACTIVATING, ACTIVE
+from e3.sim.serving import CompletedRequest, RequestView, ServingObservation, SlotDecision
+
+_REGISTRY: dict[str, type[FairnessPolicy]] = {}
+
+
+def register(cls: type[FairnessPolicy]) -> type[FairnessPolicy]:
+    """Class decorator: add a policy to the fairness registry under ``cls.name``."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_policy(name: str) -> type[FairnessPolicy]:
+    """The registered class. Raises ConfigError naming the known policies."""
+    import e3.fairness.agents  # noqa: F401  (registers multi_agent)
+
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown fairness policy {name!r}; known: {sorted(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def policy_names() -> list[str]:
+    """Registered fairness policies."""
+    import e3.fairness.agents  # noqa: F401
+
+    return sorted(_REGISTRY)
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    """Public information handed to a policy (never the truth).
+
+    Attributes:
+        nodes: node names; node_kind: node -> ``gpu``/``cpu``; capacity: node -> dim -> capacity.
+        models: model names; demand: (node, model) -> capacity demand.
+        service_s: (node, model) -> prior mean service time (s); ref_service_s: model -> its
+            fastest prior mean (the fairness reference of candidate (a)).
+        nominal_rates: model -> the scenario's mean rate (req/s), the published design load.
+        d_on_s: node -> mean one-way delay (s) from the ingress nodes (RTTs are public).
+        slot_s / epoch_slots / timeout_s: control timing.
+        best_static: the best static plan at the nominal rates.
+        plan_fn: ``(rates, current, churn) -> Plan``, the deployment program on the priors.
+        prior_service_ms: ``(node, request) -> ms`` prior of a single request.
+        agents / lyapunov / llm: config sections ``fairness.agents``, ``fairness.lyapunov``,
+            ``controllers.llm``.
+    """
+
+    nodes: list[str]
+    node_kind: dict[str, str]
+    capacity: dict[str, dict[str, float]]
+    models: list[str]
+    demand: dict[tuple[str, str], dict[str, float]]
+    service_s: dict[tuple[str, str], float]
+    ref_service_s: dict[str, float]
+    nominal_rates: dict[str, float]
+    d_on_s: dict[str, float]
+    slot_s: float
+    epoch_slots: int
+    timeout_s: float
+    best_static: Plan
+    plan_fn: Callable[..., Plan]
+    prior_service_ms: Callable[[str, RequestView], float]
+    agents: dict[str, Any] = field(default_factory=dict)
+    lyapunov: dict[str, Any] = field(default_factory=dict)
+    llm: dict[str, Any] = field(default_factory=dict)
+
+
+class FairnessPolicy:
+    """Base class: probabilistic routing from ``self.probs`` over active pods; no deployment
+    changes. Subclasses override what they decide.
+
+    Args:
+        ctx: public context; controller: the cell's controller name; rng: the policy's own stream.
+        audit: optional ``callable(dict)`` receiving decision records.
+    """
+
+    name: ClassVar[str] = ""
+    controllers: ClassVar[tuple[str, ...]] = ("none",)
+
+    def __init__(self, ctx: PolicyContext, controller: str, rng: random.Random, audit=None) -> None:
+        if controller not in self.controllers:
+            raise ConfigError(f"policy {self.name!r}: controller {controller!r} is not one of {list(self.controllers)}")
+        self.ctx, self.controller, self.rng, self.audit = ctx, controller, rng, audit
+        self.probs: dict[str, dict[str, float]] = {}
+        self.decisions = 0
+
+    # --- helpers ------------------------------------------------------------------------------------
+    def fits(self, obs: ServingObservation, node: str, model: str, freed: float = 0.0) -> bool:
+        """Whether a ``model`` pod fits on ``node`` now (``freed``: demand about to be released)."""
+        ns = obs.nodes[node]
+        return all(ns.used[d] + need - freed <= ns.capacity[d] + 1e-9 for d, need in self.ctx.demand[(node, model)].items())
+
+    def backlog_s(self, obs: ServingObservation, node: str) -> float:
+        """Estimated work on ``node`` (s): queued and in-service requests times their prior means."""
+        return sum((st.queue_length + st.busy) * self.ctx.service_s[(node, m)]
+                   for m in self.ctx.models for st in (obs.pods[(node, m)],))
+
+    def sample(self, model: str, obs: ServingObservation) -> str | None:
+        """A node drawn from ``self.probs[model]`` restricted to active pods (renormalised);
+        uniform over active pods when none has weight; None when none is active."""
+        active = obs.active_pods(model)
+        if not active:
+            return None
+        p = self.probs.get(model, {})
+        w = [max(0.0, p.get(n, 0.0)) for n in active]
+        if sum(w) <= 0:
+            return self.rng.choice(active)
+        return self.rng.choices(active, weights=w)[0]
+
+    # --- the ServingPolicy contract -----------------------------------------------------------------
+    def initial_deployment(self, obs: ServingObservation) -> list[tuple[str, str]]:
+        """Pods active at t = 0: the naive deployment (see :func:`naive_deployment`)."""
+        return naive_deployment(self.ctx)
+
+    def on_slot(self, obs: ServingObservation) -> SlotDecision:
+        """Deployment actions at a slot boundary (none by default)."""
+        return SlotDecision()
+
+    def route(self, request: RequestView, obs: ServingObservation) -> str | None:
+        """Node for ``request``: a draw from ``self.probs`` over its model's active pods."""
+        self.decisions += 1
+        return self.sample(request.model, obs)
+
+    def on_complete(self, record: CompletedRequest, obs: ServingObservation) -> None:
+        """Delayed feedback (ignored by default)."""
+        return None
+
+    def summary(self) -> dict[str, Any]:
+        """Counters for ``summary.json``: controller and routing decisions."""
+        return {"controller": self.controller, "decisions": self.decisions}
+
+
+def naive_deployment(ctx: PolicyContext) -> list[tuple[str, str]]:
+    """A memory-feasible deployment that needs no load knowledge: node i tries the models in config
+    order starting from model ``i mod M`` and keeps each that still fits (first fit, rotated so
+    every model gets pods). (I) The naive baselines' deployment."""
+    out = []
+    M = len(ctx.models)
+    for i, n in enumerate(ctx.nodes):
+        used: dict[str, float] = dict.fromkeys(ctx.capacity[n], 0.0)
+        for k in range(M):
+            m = ctx.models[(i + k) % M]
+            d = ctx.demand[(n, m)]
+            if all(used[x] + v <= ctx.capacity[n][x] + 1e-9 for x, v in d.items()):
+                for x, v in d.items():
+                    used[x] += v
+                out.append((n, m))
+    return out
+
+
+@register
+class RoundRobin(FairnessPolicy):
+    """Naive deployment; each model's requests cycle over its active pods (reference baseline)."""
+
+    name = "round_robin"
+
+    def __init__(self, *a, **k) -> None:
+        super().__init__(*a, **k)
+        self._next: dict[str, int] = {}
+
+    def route(self, request, obs):
+        self.decisions += 1
+        active = obs.active_pods(request.model)
+        if not active:
+            return None
+        i = self._next.get(request.model, 0)
+        self._next[request.model] = i + 1
+        return active[i % len(active)]
+
+
+@register
+class JoinShortestQueue(FairnessPolicy):
+    """Naive deployment; the active pod with the fewest queued plus in-service requests (ties random)."""
+
+    name = "jsq"
+
+    def route(self, request, obs):
+        self.decisions += 1
+        active = obs.active_pods(request.model)
+        if not active:
+            return None
+        qs = {n: obs.pods[(n, request.model)].queue_length + obs.pods[(n, request.model)].busy for n in active}
+        best = min(qs.values())
+        return self.rng.choice([n for n in active if qs[n] == best])
+
+
+@register
+class RandomRouting(FairnessPolicy):
+    """Naive deployment; a uniformly random active pod."""
+
+    name = "random"
+
+
+@register
+class StaticSECT(FairnessPolicy):
+    """The best static deployment of the priors at the nominal rates; each request goes to the
+    active pod with the shortest expected completion time, node backlog + own prior service
+    (SECT, as E3's fixed heuristic does on its pool)."""
+
+    name = "static_sect"
+
+    def initial_deployment(self, obs):
+        return sorted(self.ctx.best_static.pods)
+
+    def route(self, request, obs):
+        self.decisions += 1
+        active = obs.active_pods(request.model)
+        if not active:
+            return None
+        return min(active, key=lambda n: (self.backlog_s(obs, n) + self.ctx.prior_service_ms(n, request) / 1000.0, n))
+
+
+def fairness_scores(counters: dict, ref_service_s: dict[str, float]) -> dict[str, float | None]:
+    """Candidate (a) per model: ``x_m = ref_m / mean latency_m`` over the window's served requests;
+    0 when requests arrived or were lost but none was served; None when the model saw nothing."""
+    out: dict[str, float | None] = {}
+    for m, c in counters.items():
+        if c.served > 0:
+            out[m] = ref_service_s[m] / max(1e-9, c.latency_sum_ms / c.served / 1000.0)
+        elif c.arrivals or c.timed_out or c.failed:
+            out[m] = 0.0
+        else:
+            out[m] = None
+    return out
+
+
+def lyapunov_fairness_update(z: dict[str, float], x: dict[str, float]) -> dict[str, float]:
+    """Fairness virtual queues (spec [I]): ``Z_m <- max(Z_m + mean_k(x_k) - x_m, 0)``; a model
+    with no score this slot (None) keeps its queue and is left out of the mean."""
+    seen = [v for v in x.values() if v is not None]
+    if not seen:
+        return dict(z)
+    mean = sum(seen) / len(seen)
+    return {m: (max(z[m] + mean - x[m], 0.0) if x.get(m) is not None else z[m]) for m in z}
+
+
+@register
+class LyapunovDPP(FairnessPolicy):
+    """Drift-plus-penalty with a fairness virtual queue (spec "Lyapunov DPP [I]").
+
+    Per slot: ``Z_m`` update (:func:`lyapunov_fairness_update`); per node a greedy knapsack on
+    memory maximising ``sum_m (Z_m + Q_m / s_ref_m) * mu_nm - V * C_churn * changes``; routing
+    probabilities ``softmax(-score / T)`` with ``score_n = Q_nm * s_nm + V * (d_on + s_nm)`` over
+    the active pods, ``T`` = median score. ``Q_nm`` = estimated backlog work (s) of pod (n, m),
+    ``Q_m`` = its sum plus the requests held at ingress. Controllers ``v1``, ``v10``, ``v100``.
+    """
+
+    name = "lyapunov_dpp"
+    controllers = ("v1", "v10", "v100")
+
+    def __init__(self, *a, **k) -> None:
+        super().__init__(*a, **k)
+        self.V = float(self.controller[1:])
+        self.z = dict.fromkeys(self.ctx.models, 0.0)
+        self.churn = float(self.ctx.lyapunov.get("churn_cost", 0.05))
+        self.every = int(self.ctx.lyapunov.get("deployment_every_slots", 1))
+        self.changes = 0
+
+    def _q(self, obs, n, m) -> float:
+        st = obs.pods[(n, m)]
+        return (st.queue_length + st.busy) * self.ctx.service_s[(n, m)]
+
+    def _model_backlog(self, obs) -> dict[str, float]:
+        return {m: sum(self._q(obs, n, m) for n in self.ctx.nodes) + obs.pending.get(m, 0) * self.ctx.ref_service_s[m]
+                for m in self.ctx.models}
+
+    def _deploy(self, obs, qm: dict[str, float]) -> SlotDecision:
+        ctx = self.ctx
+        act, deact = [], []
+        for n in ctx.nodes:
+            running = [m for m in ctx.models if obs.pods[(n, m)].state in (ACTIVE, ACTIVATING)]
+            value = {m: (self.z[m] + qm[m] / ctx.ref_service_s[m]) / ctx.service_s[(n, m)] for m in ctx.models}
+            cost = self.V * self.churn
+            cand = sorted((m for m in ctx.models if m not in running and obs.pods[(n, m)].state == "inactive"
+                           and value[m] - cost > 0),
+                          key=lambda m: -(value[m] - cost) / max(1e-9, sum(ctx.demand[(n, m)].values())))
+            keep = list(running)
+            ns = obs.nodes[n]
+            free = {d: ns.capacity[d] - ns.used[d] for d in ns.capacity}
+            for m in cand:
+                need = ctx.demand[(n, m)]
+                gain = value[m] - cost
+                evict: list[str] = []
+                f = dict(free)
+                for e in sorted(keep, key=lambda e: value[e] / max(1e-9, sum(ctx.demand[(n, e)].values()))):
+                    if all(f[d] >= v - 1e-9 for d, v in need.items()):
+                        break
+                    if sum(value[x] + cost for x in evict) + value[e] + cost >= gain:
+                        break
+                    evict.append(e)
+                    for d, v in ctx.demand[(n, e)].items():
+                        f[d] += v
+                if all(f[d] >= v - 1e-9 for d, v in need.items()):
+                    # memory of evicted pods is freed only after deactivation: start next slot
+                    if evict:
+                        deact += [(n, e) for e in evict]
+                        keep = [x for x in keep if x not in evict]
+                        free = f
+                        break
+                    act.append((n, m))
+                    keep.append(m)
+                    for d, v in need.items():
+                        free[d] -= v
+        self.changes += len(act) + len(deact)
+        return SlotDecision(tuple(deact), tuple(act))
+
+    def _routing(self, obs) -> None:
+        for m in self.ctx.models:
+            active = obs.active_pods(m)
+            if not active:
+                continue
+            score = {n: self._q(obs, n, m) * self.ctx.service_s[(n, m)]
+                     + self.V * (self.ctx.d_on_s[n] + self.ctx.service_s[(n, m)]) for n in active}
+            t = max(statistics.median(score.values()), 1e-9)
+            lo = min(score.values())
+            self.probs[m] = {n: math.exp(-(s - lo) / t) for n, s in score.items()}
+
+    def initial_deployment(self, obs):
+        return naive_deployment(self.ctx)
+
+    def on_slot(self, obs):
+        x = fairness_scores(obs.last_slot, self.ctx.ref_service_s)
+        self.z = lyapunov_fairness_update(self.z, x)
+        qm = self._model_backlog(obs)
+        d = self._deploy(obs, qm) if obs.slot % self.every == 0 else SlotDecision()
+        self._routing(obs)
+        if self.audit:
+            self.audit({"slot": obs.slot, "policy": self.name, "Z": self.z, "activate": d.activate,
+                        "deactivate": d.deactivate})
+        return d
+
+    def summary(self):
+        return {**super().summary(), "V": self.V, "deployment_changes": self.changes}
