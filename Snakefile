@@ -17,6 +17,7 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/paper.smk"
 include: "workflow/rules/scale.smk"
 include: "workflow/rules/fairness.smk"
+include: "workflow/rules/migration.smk"
 
 
 report: "workflow/report/workflow.rst"

@@ -68,7 +68,20 @@ def section(cfg: dict[str, Any]) -> dict[str, Any]:
     p = cfg.get("placement")
     if not p:
         raise ConfigError("config: field 'placement' is missing (the agent placement system's section)")
+    _no_nan(p, "placement")
     return validate(p, load_schema("placement.schema.yaml"), "config.yaml: placement")
+
+
+def _no_nan(v: Any, where: str) -> None:
+    """Raise ConfigError naming the field when a number is NaN (JSON Schema bounds let NaN through)."""
+    if isinstance(v, float) and math.isnan(v):
+        raise ConfigError(f"config.yaml: field {where!r}: NaN is not a number (value: {v!r})")
+    if isinstance(v, dict):
+        for k, x in v.items():
+            _no_nan(x, f"{where}.{k}")
+    elif isinstance(v, list):
+        for i, x in enumerate(v):
+            _no_nan(x, f"{where}.{i}")
 
 
 def build_system(cfg: dict[str, Any]) -> System:

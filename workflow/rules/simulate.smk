@@ -8,8 +8,9 @@ rule effective_config:
     params:
         # the validated, default-filled config minus `sweep` and `scale`: a change re-runs every
         # simulation, but these only decide which runs exist, so adding a seed or a cell re-runs nothing.
-        # `fairness` is the second system's section (workflow/rules/fairness.smk): E3 runs never read it
-        config={k: v for k, v in config.items() if k not in ("sweep", "scale", "fairness")},
+        # `fairness` and `placement` are the second and third systems' sections (fairness.smk,
+        # migration.smk): E3 runs never read them
+        config={k: v for k, v in config.items() if k not in ("sweep", "scale", "fairness", "placement")},
     log:
         "logs/effective_config.log",
     benchmark:
