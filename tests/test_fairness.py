@@ -357,3 +357,27 @@ def test_cold_start_waits_for_activation(cfg, tmp_path):
     for m, start in first.items():
         assert start >= cfg["fairness"]["models"][m]["activation_s"] * 1000.0 * (1 - j) - 1e-6, m
     assert s.stats.activations == len(s.policy.ctx.best_static.pods)
+
+
+def test_results_do_not_depend_on_the_yaml_order_of_models(cfg, tmp_path):
+    c = copy.deepcopy(cfg)
+    c["fairness"]["horizon_s"] = 300
+    r = copy.deepcopy(c)
+    r["fairness"]["models"] = dict(reversed(list(c["fairness"]["models"].items())))
+    a = simulate(c, "mec_city", "multi_agent", "rules", 1, tmp_path / "a")
+    b = simulate(r, "mec_city", "multi_agent", "rules", 1, tmp_path / "b")
+    assert (tmp_path / "a/requests.parquet").read_bytes() == (tmp_path / "b/requests.parquet").read_bytes()
+    assert a["jain_normalized"] == b["jain_normalized"]
+
+
+def test_cli_dispatches_on_the_scenario_system(tmp_path, capsys):
+    from e3.cli import main
+
+    assert main(["simulate", "--scenario", "mec_city", "--policy", "jsq", "--seed", "1", "--out", str(tmp_path / "one"),
+                 "--quiet"]) == 0
+    assert (tmp_path / "one/summary.json").exists() and (tmp_path / "one/requests.parquet").exists()
+    assert main(["simulate", "--scenario", "mec_city", "--policy", "jsq", "--seed", "1", "--tasks", "5",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "--tasks does not apply" in capsys.readouterr().err
+    assert main(["list"]) == 0
+    assert "fairness policies:" in capsys.readouterr().out

@@ -68,9 +68,11 @@ class EpisodicMemory:
         self.cases: list[Case] = []
 
     def add(self, case: Case) -> None:
+        """Store a finished epoch's case."""
         self.cases.append(case)
 
     def nearest(self, features: list[float], k: int) -> list[tuple[float, Case]]:
+        """The ``k`` cases most similar to ``features`` as (cosine, case), best first."""
         scored = [(cosine(features, c.features), -i, c) for i, c in enumerate(self.cases)]
         scored.sort(key=lambda t: (t[0], t[1]), reverse=True)
         return [(s, c) for s, _, c in scored[:k]]
@@ -96,6 +98,8 @@ class MultiAgent(FairnessPolicy):
         self.dwell_s = float(ag.get("min_dwell_slots", 4)) * self.ctx.slot_s
         self.surge = float(ag.get("replan_surge_factor", 1.5))
         self.stretch_weight = float(ag.get("stretch_weight", 0.02))
+        self.headroom = float(ag.get("plan_headroom", 1.0))
+        self.drain = bool(ag.get("plan_backlog_drain", False))
         self.memory = EpisodicMemory()
         self.intents: dict[str, list[str]] = {}
         self.shares: dict[str, dict[str, float]] = {}
@@ -218,7 +222,11 @@ class MultiAgent(FairnessPolicy):
                 self.shares = self._shares_from_intents(intents)
             else:
                 cur = frozenset((n, m) for n, ms in self.intents.items() for m in ms) if self.intents else None
-                plan = self.ctx.plan_fn(rates, cur, self.churn_penalty, self.stretch_weight)
+                # plan for the measured rate with headroom, plus draining today's backlog in an epoch
+                back = self._backlog(obs) if self.drain else dict.fromkeys(rates, 0)
+                span = self.ctx.slot_s * self.ctx.epoch_slots
+                plan = self.ctx.plan_fn({m: v * self.headroom + back[m] / span for m, v in rates.items()}, cur,
+                                        self.churn_penalty, self.stretch_weight)
                 intents = {n: sorted(m for (nn, m) in plan.pods if nn == n) for n in self.ctx.nodes}
                 self.shares = {m: plan.shares(m) for m in self.ctx.models}
         else:

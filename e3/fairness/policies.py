@@ -136,16 +136,20 @@ class FairnessPolicy:
         return naive_deployment(self.ctx)
 
     def on_slot(self, obs: ServingObservation) -> SlotDecision:
+        """Deployment actions at a slot boundary (none by default)."""
         return SlotDecision()
 
     def route(self, request: RequestView, obs: ServingObservation) -> str | None:
+        """Node for ``request``: a draw from ``self.probs`` over its model's active pods."""
         self.decisions += 1
         return self.sample(request.model, obs)
 
     def on_complete(self, record: CompletedRequest, obs: ServingObservation) -> None:
+        """Delayed feedback (ignored by default)."""
         return None
 
     def summary(self) -> dict[str, Any]:
+        """Counters for ``summary.json``: controller and routing decisions."""
         return {"controller": self.controller, "decisions": self.decisions}
 
 

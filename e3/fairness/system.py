@@ -70,7 +70,7 @@ class System:
 
     Attributes:
         nodes: (name, kind, capacity) per node, GPU nodes first (``gpu0``, ``gpu1``, ``cpu0``...).
-        models: model name -> :class:`ModelInfo`, in config order.
+        models: model name -> :class:`ModelInfo`, sorted by name.
         cpu_slowdown: ``{"text": x, "image": y}``; cpu_memory_factor: RAM factor on CPU nodes.
         records: provenance of the two MLPerf records used.
     """
@@ -83,10 +83,12 @@ class System:
 
     @property
     def node_names(self) -> list[str]:
+        """Node names, GPU nodes first."""
         return [n for n, _, _ in self.nodes]
 
     @property
     def node_kind(self) -> dict[str, str]:
+        """node -> ``gpu`` or ``cpu``."""
         return {n: k for n, k, _ in self.nodes}
 
     def demand(self, node: str, model: str) -> dict[str, float]:
@@ -135,7 +137,10 @@ def build_system(cfg: dict[str, Any]) -> System:
     scale_ref = f["reference_params"]
     alpha_8b = tm["ttft_ms_p99"] / cfg["priors"]["reference_input_tokens"]
     models = {}
-    for name, m in f["models"].items():
+    # Canonical (sorted) model order: loops, the MILP's variable order (its tie-breaking) and the
+    # naive deployment's rotation follow it, so results must not depend on how a YAML file (or
+    # Snakemake's sorted dump of the effective config) happens to order the keys.
+    for name, m in sorted(f["models"].items()):
         r = m["params"] / scale_ref
         beta = max(tm["tpot_ms_p99"] * r, f["min_beta_ms_per_token"])
         alpha = alpha_8b * r
