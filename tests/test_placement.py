@@ -285,3 +285,12 @@ def test_cli_simulate(repo, tmp_path):
     assert r.returncode == 0, r.stderr
     s = json.loads((tmp_path / "o/summary.json").read_text())
     assert s["policy"] == "antllm" and s["controller"] == "local_search" and s["completed"] == s["issued"]
+
+
+def test_effective_config_without_sweep_validates(cfg):
+    # migration.smk's effective config leaves placement.sweep out; the section must still validate
+    from e3.placement.system import section
+
+    c = copy.deepcopy(cfg)
+    del c["placement"]["sweep"]
+    assert "sweep" not in section(c)

@@ -119,7 +119,7 @@ def comparison_markdown(t: pd.DataFrame) -> str:
            "below comes from third-party summaries (several AI-generated, not checked against the paper; see",
            "`shared/paper/related-agent-placement-migration-SPEC.md`); their baselines, units and scenarios are",
            "unknown, so only the direction (shape) of each claim can be compared. Our system, values and",
-           "baselines are the spec's inventions (config `placement`, README 'Agent placement'). The `llm`",
+           "baselines are the spec's inventions (config `placement`; README, 'The agent placement system'). The `llm`",
            "controller was not run (no recorded responses): `antllm` below is Ant System refined by",
            "`local_search`, the LLM's non-LLM surrogate with the same move budget.", ""]
     for sc in dict.fromkeys(t["scenario"]):
