@@ -9,12 +9,13 @@ see the observation and the static facts (agents, chains, rates, priors) through
   moves/swaps, each applied only if feasible and it lowers the objective; controller ``llm`` (the
   moves come from one LLM call via :class:`e3.llm.client.LLMClient`, replay cache) or
   ``local_search`` (first-improvement moves/swaps, same move budget, no LLM). EAM: every epoch
-  re-optimises all agents (warm start, migration cost in the objective), a user move whose
-  predicted latency exceeds ``migration_trigger`` x deadline re-optimises that user's agents.
+  re-optimises all agents (warm start, migration cost in the objective), a user's region change
+  whose predicted latency exceeds ``migration_trigger`` x deadline re-optimises that user's agents
+  (Ant System only); intra-region handovers (a few ms) trigger nothing.
 * ``aco``: the same without refinement. ``llm_only``: refinement from a random feasible start.
 * ``random_feasible``, ``greedy_nearest`` (owner's nearest feasible server), ``best_fit`` (least
   residual capacity), ``first_fit`` (first that fits; both try the owner's region first): the
-  same rule re-places the agents of triggered users (at epochs and moves).
+  same rule re-places the agents of triggered users (at epochs and region changes).
 * ``no_migration``, ``always_follow`` (every move sends the user's agents to the feasible server
   nearest to the new access server), ``antllm_heavy`` (migration moves the runtime image): the
   EAM ablations, all with AntLLM's initial placement.
