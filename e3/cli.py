@@ -128,6 +128,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     if is_fairness_scenario(args.scenario):  # the second seed system (issue 14) has its own engine
         return _simulate_fairness(args, cfg)
+    from e3.placement.run import is_placement_scenario
+
+    if is_placement_scenario(args.scenario):  # the third seed system (issue 15): agent placement
+        return _simulate_placement(args, cfg)
     if args.devices is not None:
         from e3.config import load_schema, validate
 
@@ -207,6 +211,29 @@ def _simulate_fairness(args: argparse.Namespace, cfg: dict) -> int:
     return 0
 
 
+def _simulate_placement(args: argparse.Namespace, cfg: dict) -> int:
+    """``e3 simulate`` for an agent-placement scenario (config/agents/NAME.yaml)."""
+    from e3.placement.run import simulate, simulate_batch
+
+    for opt in ("tasks", "devices", "plugin"):
+        if getattr(args, opt):
+            raise E3Error(f"--{opt} does not apply to the agent placement system's scenario {args.scenario!r}")
+    if (args.seed is None) == (args.seeds is None):
+        raise E3Error("give exactly one of --seed N (one run) or --seeds N [N ...] (a batch)")
+    ctl = None if args.controller in (None, "none") else args.controller
+    if args.seeds is None:
+        _progress(f"simulate (placement) scenario={args.scenario} policy={args.policy} seed={args.seed} -> {args.out}")
+        s = simulate(cfg, args.scenario, args.policy, ctl, args.seed, args.out)
+        _progress(f"done: {s['issued']} tasks, mean latency {s['task_latency_mean_ms'] / 1000:.2f} s, "
+                  f"p95 {s['task_latency_p95_ms'] / 1000:.1f} s, QoS {s['qos_ratio']:.3f}, {s['migrations']} migrations, "
+                  f"optimiser {s['optimizer_s']:.2f} s, {s['wall_s']:.2f} s wall")
+        return 0
+    _progress(f"simulate (placement) scenario={args.scenario} policy={args.policy} seeds={args.seeds} -> {args.out}")
+    simulate_batch(cfg, args.scenario, args.policy, ctl, args.seeds, args.out,
+                   progress=_progress if not args.quiet else None)
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from e3.agent.controllers import controller_names
     from e3.policies.base import policy_names
@@ -220,6 +247,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     print("fairness policies:  " + " ".join(fairness_policies()))
     print("fairness scenarios: " + " ".join(fairness_scenarios()))
+    from e3.placement.policies import policy_names as placement_policies
+    from e3.placement.run import available_scenarios as placement_scenarios
+
+    print("placement policies:  " + " ".join(placement_policies()))
+    print("placement scenarios: " + " ".join(placement_scenarios()))
     return 0
 
 

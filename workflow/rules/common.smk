@@ -234,3 +234,24 @@ def fairness_runs():
         for c in s["cells"]
         for seed in s["seeds"]
     ]
+
+
+# --- the agent placement system (issue 15) ------------------------------------------------
+MIGRATION_RUNS = "resources/placement/{scenario}/{policy}/{controller}/seed{seed}"
+MIGRATION_CONFIG = "resources/config/placement_effective.yaml"
+MIGRATION_OUTPUTS = [
+    f"results/tables/migration.{ext}" for ext in ("csv", "md", "tex")
+] + [f"results/figures/fig10_migration.{ext}" for ext in ("png", "pdf")] + ["results/migration_comparison.md"]
+
+
+def migration_runs():
+    """summary.json of every placement run: scenarios x cells x seeds of placement.sweep."""
+    s = config["placement"]["sweep"]
+    return [
+        f"{MIGRATION_RUNS}/summary.json".format(
+            scenario=sc, policy=c["policy"], controller=c.get("controller", "none"), seed=seed
+        )
+        for sc in s["scenarios"]
+        for c in s["cells"]
+        for seed in s["seeds"]
+    ]

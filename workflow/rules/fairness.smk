@@ -7,9 +7,13 @@ rule fairness_config:
     params:
         # fairness.sweep only decides which runs exist: leaving it out re-runs nothing when it grows
         config={
-            **{k: v for k, v in config.items() if k not in ("sweep", "scale", "fairness")},
+            **{k: v for k, v in config.items() if k not in ("sweep", "scale", "fairness", "placement")},
             "fairness": {k: v for k, v in config["fairness"].items() if k != "sweep"},
         },
+    resources:
+        runtime=5,  # minutes (SLURM time limit)
+        mem_mb=500,
+        cpus_per_task=1,
     log:
         "logs/fairness_config.log",
     benchmark:
@@ -36,6 +40,10 @@ rule simulate_fairness:
     params:
         out=lambda wc: FAIRNESS_RUNS.format(seed="{seed}", **wc),
         seeds=" ".join(str(s) for s in config["fairness"]["sweep"]["seeds"]),
+    resources:
+        runtime=120,  # minutes (SLURM time limit)
+        mem_mb=2000,
+        cpus_per_task=1,
     log:
         "logs/fairness/{scenario}/{policy}/{controller}.log",
     benchmark:
@@ -61,6 +69,10 @@ rule fairness_results:
         comparison=FAIRNESS_OUTPUTS[5],
     params:
         fairness=config["fairness"],
+    resources:
+        runtime=15,  # minutes (SLURM time limit)
+        mem_mb=4000,
+        cpus_per_task=1,
     log:
         "logs/fairness_results.log",
     benchmark:

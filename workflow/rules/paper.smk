@@ -72,6 +72,8 @@ FROZEN = [
     *[f"paper/generated/{n}.tex" for n in ("setting", "operating_points", "studies")],
     # the fairness system (issue 14), part of the default target
     *FAIRNESS_OUTPUTS,
+    # the agent placement system (issue 15), part of the default target
+    *MIGRATION_OUTPUTS,
     # the operating-point study (issue 10), part of the default target
     *[f"results/tables/operating_points.{e}" for e in ("csv", "md", "tex")],
     *[f"results/figures/{f}.{e}" for f in ("fig5_operating_points", "fig6_stutter_frontier") for e in ("png", "pdf")],

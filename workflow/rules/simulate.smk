@@ -9,8 +9,10 @@ rule effective_config:
         # the validated, default-filled config minus `sweep` and `scale`: a change re-runs every
         # simulation, but these only decide which runs exist, so adding a seed or a cell re-runs
         # nothing (nor do `traces`/`traces_mirror`: where trace files come from, not how runs
-        # behave; `fairness` is the second system's section, workflow/rules/fairness.smk)
-        config={k: v for k, v in config.items() if k not in ("sweep", "scale", "traces", "traces_mirror", "fairness")},
+        # behave; `fairness` and `placement` are the second and third systems' sections,
+        # fairness.smk and migration.smk: E3 runs never read them)
+        config={k: v for k, v in config.items()
+                if k not in ("sweep", "scale", "traces", "traces_mirror", "fairness", "placement")},
     resources:
         runtime=5,  # minutes (SLURM time limit)
         mem_mb=500,

@@ -1,0 +1,158 @@
+"""The migration table, Fig. 10 and the comparison with AntLLM's reported claims (issue 15).
+
+* :func:`migration_row`: one run as a flat row (``summary.json`` plus its ``timing.json``).
+* :func:`migration_table`: one row per (scenario, policy, controller) cell in config order: means
+  over seeds and 95 % Student-t intervals (:func:`e3.analysis.tables.t_interval`) of the task
+  latency, QoS ratio and total cost. ``optimizer_s`` is wall time (placement decision plus every
+  EAM decision), so it varies between machines and reruns; every other column is deterministic.
+* :func:`migration_figure`: QoS ratio, mean task latency and migration cost per cell, one column
+  per scenario.
+* :func:`comparison_markdown`: each reported claim beside our number, in shape, with the caveat.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from e3.analysis.tables import t_interval
+from e3.errors import InputError
+
+TABLE_COLUMNS = ["scenario", "policy", "controller", "task_latency_mean_ms", "task_latency_p95_ms", "qos_ratio",
+                 "deployment_latency_ms", "migrations", "migration_mb", "migration_cost", "utilisation", "total_cost",
+                 "optimizer_s", "llm_calls", "n_seeds"]
+CI_COLUMNS = ["task_latency_mean_ci95_low_ms", "task_latency_mean_ci95_high_ms", "qos_ratio_ci95_low",
+              "qos_ratio_ci95_high", "total_cost_ci95_low", "total_cost_ci95_high", "refused_migrations",
+              "evacuation_failures"]
+BASELINES = ("random_feasible", "greedy_nearest", "best_fit", "first_fit")
+
+
+def migration_row(summary_path: str | Path) -> dict:
+    """One run's metrics. Raises InputError on a missing or unreadable summary."""
+    p = Path(summary_path)
+    try:
+        s = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"{p}: cannot read the run summary ({exc})") from None
+    t = p.with_name("timing.json")
+    opt = json.loads(t.read_text())["optimizer_s"] if t.exists() else float("nan")
+    keys = [c for c in TABLE_COLUMNS if c not in ("optimizer_s", "n_seeds")] + ["seed", "refused_migrations",
+                                                                                  "evacuation_failures"]
+    return {**{k: s[k] for k in keys}, "optimizer_s": opt}
+
+
+def migration_table(runs: pd.DataFrame, cells: list[dict], scenarios: list[str]) -> pd.DataFrame:
+    """One row per cell in config order (scenario, then cell)."""
+    rows = []
+    for sc in scenarios:
+        for cell in cells:
+            pol, ctl = cell["policy"], cell.get("controller", "none")
+            c = runs[(runs["scenario"] == sc) & (runs["policy"] == pol) & (runs["controller"] == ctl)]
+            if c.empty:
+                continue
+            r = {"scenario": sc, "policy": pol, "controller": ctl, "n_seeds": len(c)}
+            for k in TABLE_COLUMNS[3:-1] + ["refused_migrations", "evacuation_failures"]:
+                r[k] = c[k].mean()
+            r["task_latency_mean_ci95_low_ms"], r["task_latency_mean_ci95_high_ms"] = t_interval(c["task_latency_mean_ms"])
+            r["qos_ratio_ci95_low"], r["qos_ratio_ci95_high"] = t_interval(c["qos_ratio"])
+            r["total_cost_ci95_low"], r["total_cost_ci95_high"] = t_interval(c["total_cost"])
+            rows.append(r)
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS + CI_COLUMNS)
+
+
+def label(policy: str, controller: str) -> str:
+    """Axis label of a cell."""
+    return policy if controller == "none" else f"{policy} ({controller})"
+
+
+def migration_figure(t: pd.DataFrame, out_base: str | Path) -> list[Path]:
+    """Fig. 10: QoS ratio, mean task latency (s) and migration cost per cell (bars, 95 % CI whiskers
+    where available), one column per scenario. Returns the PNG and PDF paths."""
+    import matplotlib.pyplot as plt
+
+    from e3.analysis.figures import _save
+
+    scenarios = list(dict.fromkeys(t["scenario"]))
+    fig, axes = plt.subplots(3, len(scenarios), figsize=(5.0 * len(scenarios), 9.0), squeeze=False, sharey="row")
+    for j, sc in enumerate(scenarios):
+        d = t[t["scenario"] == sc]
+        names = [label(p, c) for p, c in zip(d["policy"], d["controller"], strict=True)]
+        y = range(len(d))
+        for i, (col, lo, hi, xlab) in enumerate((
+                ("qos_ratio", "qos_ratio_ci95_low", "qos_ratio_ci95_high", "QoS ratio (deadline met)"),
+                ("task_latency_mean_ms", "task_latency_mean_ci95_low_ms", "task_latency_mean_ci95_high_ms",
+                 "mean task latency (s)"),
+                ("migration_cost", None, None, "migration cost"))):
+            ax = axes[i][j]
+            scale = 1000.0 if col.endswith("_ms") else 1.0
+            v = d[col] / scale
+            err = None
+            if lo is not None:
+                err = [(d[col] - d[lo]).clip(lower=0) / scale, (d[hi] - d[col]).clip(lower=0) / scale]
+            ax.barh(list(y), v, xerr=err, color=["#c44e52" if p.startswith("antllm") else "#4c72b0" for p in d["policy"]])
+            ax.set_yticks(list(y))
+            ax.set_yticklabels(names, fontsize=7)
+            ax.invert_yaxis()
+            ax.set_xlabel(xlab)
+            if i == 0:
+                ax.set_title(sc)
+    fig.tight_layout()
+    return _save(fig, Path(out_base))
+
+
+def _cell(t: pd.DataFrame, sc: str, pol: str, ctl: str = "none") -> pd.Series | None:
+    r = t[(t["scenario"] == sc) & (t["policy"] == pol) & (t["controller"] == ctl)]
+    return None if r.empty else r.iloc[0]
+
+
+def _pct(ours: float, ref: float) -> str:
+    return "n/a" if not ref else f"{100.0 * (ours - ref) / ref:+.1f} %"
+
+
+def comparison_markdown(t: pd.DataFrame) -> str:
+    """The reported claims beside ours (AntLLM with the local_search controller against the mean of
+    the four heuristic baselines), per scenario, with the caveat about the sources."""
+    out = ["# AntLLM (arXiv 2508.03345): reported claims beside this simulation", "",
+           "Caveat: no code was released and the paper's full text could not be read. Every reported number",
+           "below comes from third-party summaries (several AI-generated, not checked against the paper; see",
+           "`shared/paper/related-agent-placement-migration-SPEC.md`); their baselines, units and scenarios are",
+           "unknown, so only the direction (shape) of each claim can be compared. Our system, values and",
+           "baselines are the spec's inventions (config `placement`; README, 'The agent placement system'). The `llm`",
+           "controller was not run (no recorded responses): `antllm` below is Ant System refined by",
+           "`local_search`, the LLM's non-LLM surrogate with the same move budget.", ""]
+    for sc in dict.fromkeys(t["scenario"]):
+        ant = _cell(t, sc, "antllm", "local_search")
+        base = t[(t["scenario"] == sc) & t["policy"].isin(BASELINES)]
+        if ant is None or base.empty:
+            continue
+        m = base.mean(numeric_only=True)
+        aco = _cell(t, sc, "aco")
+        fol = _cell(t, sc, "always_follow", "local_search")
+        out += [f"## {sc}", "",
+                "| claim | reported [source] | ours: antllm vs mean of baselines | same shape? |",
+                "|---|---|---|---|"]
+
+        def row(name, rep, ours, ref, lower_better):
+            ch = _pct(ours, ref)
+            shape = "n/a" if not ref else ("yes" if ((ours < ref) == lower_better) else "no")
+            return f"| {name} | {rep} | {ch} ({ours:.4g} vs {ref:.4g}) | {shape} |"
+
+        out.append(row("deployment latency", "-9.5 % [S arxivlens]", ant["deployment_latency_ms"], m["deployment_latency_ms"], True))
+        out.append(row("migration cost", "-11.5 % [S arxivlens]", ant["migration_cost"], m["migration_cost"], True))
+        out.append(row("task latency", "-10.3 % [S emergentmind]", ant["task_latency_mean_ms"], m["task_latency_mean_ms"], True))
+        out.append(row("resource consumption (total cost)", "-38.6 % [S emergentmind]", ant["total_cost"], m["total_cost"], True))
+        out.append(row("resource utilisation", "+32.7 % [S newx.sg]", ant["utilisation"], m["utilisation"], False))
+        out.append(f"| tasks meeting QoS | 99.2 % [S newx.sg] | {100 * ant['qos_ratio']:.1f} % "
+                   f"(baselines {100 * m['qos_ratio']:.1f} %) | {'yes' if ant['qos_ratio'] >= 0.99 else 'no'} |")
+        out.append("")
+        if aco is not None:
+            out.append(f"Refinement: antllm (local_search) vs plain aco: task latency {_pct(ant['task_latency_mean_ms'], aco['task_latency_mean_ms'])}, "
+                       f"QoS {100 * ant['qos_ratio']:.1f} % vs {100 * aco['qos_ratio']:.1f} %, total cost {_pct(ant['total_cost'], aco['total_cost'])}, "
+                       f"optimiser {ant['optimizer_s']:.2f} s vs {aco['optimizer_s']:.2f} s (wall).")
+        if fol is not None:
+            out.append(f"Migration cost against always_follow: {_pct(ant['migration_cost'], fol['migration_cost'])} "
+                       f"({ant['migration_cost']:.3g} vs {fol['migration_cost']:.3g}).")
+        out.append("")
+    return "\n".join(out) + "\n"

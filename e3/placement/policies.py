@@ -1,0 +1,463 @@
+"""Placement and migration policies of the agent placement system (issue 15), in their own registry.
+
+Every policy is a :class:`e3.sim.placement.PlacementController`: ``initial`` places every agent
+(EAD), ``decide`` returns agent moves (EAM) at epochs, user moves and server departures. Policies
+see the observation and the static facts (agents, chains, rates, priors) through
+:class:`e3.placement.model.Evaluator`, never the engine or the tasks.
+
+* ``antllm``: Ant System (:mod:`e3.placement.aco`) then a refinement of up to ``refine.max_moves``
+  moves/swaps, each applied only if feasible and it lowers the objective; controller ``llm`` (the
+  moves come from one LLM call via :class:`e3.llm.client.LLMClient`, replay cache) or
+  ``local_search`` (first-improvement moves/swaps, same move budget, no LLM). EAM: every epoch
+  re-optimises all agents (warm start, migration cost in the objective), a user's region change
+  whose predicted latency exceeds ``migration_trigger`` x deadline re-optimises that user's agents
+  (Ant System only); intra-region handovers (a few ms) trigger nothing.
+* ``aco``: the same without refinement. ``llm_only``: refinement from a random feasible start.
+* ``random_feasible``, ``greedy_nearest`` (owner's nearest feasible server), ``best_fit`` (least
+  residual capacity), ``first_fit`` (first that fits; both try the owner's region first): the
+  same rule re-places the agents of triggered users (at epochs and region changes).
+* ``no_migration``, ``always_follow`` (every move sends the user's agents to the feasible server
+  nearest to the new access server), ``antllm_heavy`` (migration moves the runtime image): the
+  EAM ablations, all with AntLLM's initial placement.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import jsonschema
+
+from e3.errors import ConfigError, E3Error
+from e3.placement.aco import ant_system
+from e3.placement.model import Evaluator
+from e3.placement.system import DIMS
+from e3.sim.placement import PlacementObservation
+
+PROMPT_VERSION = "antllm-refine-v1"
+_REGISTRY: dict[str, type[PlacementPolicy]] = {}
+
+MOVES_SCHEMA = {
+    "type": "object", "required": ["moves"], "additionalProperties": False,
+    "properties": {"moves": {"type": "array", "maxItems": 5, "items": {
+        "type": "object", "required": ["op", "agent"], "additionalProperties": False,
+        "properties": {"op": {"enum": ["move", "swap"]}, "agent": {"type": "string"},
+                       "server": {"type": "string"}, "other": {"type": "string"}}}}},
+}
+
+SYSTEM_TEXT = (
+    "You refine the placement of LLM agents on edge servers. An assignment maps every agent to a server; "
+    "a server's summed agent demand must fit its capacity in memory_gb, compute, storage_gb and "
+    "bandwidth_mbps. The objective (lower is better) adds the users' predicted mean task latency (s), a "
+    "resource cost, 10 per user whose predicted latency exceeds its deadline, and the cost of migrating "
+    "agents away from their current server. Propose up to 5 changes that lower it: "
+    '{"op": "move", "agent": A, "server": S} or {"op": "swap", "agent": A, "other": B}. Each is applied only '
+    'if it fits and lowers the objective. Reply with JSON only: {"moves": [...]}.')
+
+
+def register(cls: type[PlacementPolicy]) -> type[PlacementPolicy]:
+    """Class decorator: add a policy to the registry under ``cls.name``."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_policy(name: str) -> type[PlacementPolicy]:
+    """The policy class named ``name``. Raises ConfigError listing the known names."""
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown placement policy {name!r}; known: {policy_names()}")
+    return _REGISTRY[name]
+
+
+def policy_names() -> list[str]:
+    """Registered placement policy names."""
+    return sorted(_REGISTRY)
+
+
+class PlacementPolicy:
+    """Base class: the evaluator, the stream, helpers shared by every policy.
+
+    Args:
+        ev: the objective evaluator (static facts); ``p``: the ``placement`` section.
+        controller: one of ``cls.controllers`` (``none`` for policies without one).
+        rng: the policy's seeded stream; ``llm``: the ``controllers.llm`` config (llm controller).
+
+    Raises:
+        ConfigError: a controller the policy does not have.
+    """
+
+    name = "base"
+    controllers: tuple[str, ...] = ("none",)
+    migration = "light"
+
+    def __init__(self, ev: Evaluator, p: dict[str, Any], controller: str, rng: random.Random,
+                 llm: dict[str, Any] | None = None) -> None:
+        if controller not in self.controllers:
+            raise ConfigError(f"placement policy {self.name!r}: controller must be one of {list(self.controllers)} "
+                              f"(value: {controller!r})")
+        self.ev, self.p, self.controller, self.rng = ev, p, controller, rng
+        self.n_servers = len(ev.servers)
+        self.counts = {"aco_runs": 0, "aco_evaluations": 0, "refinements": 0, "refine_accepted": 0,
+                       "refine_rejected": 0, "llm_calls": 0, "llm_fallbacks": 0, "local_evaluations": 0}
+        self.client = None
+        if controller == "llm":
+            from e3.config import REPO_ROOT
+            from e3.llm.client import LLMClient, LLMSettings
+
+            fields = set(LLMSettings.__dataclass_fields__)
+            s = {k: v for k, v in (llm or {}).items() if k in fields}
+            s["max_tokens"] = int(p["refine"]["llm_max_tokens"])
+            self.client = LLMClient(LLMSettings(**s), REPO_ROOT)
+
+    # --- helpers ------------------------------------------------------------------------------------
+    def _x(self, obs: PlacementObservation) -> list[int]:
+        return [self.ev.idx[s] for s in obs.assignment]
+
+    def _access(self, obs: PlacementObservation) -> list[int]:
+        return [self.ev.idx[s] for s in obs.user_access]
+
+    def _allowed(self, obs: PlacementObservation) -> list[bool]:
+        return [bool(obs.up[s]) for s in self.ev.servers]
+
+    def _used(self, x: list[int], skip: set[int]) -> list[list[float]]:
+        used = [[0.0] * len(DIMS) for _ in range(self.n_servers)]
+        for a, s in enumerate(x):
+            if a not in skip and s >= 0:
+                for k in range(len(DIMS)):
+                    used[s][k] += self.ev.demand[a][k]
+        return used
+
+    def _fits(self, used: list[list[float]], a: int, s: int) -> bool:
+        return all(u + n <= c + 1e-9 for u, n, c in zip(used[s], self.ev.demand[a], self.ev.capacity[s], strict=True))
+
+    def _triggered(self, x: list[int], access: list[int], users: list[int]) -> list[int]:
+        lat = self.ev.user_latency_ms(x, access)
+        f = self.p["migration_trigger"]
+        return [u for u in users if lat[u] > f * self.ev.deadline_ms(access[u], u)]
+
+    def _changes(self, old: list[int], new: list[int]) -> dict[int, str]:
+        return {a: self.ev.servers[s] for a, (o, s) in enumerate(zip(old, new, strict=True)) if o != s}
+
+    # --- rule placement of a subset (baselines, fallbacks) --------------------------------------------
+    def _rule_place(self, x: list[int], agents: list[int], access: list[int], allowed: list[bool]) -> list[int]:
+        """Place ``agents`` one by one by :meth:`_choose` (others fixed); unplaceable ones stay."""
+        x = list(x)
+        used = self._used(x, set(agents))
+        for a in agents:
+            ok = [s for s in range(self.n_servers) if allowed[s] and self._fits(used, a, s)]
+            if not ok:
+                if x[a] < 0:
+                    raise E3Error(f"placement policy {self.name!r}: no server fits agent {a}")
+                ok = [x[a]]
+            s = self._choose(a, ok, used, access)
+            x[a] = s
+            for k in range(len(DIMS)):
+                used[s][k] += self.ev.demand[a][k]
+        return x
+
+    def _choose(self, a: int, ok: list[int], used: list[list[float]], access: list[int]) -> int:
+        return self.rng.choice(ok)
+
+    def _region_first(self, a: int, ok: list[int], access: list[int]) -> list[int]:
+        reg = self.ev.system.region[self.ev.servers[access[self.ev.owner[a]]]]
+        near = [s for s in ok if self.ev.system.region[self.ev.servers[s]] == reg]
+        return near or ok
+
+    # --- the controller interface --------------------------------------------------------------------
+    def initial(self, obs: PlacementObservation) -> list[str]:
+        """EAD: every agent placed by the rule, agents in index order."""
+        access, allowed = self._access(obs), self._allowed(obs)
+        x = self._rule_place([-1] * len(self.ev.agents), list(range(len(self.ev.agents))), access, allowed)
+        return [self.ev.servers[s] for s in x]
+
+    def decide(self, obs: PlacementObservation, reason: str, user: int | None) -> dict[int, str]:
+        """EAM: re-place the agents of triggered users (all users at epochs, the mover on a move,
+        the leaving server's agents on a departure) by the rule."""
+        x, access, allowed = self._x(obs), self._access(obs), self._allowed(obs)
+        if reason == "handover":  # a few ms inside a region: not worth a migration
+            return {}
+        if reason == "server_leave":
+            agents = [a for a, s in enumerate(x) if not allowed[s]]
+        else:
+            users = [user] if reason == "region" else list(range(len(self.ev.chains)))
+            agents = [a for u in self._triggered(x, access, users) for a in self.ev.chains[u]]
+        if not agents:
+            return {}
+        return self._changes(x, self._rule_place(x, agents, access, allowed))
+
+    def summary(self) -> dict[str, Any]:
+        """Counters for the run summary (LLM cache statistics when the llm controller is used)."""
+        out = dict(self.counts)
+        if self.client is not None:
+            out.update({"llm_requests": self.client.calls, "llm_cache_hits": self.client.cache_hits,
+                        "prompt_tokens": self.client.prompt_tokens, "completion_tokens": self.client.completion_tokens})
+        return out
+
+
+@register
+class RandomFeasible(PlacementPolicy):
+    """A uniformly random server among those that fit."""
+
+    name = "random_feasible"
+
+
+@register
+class GreedyNearest(PlacementPolicy):
+    """The feasible server nearest (RTT) to the owner's access server; ties by name order."""
+
+    name = "greedy_nearest"
+
+    def _choose(self, a, ok, used, access):
+        acc = access[self.ev.owner[a]]
+        return min(ok, key=lambda s: (self.ev.rtt[acc][s], s))
+
+
+@register
+class BestFit(PlacementPolicy):
+    """Least normalised residual capacity after placement, owner's region first."""
+
+    name = "best_fit"
+
+    def _choose(self, a, ok, used, access):
+        def residual(s: int) -> float:
+            return sum((c - u - n) / c for u, n, c in zip(used[s], self.ev.demand[a], self.ev.capacity[s], strict=True))
+        return min(self._region_first(a, ok, access), key=lambda s: (residual(s), s))
+
+
+@register
+class FirstFit(PlacementPolicy):
+    """The first server (config order) that fits, owner's region first."""
+
+    name = "first_fit"
+
+    def _choose(self, a, ok, used, access):
+        return min(self._region_first(a, ok, access))
+
+
+@register
+class Aco(PlacementPolicy):
+    """Ant System over the agents (see module docstring); no refinement."""
+
+    name = "aco"
+    refine = False
+
+    def _optimise(self, x: list[int], agents: list[int], access: list[int], allowed: list[bool],
+                  current: list[int] | None, iterations: int) -> list[int]:
+        a = self.p["aco"]
+        eta = self.ev.eta(access, current)
+        base = [s if s >= 0 else 0 for s in x]
+        res = ant_system(self.ev.demand, self.ev.capacity, base, agents, allowed, eta,
+                         lambda y: self.ev.objective(y, access, current), a["alpha"], a["beta"], a["rho"], a["q"],
+                         a["ants"], iterations, self.rng, warm_start=current is not None)
+        self.counts["aco_runs"] += 1
+        self.counts["aco_evaluations"] += res.evaluations
+        if res.assignment is None:  # no ant found room: the greedy rule (fails loudly at t = 0)
+            return self._greedy(x, agents, access, allowed)
+        return res.assignment
+
+    def _greedy(self, x, agents, access, allowed):
+        g = GreedyNearest(self.ev, self.p, "none", self.rng)
+        return g._rule_place(x, agents, access, allowed)
+
+    def _after(self, x: list[int], access: list[int], allowed: list[bool], current: list[int] | None,
+               agents: list[int]) -> list[int]:
+        return x
+
+    def initial(self, obs):
+        access, allowed = self._access(obs), self._allowed(obs)
+        agents = list(range(len(self.ev.agents)))
+        x = self._start(agents, access, allowed)
+        x = self._after(x, access, allowed, None, agents)
+        return [self.ev.servers[s] for s in x]
+
+    def _start(self, agents, access, allowed):
+        return self._optimise([-1] * len(agents), agents, access, allowed, None, self.p["aco"]["iterations"])
+
+    def decide(self, obs, reason, user):
+        x, access, allowed = self._x(obs), self._access(obs), self._allowed(obs)
+        if reason == "handover":
+            return {}
+        if reason == "region":
+            if not self._triggered(x, access, [user]):
+                return {}
+            agents = list(self.ev.chains[user])
+        elif reason == "server_leave":
+            agents = list(range(len(x)))
+        else:
+            agents = list(range(len(x)))
+        cur = list(x)
+        if not all(allowed[s] for s in cur):  # agents on a leaving server must go: no warm start there
+            cur_ok = self._greedy(cur, [a for a, s in enumerate(cur) if not allowed[s]], access, allowed)
+        else:
+            cur_ok = cur
+        y = self._optimise(cur_ok, agents, access, allowed, cur_ok, self.p["aco"]["eam_iterations"])
+        if reason != "region":
+            y = self._after(y, access, allowed, cur, agents)
+        return self._changes(x, y)
+
+
+@register
+class AntLLM(Aco):
+    """Ant System then refinement by the controller (``local_search`` or ``llm``)."""
+
+    name = "antllm"
+    controllers = ("local_search", "llm")
+
+    def _after(self, x, access, allowed, current, agents):
+        return self.refine_moves(x, access, allowed, current, agents)
+
+    # --- refinement ------------------------------------------------------------------------------------
+    def _try(self, x: list[int], op: tuple, access, allowed, current, best: float) -> tuple[list[int], float] | None:
+        """Apply one move/swap if it is feasible and lowers the objective; else None."""
+        y = list(x)
+        if op[0] == "move":
+            y[op[1]] = op[2]
+        else:
+            y[op[1]], y[op[2]] = x[op[2]], x[op[1]]
+        if y == x or not self.ev.feasible(y, allowed):
+            return None
+        c = self.ev.objective(y, access, current)
+        return (y, c) if c < best - 1e-12 else None
+
+    def refine_moves(self, x, access, allowed, current, agents) -> list[int]:
+        """Up to ``refine.max_moves`` accepted moves/swaps from the controller."""
+        self.counts["refinements"] += 1
+        best = self.ev.objective(x, access, current)
+        budget = self.p["refine"]["max_moves"]
+        if self.controller == "llm":
+            ops = self._llm_ops(x, access, allowed, current, agents)[:budget]
+            for op in ops:
+                r = self._try(x, op, access, allowed, current, best)
+                if r is None:
+                    self.counts["refine_rejected"] += 1
+                    continue
+                x, best = r
+                self.counts["refine_accepted"] += 1
+            return x
+        accepted, evals = 0, 0
+        limit = self.p["refine"]["max_evaluations"]
+        while accepted < budget and evals < limit:
+            cands = [("move", a, s) for a in agents for s in range(self.n_servers) if s != x[a] and allowed[s]]
+            cands += [("swap", a, b) for i, a in enumerate(agents) for b in agents[i + 1:] if x[a] != x[b]]
+            self.rng.shuffle(cands)
+            found = False
+            for op in cands:
+                if evals >= limit:
+                    break
+                evals += 1
+                r = self._try(x, op, access, allowed, current, best)
+                if r is not None:
+                    x, best = r
+                    accepted += 1
+                    found = True
+                    break
+            if not found:
+                break
+        self.counts["local_evaluations"] += evals
+        self.counts["refine_accepted"] += accepted
+        return x
+
+    def _llm_ops(self, x, access, allowed, current, agents) -> list[tuple]:
+        """One LLM call; its moves as ``("move", a, s)`` / ``("swap", a, b)``. Malformed replies and
+        unknown names are counted as fallbacks (no-op)."""
+        from e3.llm.client import LLMProviderError
+
+        ev = self.ev
+        used = self._used(x, set())
+        lat = ev.user_latency_ms(x, access)
+        user = {
+            "servers": {s: {"region": ev.system.region[s], "up": allowed[i],
+                            "mean_step_s": round(ev.svc_ms[i] / 1000.0, 2),
+                            "free": {d: round(c - u, 1) for d, c, u in zip(DIMS, ev.capacity[i], used[i], strict=True)}}
+                        for i, s in enumerate(ev.servers)},
+            "agents": {ev.agents[a].name: {"server": ev.servers[x[a]], "owner": ev.owner[a],
+                                           "demand": {d: round(v, 1) for d, v in zip(DIMS, ev.demand[a], strict=True)}}
+                       for a in agents},
+            "users": {str(u): {"access": ev.servers[access[u]], "chain": [ev.agents[a].name for a in ch],
+                               "predicted_latency_s": round(lat[u] / 1000.0, 2),
+                               "deadline_s": round(ev.deadline_ms(access[u], u) / 1000.0, 2)}
+                      for u, ch in enumerate(ev.chains)},
+            "objective": round(ev.objective(x, access, current), 3),
+        }
+        messages = [{"role": "system", "content": SYSTEM_TEXT},
+                    {"role": "user", "content": json.dumps(user, sort_keys=True, separators=(",", ":"))}]
+        self.counts["llm_calls"] += 1
+        try:
+            reply = self.client.complete(messages, None, {"type": "json_object", "schema": MOVES_SCHEMA}, PROMPT_VERSION)
+            obj = json.loads((reply.content or "").strip())
+            jsonschema.validate(obj, MOVES_SCHEMA)
+        except (LLMProviderError, json.JSONDecodeError, jsonschema.ValidationError):
+            self.counts["llm_fallbacks"] += 1
+            return []
+        names = {ag.name: i for i, ag in enumerate(ev.agents)}
+        ops = []
+        for m in obj["moves"]:
+            a = names.get(m["agent"])
+            if m["op"] == "move" and a is not None and m.get("server") in ev.idx:
+                ops.append(("move", a, ev.idx[m["server"]]))
+            elif m["op"] == "swap" and a is not None and names.get(m.get("other")) is not None:
+                ops.append(("swap", a, names[m["other"]]))
+            else:
+                self.counts["refine_rejected"] += 1
+        return ops
+
+
+@register
+class LLMOnly(AntLLM):
+    """Refinement alone from a random feasible start (no ACO)."""
+
+    name = "llm_only"
+
+    def _start(self, agents, access, allowed):
+        return RandomFeasible(self.ev, self.p, "none", self.rng)._rule_place([-1] * len(agents), agents, access, allowed)
+
+    def decide(self, obs, reason, user):
+        x, access, allowed = self._x(obs), self._access(obs), self._allowed(obs)
+        if reason in ("region", "handover"):
+            return {}
+        cur = list(x)
+        if reason == "server_leave":
+            cur = self._start_leave(cur, access, allowed)
+        y = self.refine_moves(cur, access, allowed, list(x), list(range(len(x))))
+        return self._changes(x, y)
+
+    def _start_leave(self, x, access, allowed):
+        out = [a for a, s in enumerate(x) if not allowed[s]]
+        return RandomFeasible(self.ev, self.p, "none", self.rng)._rule_place(x, out, access, allowed)
+
+
+@register
+class NoMigration(AntLLM):
+    """AntLLM's initial placement; never migrates (departing servers are evacuated by the engine)."""
+
+    name = "no_migration"
+
+    def decide(self, obs, reason, user):
+        return {}
+
+
+@register
+class AlwaysFollow(AntLLM):
+    """AntLLM's initial placement; every user move sends the user's agents to the feasible server
+    nearest to the new access server (no epoch re-optimisation)."""
+
+    name = "always_follow"
+
+    def decide(self, obs, reason, user):
+        x, access, allowed = self._x(obs), self._access(obs), self._allowed(obs)
+        if reason in ("region", "handover"):
+            agents = list(self.ev.chains[user])
+        elif reason == "server_leave":
+            agents = [a for a, s in enumerate(x) if not allowed[s]]
+        else:
+            return {}
+        g = GreedyNearest(self.ev, self.p, "none", self.rng)
+        return self._changes(x, g._rule_place(x, agents, access, allowed))
+
+
+@register
+class AntLLMHeavy(AntLLM):
+    """AntLLM with heavy migration (the runtime image moves with the state)."""
+
+    name = "antllm_heavy"
+    migration = "heavy"

@@ -1,0 +1,228 @@
+"""Assemble and run one agent-placement simulation; write ``tasks.parquet``, ``migrations.parquet``,
+``summary.json`` (deterministic) and ``timing.json`` (optimiser and run wall times).
+
+Per cell (:func:`load_inputs`, once per batch of seeds): system, scenario, policy class. Per seed
+(:func:`build_simulation`): the world (users, agents, tasks, moves: streams keyed by the seed only),
+the policy (its own stream), the engine. Outputs go through a staging folder renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from e3.config import REPO_ROOT, config_hash, load_schema, read_yaml, validate
+from e3.errors import ConfigError
+from e3.io import write_json_atomic
+from e3.placement.model import Evaluator
+from e3.placement.policies import get_policy
+from e3.placement.system import DIMS, System, World, build_system, build_world, section
+from e3.seeds import stream
+from e3.sim.placement import PlacementSimulation, PlacementStats, StepSpec
+
+SCENARIO_DIR = REPO_ROOT / "config" / "agents"
+
+
+def scenario_path(name_or_path: str | Path) -> Path:
+    """``config/agents/NAME.yaml`` for a bare name, else the given path."""
+    p = Path(name_or_path)
+    return p if p.suffix in (".yaml", ".yml") else SCENARIO_DIR / f"{name_or_path}.yaml"
+
+
+def available_scenarios() -> list[str]:
+    """Names of the agent placement scenario files."""
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+
+
+def is_placement_scenario(name_or_path: str | Path) -> bool:
+    """True when the scenario file says ``system: placement``."""
+    p = scenario_path(name_or_path)
+    if not p.is_file():
+        return False
+    d = read_yaml(p)
+    return isinstance(d, dict) and d.get("system") == "placement"
+
+
+def load_scenario(name_or_path: str | Path, system: System) -> dict[str, Any]:
+    """Read and validate a scenario. Raises ConfigError: missing file, schema violation, unknown
+    server, a return before its leave."""
+    path = scenario_path(name_or_path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: placement scenario not found; available: {available_scenarios()}")
+    raw = validate(read_yaml(path), load_schema("placement_scenario.schema.yaml"), path)
+    for i, e in enumerate(raw["server_events"]):
+        if e["server"] not in system.servers:
+            raise ConfigError(f"{path}: field 'server_events.{i}.server': unknown server {e['server']!r}; "
+                              f"known: {list(system.servers)}")
+        if e["return_s"] <= e["leave_s"]:
+            raise ConfigError(f"{path}: field 'server_events.{i}': return_s {e['return_s']} must be > leave_s {e['leave_s']}")
+    return raw
+
+
+@dataclass(frozen=True)
+class PlacementInputs:
+    """What every run of one (scenario, policy, controller) cell reads, whatever its seed."""
+
+    cfg: dict[str, Any]
+    p: dict[str, Any]
+    system: System
+    scenario: dict[str, Any]
+    policy_cls: type
+    controller: str
+
+
+def load_inputs(cfg: dict[str, Any], scenario: str, policy: str, controller: str | None) -> PlacementInputs:
+    """Validate the config section, scenario, policy and controller once per cell."""
+    p = section(cfg)
+    system = build_system(cfg)
+    sc = load_scenario(scenario, system)
+    cls = get_policy(policy)
+    ctl = controller or cls.controllers[0]
+    if ctl not in cls.controllers:
+        raise ConfigError(f"placement policy {policy!r}: --controller must be one of {list(cls.controllers)} (value: {ctl!r})")
+    return PlacementInputs(cfg, p, system, sc, cls, ctl)
+
+
+def build_simulation(ri: PlacementInputs, seed: int) -> tuple[PlacementSimulation, World, Any]:
+    """The engine of one replicate, its world and its policy."""
+    p, system = ri.p, ri.system
+    world = build_world(system, p, seed)
+    heavy = ri.policy_cls.migration == "heavy"
+    ev = Evaluator(system, p, world.agents, world.chains, world.rate_per_user_per_s, heavy=heavy)
+    policy = ri.policy_cls(ev, p, ri.controller, stream(seed, "placement", "policy", ri.policy_cls.name),
+                           (ri.cfg.get("controllers") or {}).get("llm"))
+
+    def service_ms(server: str, step: StepSpec) -> float:
+        return system.prior_service_ms(server, step.input_tokens, step.output_tokens) * step.noise
+
+    events = []
+    for e in ri.scenario["server_events"]:
+        events += [(e["leave_s"] * 1000.0, e["server"], "leave"), (e["return_s"] * 1000.0, e["server"], "return")]
+    events.sort()
+    sim = PlacementSimulation(system.nodes(), system.region, system.access_points, system.network(), world.agents,
+                              world.tasks, world.moves, world.user_start, service_ms, policy, ri.policy_cls.migration,
+                              p["init_warm_s"] * 1000.0, p["init_pull_s"] * 1000.0, p["epoch_s"] * 1000.0,
+                              p["horizon_s"] * 1000.0, events, p["cost"])
+    return sim, world, policy
+
+
+def metrics(st: PlacementStats, system: System, p: dict[str, Any], n_issued: int) -> dict[str, Any]:
+    """The run's metrics (see README "Agent placement"). Utilisation: time-sampled (every epoch) mean
+    reserved fraction over the four dimensions, over the up servers that host at least one agent."""
+    lat = np.array([t["latency_ms"] for t in st.tasks], dtype=float)
+    met = sum(1 for t in st.tasks if t["met"])
+    util, rcost = [], 0.0
+    w = p["cost"]["weights"]
+    for smp in st.epoch_samples:
+        for s, used in smp["used"].items():
+            cap = system.capacity[s]
+            if smp["up"][s]:
+                rcost += sum(w.get(d, 0.0) * used[d] / cap[d] for d in DIMS)
+                if used["memory_gb"] > 0:
+                    util.append(sum(used[d] / cap[d] for d in DIMS) / len(DIMS))
+    mig_cost = sum(m["cost"] for m in st.migrations)
+    return {
+        "issued": n_issued, "completed": len(st.tasks),
+        "task_latency_mean_ms": float(lat.mean()) if len(lat) else math.nan,
+        "task_latency_p95_ms": float(np.percentile(lat, 95)) if len(lat) else math.nan,
+        "qos_ratio": met / len(st.tasks) if st.tasks else math.nan,
+        "deployment_latency_ms": float(np.mean([d["startup_ms"] for d in st.deployments])),
+        "migrations": len(st.migrations), "migration_mb": sum(m["bytes"] for m in st.migrations) / 1e6,
+        "migration_cost": mig_cost, "migration_downtime_s": sum(m["downtime_ms"] for m in st.migrations) / 1000.0,
+        "refused_migrations": st.refused_migrations, "evacuation_failures": st.evacuation_failures,
+        "utilisation": float(np.mean(util)) if util else 0.0,
+        "busy_fraction": {s: b / st.makespan_ms if st.makespan_ms > 0 else 0.0 for s, b in st.busy_ms.items()},
+        "resource_cost": rcost, "total_cost": rcost + mig_cost, "decisions": st.decisions,
+    }
+
+
+TASK_SCHEMA = pa.schema([("task", pa.int64()), ("user", pa.int64()), ("arrival_ms", pa.float64()),
+                         ("end_ms", pa.float64()), ("latency_ms", pa.float64()), ("deadline_ms", pa.float64()),
+                         ("met", pa.bool_()), ("steps", pa.int64())])
+MIG_SCHEMA = pa.schema([("agent", pa.int64()), ("src", pa.string()), ("dst", pa.string()), ("start_ms", pa.float64()),
+                        ("end_ms", pa.float64()), ("bytes", pa.float64()), ("downtime_ms", pa.float64()),
+                        ("warm", pa.bool_()), ("kind", pa.string()), ("cost", pa.float64())])
+
+
+def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    return pa.table({f.name: pa.array([r[f.name] for r in rows], type=f.type) for f in schema}, schema=schema)
+
+
+def simulate(cfg: dict[str, Any], scenario: str, policy: str, controller: str | None, seed: int, out_dir: str | Path,
+             inputs: PlacementInputs | None = None) -> dict[str, Any]:
+    """Run one simulation and write its files (byte-identical for the same inputs and seed, except
+    ``timing.json``). Returns the summary with ``wall_s`` and ``optimizer_s`` added."""
+    ri = inputs or load_inputs(cfg, scenario, policy, controller)
+    out_dir = Path(out_dir)
+    staging = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        t0 = time.perf_counter()
+        sim, world, pol = build_simulation(ri, seed)
+        st = sim.run()
+        wall = time.perf_counter() - t0
+        pq.write_table(_table(st.tasks, TASK_SCHEMA), staging / "tasks.parquet")
+        pq.write_table(_table(st.migrations, MIG_SCHEMA), staging / "migrations.parquet")
+        ps = pol.summary()
+        summary = {
+            "system": "placement", "scenario": ri.scenario["name"], "policy": ri.policy_cls.name,
+            "controller": ri.controller, "seed": seed, "migration_mode": ri.policy_cls.migration,
+            "agents": len(world.agents), "users": len(world.chains), "moves": len(world.moves),
+            "rate_per_user_per_s": world.rate_per_user_per_s, "mean_step_ms": world.mean_step_ms,
+            **metrics(st, ri.system, ri.p, len(world.tasks)),
+            "llm_calls": ps["llm_calls"],
+            "max_used": st.max_used, "capacity": ri.system.capacity, "policy_summary": ps,
+            "priors": ri.system.priors_label,
+            "config_hash": config_hash({"placement": ri.p, "priors": ri.cfg["priors"]}),
+            "scenario_hash": config_hash(ri.scenario),
+        }
+        write_json_atomic(staging / "summary.json", summary)
+        optimizer_s = st.controller_wall_s + st.deploy_wall_s
+        write_json_atomic(staging / "timing.json", {"wall_s": round(wall, 3), "optimizer_s": round(optimizer_s, 4),
+                                                    "deploy_decision_s": round(st.deploy_wall_s, 4)})
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+        summary["wall_s"], summary["optimizer_s"] = wall, optimizer_s
+        return summary
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def simulate_batch(cfg: dict[str, Any], scenario: str, policy: str, controller: str | None, seeds: list[int],
+                   out_pattern: str, progress=None) -> list[dict[str, Any]]:
+    """Run one cell for several seeds in this process; ``out_pattern`` holds ``{seed}``.
+    Raises ConfigError on a missing placeholder or a repeated seed."""
+    if "{seed}" not in out_pattern:
+        raise ConfigError(f"--out {out_pattern!r}: a batch of seeds needs a '{{seed}}' placeholder")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds {seeds}: a seed is listed twice")
+    ri = load_inputs(cfg, scenario, policy, controller)
+    out = []
+    for s in seeds:
+        summ = simulate(cfg, scenario, policy, controller, s, out_pattern.replace("{seed}", str(s)), inputs=ri)
+        if progress:
+            progress(f"seed {s}: mean latency {summ['task_latency_mean_ms'] / 1000:.2f} s, QoS {summ['qos_ratio']:.3f}, "
+                     f"{summ['migrations']} migrations, {summ['wall_s']:.2f} s")
+        out.append(summ)
+    return out
+
+
+def summary_json(path: str | Path) -> dict[str, Any]:
+    """A run's summary with its timing merged in (``optimizer_s``, ``wall_s``)."""
+    path = Path(path)
+    s = json.loads(path.read_text())
+    t = path.with_name("timing.json")
+    if t.exists():
+        s.update(json.loads(t.read_text()))
+    return s
