@@ -19,8 +19,13 @@ write_csv(t, sm.output.csv)
 # The grid values need more digits than the latencies' one decimal (0.125 tasks/s is not 0.1).
 fmt = {"arrival_rate_per_s": ".3f", "risk_penalty_ms": ".0f", "mismatch_scale": ".2f", "rho_pool": ".3f",
        "rho_safe": ".3f", "n_seeds": "d"}
-shown = t.assign(**{c: t[c].map(lambda x, f=fmt.get(c, ".1f"): "" if x != x else format(x, f))
-                    for c in t.columns if t[c].dtype.kind in "fi"})
+
+
+def _cell(x, f: str) -> str:
+    return "" if x != x else format(x, f)  # NaN (not applicable to this study) shows empty
+
+
+shown = t.assign(**{c: t[c].map(lambda x, c=c: _cell(x, fmt.get(c, ".1f"))) for c in t.columns if t[c].dtype.kind in "fi"})
 write_text_atomic(sm.output.md, shown.to_markdown(index=False, disable_numparse=True) + "\n")
 write_text_atomic(sm.output.tex, to_latex(shown, "Operating points: gaps to both Oracles and stutter against the arrival "
                                              "rate, the soft risk penalty and the mismatch scale.", "tab:operating_points"))
