@@ -190,8 +190,32 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     if sets:
         apply_sets(cfg, list(sets))
     validate(cfg, load_schema("config.schema.yaml"), path)
+    check_sub_schemas(cfg, path)
     check_references(cfg, path)
     return cfg
+
+
+#: Config sections whose full schema lives in a file of its own (the third system's); the main
+#: schema only says they are objects. Checked here too, so a bad value fails before any run.
+SUB_SCHEMAS = {"placement": "placement.schema.yaml"}
+
+
+def check_sub_schemas(cfg: dict[str, Any], source: str | Path) -> None:
+    """Validate each :data:`SUB_SCHEMAS` section present in ``cfg`` (on a copy: no defaults are
+    filled into ``cfg``, so hashes do not change).
+
+    Raises:
+        ConfigError: naming ``source`` and the field as ``SECTION.path``, and the value.
+    """
+    for key, schema in SUB_SCHEMAS.items():
+        if key not in cfg:
+            continue
+        errors = sorted(_Validator(load_schema(schema)).iter_errors(copy.deepcopy(cfg[key])),
+                        key=lambda e: list(e.absolute_path))
+        if errors:
+            e = errors[0]
+            field = ".".join([key, *(str(x) for x in e.absolute_path)])
+            raise ConfigError(f"{source}: field {field!r}: {e.message}")
 
 
 #: Which ``truth.mismatch`` factors apply to a device of each task kind (Eq. 1 / Eq. 2).
@@ -284,6 +308,7 @@ def check_sweep(cfg: dict[str, Any], root: str | Path, source: str | Path = "con
     from e3.sim.scenario import available_scenarios, horizon_warnings, load_scenario
 
     validate(copy.deepcopy(cfg), load_schema("config.schema.yaml"), source)
+    check_sub_schemas(cfg, source)
     check_references(cfg, source)
     sweep = cfg["sweep"]
     plugins = tuple(sweep.get("plugins", ()))
