@@ -224,3 +224,15 @@ def staged_run_dir(out_dir: str | Path, run_files: Iterable[str] = SIM_RUN_FILES
         publish_run_dir(staging, out_dir, run_files)
     finally:
         discard_run_dir(staging)
+
+
+def check_batch(out_pattern: str, seeds: list[int]) -> None:
+    """Arguments of a batch of seeds (``e3 simulate --seeds``), for every system's batch runner.
+
+    Raises:
+        E3Error: ``out_pattern`` lacks the ``{seed}`` placeholder, or a seed is listed twice.
+    """
+    if "{seed}" not in out_pattern:
+        raise E3Error(f"--out {out_pattern!r}: a batch of seeds needs a '{{seed}}' placeholder in the output folder")
+    if len(set(seeds)) != len(seeds):
+        raise E3Error(f"--seeds {seeds}: a seed is listed twice")

@@ -385,3 +385,18 @@ def test_mirror_digest_follows_content(tmp_path):
     d1 = mirror_digest(tmp_path, ["v4.0"])
     f.write_text("2")
     assert mirror_digest(tmp_path, ["v4.0"]) != d1 and mirror_digest(None, ["v4.0"]) == ""
+
+
+@pytest.mark.parametrize("scenario,policy,controller", [("mec_city", "round_robin", "none"),
+                                                         ("agents_global", "greedy_nearest", "none")])
+def test_other_systems_never_delete_a_folder_that_is_not_a_run(tmp_path, scenario, policy, controller):
+    # the fairness and placement runs publish through e3.io.staged_run_dir like E3's
+    from e3.cli import main
+
+    keep = tmp_path / "mine"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("not a run")
+    rc = main(["simulate", "--scenario", scenario, "--policy", policy, "--controller", controller, "--seed", "1",
+               "--quiet", "--out", str(keep)])
+    assert rc == 2
+    assert (keep / "notes.txt").read_text() == "not a run"

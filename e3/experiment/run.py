@@ -23,7 +23,7 @@ from e3 import __version__
 from e3.agent.controllers import fallback_warning
 from e3.config import REPO_ROOT, config_hash
 from e3.errors import ConfigError, E3Error, InputError
-from e3.io import sha256_file, staged_run_dir, write_json_atomic
+from e3.io import check_batch, sha256_file, staged_run_dir, write_json_atomic
 from e3.mlperf.pool import DevicePrior, generate_pool, generated_mismatch, resolve_pool
 from e3.mlperf.priors import load_priors
 from e3.policies.base import get_policy
@@ -317,10 +317,7 @@ def simulate_batch(cfg: dict[str, Any], scenario: str, policy: str, seeds: list[
     Raises:
         E3Error: ``out_pattern`` lacks ``{seed}``, duplicate seeds; and whatever :func:`simulate` raises.
     """
-    if "{seed}" not in out_pattern:
-        raise E3Error(f"--out {out_pattern!r}: a batch of seeds needs a '{{seed}}' placeholder in the output folder")
-    if len(set(seeds)) != len(seeds):
-        raise E3Error(f"--seeds {seeds}: a seed is listed twice")
+    check_batch(out_pattern, seeds)
     inputs = load_run_inputs(cfg, scenario, policy, policy_overrides, plugins, n_tasks)
     out = []
     for i, seed in enumerate(seeds, 1):

@@ -10,7 +10,6 @@ stream, the engine. Outputs go through a staging folder renamed into place (as E
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from e3.fairness.policies import PolicyContext, get_policy
 from e3.fairness.scenario import FairnessScenario, generate_requests, load_scenario
 from e3.fairness.static import Plan, best_deployment
 from e3.fairness.system import System, build_system
-from e3.io import write_json_atomic
+from e3.io import check_batch, staged_run_dir, write_json_atomic
 from e3.seeds import stream
 from e3.sim.network import Network, uniform_rtt_matrix
 from e3.sim.nodes import Node
@@ -157,17 +156,18 @@ def request_metrics(table, models: list[str], ref_service_s: dict[str, float], t
     return out
 
 
+#: The files one run writes: a folder holding only these is a previous run that may be replaced.
+RUN_FILES = frozenset(("summary.json", "timing.json", "requests.parquet", "audit.jsonl"))
+
+
 def simulate(cfg: dict[str, Any], scenario: str, policy: str, controller: str | None, seed: int, out_dir: str | Path,
              inputs: FairnessInputs | None = None) -> dict[str, Any]:
     """Run one simulation; write ``requests.parquet``, ``summary.json``, ``timing.json`` (and
     ``audit.jsonl`` when the policy audits). Same inputs and seed give byte-identical files
     except ``timing.json``. Returns the summary (with ``wall_s``)."""
     ri = inputs or load_inputs(cfg, scenario, policy, controller)
-    out_dir = Path(out_dir)
-    staging = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    # A private staging folder; only a previous run's files are ever replaced (e3.io, issue 13).
+    with staged_run_dir(out_dir, RUN_FILES) as staging:
         trace = staging / "requests.parquet"
         audit_path = staging / "audit.jsonl"
         with open(audit_path, "w") as af:
@@ -194,23 +194,15 @@ def simulate(cfg: dict[str, Any], scenario: str, policy: str, controller: str | 
         }
         write_json_atomic(staging / "summary.json", summary)
         write_json_atomic(staging / "timing.json", {"wall_s": round(st.wall_s, 3)})
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-        summary["wall_s"] = st.wall_s
-        return summary
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    summary["wall_s"] = st.wall_s
+    return summary
 
 
 def simulate_batch(cfg: dict[str, Any], scenario: str, policy: str, controller: str | None, seeds: list[int],
                    out_pattern: str, progress=None) -> list[dict[str, Any]]:
     """Run one cell for several seeds in this process (inputs loaded once); ``out_pattern`` holds
-    ``{seed}``. Raises ConfigError on a missing placeholder or a repeated seed."""
-    if "{seed}" not in out_pattern:
-        raise ConfigError(f"--out {out_pattern!r}: a batch of seeds needs a '{{seed}}' placeholder")
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"--seeds {seeds}: a seed is listed twice")
+    ``{seed}``. Raises E3Error on a missing placeholder or a repeated seed (:func:`e3.io.check_batch`)."""
+    check_batch(out_pattern, seeds)
     ri = load_inputs(cfg, scenario, policy, controller)
     out = []
     for s in seeds:

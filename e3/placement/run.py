@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ import pyarrow.parquet as pq
 
 from e3.config import REPO_ROOT, config_hash, load_schema, read_yaml, validate
 from e3.errors import ConfigError
-from e3.io import write_json_atomic
+from e3.io import check_batch, staged_run_dir, write_json_atomic
 from e3.placement.model import Evaluator
 from e3.placement.policies import get_policy
 from e3.placement.system import DIMS, System, World, build_system, build_world, section
@@ -157,16 +156,17 @@ def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
     return pa.table({f.name: pa.array([r[f.name] for r in rows], type=f.type) for f in schema}, schema=schema)
 
 
+#: The files one run writes: a folder holding only these is a previous run that may be replaced.
+RUN_FILES = frozenset(("summary.json", "timing.json", "tasks.parquet", "migrations.parquet"))
+
+
 def simulate(cfg: dict[str, Any], scenario: str, policy: str, controller: str | None, seed: int, out_dir: str | Path,
              inputs: PlacementInputs | None = None) -> dict[str, Any]:
     """Run one simulation and write its files (byte-identical for the same inputs and seed, except
     ``timing.json``). Returns the summary with ``wall_s`` and ``optimizer_s`` added."""
     ri = inputs or load_inputs(cfg, scenario, policy, controller)
-    out_dir = Path(out_dir)
-    staging = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    # A private staging folder; only a previous run's files are ever replaced (e3.io, issue 13).
+    with staged_run_dir(out_dir, RUN_FILES) as staging:
         t0 = time.perf_counter()
         sim, world, pol = build_simulation(ri, seed)
         st = sim.run()
@@ -190,23 +190,15 @@ def simulate(cfg: dict[str, Any], scenario: str, policy: str, controller: str | 
         optimizer_s = st.controller_wall_s + st.deploy_wall_s
         write_json_atomic(staging / "timing.json", {"wall_s": round(wall, 3), "optimizer_s": round(optimizer_s, 4),
                                                     "deploy_decision_s": round(st.deploy_wall_s, 4)})
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-        summary["wall_s"], summary["optimizer_s"] = wall, optimizer_s
-        return summary
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    summary["wall_s"], summary["optimizer_s"] = wall, optimizer_s
+    return summary
 
 
 def simulate_batch(cfg: dict[str, Any], scenario: str, policy: str, controller: str | None, seeds: list[int],
                    out_pattern: str, progress=None) -> list[dict[str, Any]]:
     """Run one cell for several seeds in this process; ``out_pattern`` holds ``{seed}``.
-    Raises ConfigError on a missing placeholder or a repeated seed."""
-    if "{seed}" not in out_pattern:
-        raise ConfigError(f"--out {out_pattern!r}: a batch of seeds needs a '{{seed}}' placeholder")
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"--seeds {seeds}: a seed is listed twice")
+    Raises E3Error on a missing placeholder or a repeated seed (:func:`e3.io.check_batch`)."""
+    check_batch(out_pattern, seeds)
     ri = load_inputs(cfg, scenario, policy, controller)
     out = []
     for s in seeds:
