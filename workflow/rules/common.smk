@@ -213,8 +213,13 @@ REPORT_STUDIES = {
 
 
 def existing_study_tables(wildcards):
-    """The REPORT_STUDIES tables present now: inputs only when they exist (no study is forced)."""
-    return [p for p in REPORT_STUDIES.values() if os.path.exists(p)]
+    """Study tables the report takes as inputs: the operating points (in the default target, so it
+    is built first). The scale and trace tables have their own targets and need their own data:
+    the report reads them when present (params) but never makes the default target rebuild them;
+    after refreshing one, run `snakemake -R paper_context`."""
+    return [REPORT_STUDIES["operating_points"]]
+
+
 # --- the fairness system (issue 14) -------------------------------------------------------
 FAIRNESS_RUNS = "resources/fairness/{scenario}/{policy}/{controller}/seed{seed}"
 FAIRNESS_CONFIG = "resources/config/fairness_effective.yaml"
