@@ -37,6 +37,22 @@ def t_interval(x: pd.Series) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def cell_runs(runs: pd.DataFrame, scenarios: list[str], cells: list[dict]):
+    """Yield ``(scenario, policy, controller, rows)`` for every (scenario, cell) with runs, in
+    config order (scenario, then cell); ``rows`` are that cell's rows of ``runs`` (one per seed).
+
+    Args:
+        runs: one row per run, with ``scenario``, ``policy`` and ``controller`` columns.
+        cells: the config's cells (``{"policy", "controller"?}``; controller defaults to ``none``).
+    """
+    for sc in scenarios:
+        for cell in cells:
+            pol, ctl = cell["policy"], cell.get("controller", "none")
+            c = runs[(runs["scenario"] == sc) & (runs["policy"] == pol) & (runs["controller"] == ctl)]
+            if not c.empty:
+                yield sc, pol, ctl, c
+
+
 def _load_public(name: str) -> dict:
     import yaml
 

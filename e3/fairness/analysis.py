@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from e3.analysis.tables import t_interval
+from e3.analysis.tables import cell_runs, t_interval
 from e3.errors import InputError
 
 TABLE_COLUMNS = ["scenario", "policy", "controller", "mean_latency_s", "p95_latency_s", "jain_raw",
@@ -63,27 +63,22 @@ def with_objective(runs: pd.DataFrame, reference_policy: str, weight: float) -> 
 def fairness_table(runs: pd.DataFrame, cells: list[dict], scenarios: list[str], models: list[str]) -> pd.DataFrame:
     """One row per cell in config order (scenario, then cell); see the module docstring."""
     rows = []
-    for sc in scenarios:
-        for cell in cells:
-            pol, ctl = cell["policy"], cell.get("controller", "none")
-            c = runs[(runs["scenario"] == sc) & (runs["policy"] == pol) & (runs["controller"] == ctl)]
-            if c.empty:
-                continue
-            lo, hi = t_interval(c["mean_latency_s"])
-            jlo, jhi = t_interval(c["jain_normalized"])
-            olo, ohi = t_interval(c["objective"].dropna())
-            r = {"scenario": sc, "policy": pol, "controller": ctl, "mean_latency_s": c["mean_latency_s"].mean(),
-                 "p95_latency_s": c["p95_latency_s"].mean(), "jain_raw": c["jain_raw"].mean(),
-                 "jain_normalized": c["jain_normalized"].mean(), "success_ratio": c["success_ratio"].mean(),
-                 "pod_activations": c["pod_activations"].mean(), "objective": c["objective"].mean(),
-                 "n_seeds": len(c), "mean_latency_ci95_low_s": lo, "mean_latency_ci95_high_s": hi,
-                 "jain_normalized_ci95_low": jlo, "jain_normalized_ci95_high": jhi,
-                 "objective_ci95_low": olo, "objective_ci95_high": ohi,
-                 "jain_inverse_latency": c["jain_inverse_latency"].mean(),
-                 "mean_latency_served_s": c["mean_latency_served_s"].mean(), "failed": c["failed"].mean(),
-                 "timed_out": c["timed_out"].mean(), "llm_fallbacks": c["llm_fallbacks"].mean()}
-            r.update({f"latency_{m}_s": c[f"latency_{m}_s"].mean() for m in models})
-            rows.append(r)
+    for sc, pol, ctl, c in cell_runs(runs, scenarios, cells):
+        lo, hi = t_interval(c["mean_latency_s"])
+        jlo, jhi = t_interval(c["jain_normalized"])
+        olo, ohi = t_interval(c["objective"].dropna())
+        r = {"scenario": sc, "policy": pol, "controller": ctl, "mean_latency_s": c["mean_latency_s"].mean(),
+             "p95_latency_s": c["p95_latency_s"].mean(), "jain_raw": c["jain_raw"].mean(),
+             "jain_normalized": c["jain_normalized"].mean(), "success_ratio": c["success_ratio"].mean(),
+             "pod_activations": c["pod_activations"].mean(), "objective": c["objective"].mean(),
+             "n_seeds": len(c), "mean_latency_ci95_low_s": lo, "mean_latency_ci95_high_s": hi,
+             "jain_normalized_ci95_low": jlo, "jain_normalized_ci95_high": jhi,
+             "objective_ci95_low": olo, "objective_ci95_high": ohi,
+             "jain_inverse_latency": c["jain_inverse_latency"].mean(),
+             "mean_latency_served_s": c["mean_latency_served_s"].mean(), "failed": c["failed"].mean(),
+             "timed_out": c["timed_out"].mean(), "llm_fallbacks": c["llm_fallbacks"].mean()}
+        r.update({f"latency_{m}_s": c[f"latency_{m}_s"].mean() for m in models})
+        rows.append(r)
     return pd.DataFrame(rows, columns=TABLE_COLUMNS + EXTRA_COLUMNS + [f"latency_{m}_s" for m in models])
 
 

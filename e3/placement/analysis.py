@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from e3.analysis.tables import t_interval
+from e3.analysis.tables import cell_runs, t_interval
 from e3.errors import InputError
 
 TABLE_COLUMNS = ["scenario", "policy", "controller", "task_latency_mean_ms", "task_latency_p95_ms", "qos_ratio",
@@ -46,19 +46,14 @@ def migration_row(summary_path: str | Path) -> dict:
 def migration_table(runs: pd.DataFrame, cells: list[dict], scenarios: list[str]) -> pd.DataFrame:
     """One row per cell in config order (scenario, then cell)."""
     rows = []
-    for sc in scenarios:
-        for cell in cells:
-            pol, ctl = cell["policy"], cell.get("controller", "none")
-            c = runs[(runs["scenario"] == sc) & (runs["policy"] == pol) & (runs["controller"] == ctl)]
-            if c.empty:
-                continue
-            r = {"scenario": sc, "policy": pol, "controller": ctl, "n_seeds": len(c)}
-            for k in TABLE_COLUMNS[3:-1] + ["refused_migrations", "evacuation_failures"]:
-                r[k] = c[k].mean()
-            r["task_latency_mean_ci95_low_ms"], r["task_latency_mean_ci95_high_ms"] = t_interval(c["task_latency_mean_ms"])
-            r["qos_ratio_ci95_low"], r["qos_ratio_ci95_high"] = t_interval(c["qos_ratio"])
-            r["total_cost_ci95_low"], r["total_cost_ci95_high"] = t_interval(c["total_cost"])
-            rows.append(r)
+    for sc, pol, ctl, c in cell_runs(runs, scenarios, cells):
+        r = {"scenario": sc, "policy": pol, "controller": ctl, "n_seeds": len(c)}
+        for k in TABLE_COLUMNS[3:-1] + ["refused_migrations", "evacuation_failures"]:
+            r[k] = c[k].mean()
+        r["task_latency_mean_ci95_low_ms"], r["task_latency_mean_ci95_high_ms"] = t_interval(c["task_latency_mean_ms"])
+        r["qos_ratio_ci95_low"], r["qos_ratio_ci95_high"] = t_interval(c["qos_ratio"])
+        r["total_cost_ci95_low"], r["total_cost_ci95_high"] = t_interval(c["total_cost"])
+        rows.append(r)
     return pd.DataFrame(rows, columns=TABLE_COLUMNS + CI_COLUMNS)
 
 
