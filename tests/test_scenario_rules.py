@@ -32,18 +32,18 @@ def _rho_safe(pool, base, wl, sc):
     return [w["rho_safe"] for w in scenario_loads(pool, base, wl, sc)["semantic_windows"]]
 
 
-def test_semantic_stable_is_the_rule_applied_to_semantic(setup):
+def test_semantic_is_the_rule_applied_to_semantic_overload(setup):
     cfg, pool, spec, kinds = setup
     base, wl = median_base(pool, spec), workload_spec(cfg)
-    src = load_scenario("semantic", kinds)
-    assert max(_rho_safe(pool, base, wl, src)) > 1.0  # `semantic` stays the overload stress case
+    src = load_scenario("semantic_overload", kinds)
+    assert max(_rho_safe(pool, base, wl, src)) > 1.0  # the overload stress case
     windows = list(src.semantic)
 
     def rho_safe_of(i, cand):  # rho_safe of window i as ``cand``, beside the other kept windows
         trial = [cand if j == i else v for j, v in enumerate(windows) if v is not None or j == i]
         return _rho_safe(pool, base, wl, Scenario("x", "x", semantic=tuple(trial)))[trial.index(cand)]
 
-    for i, w in enumerate(windows):  # the rule of config/scenarios/semantic_stable.yaml, in order
+    for i, w in enumerate(windows):  # the rule of config/scenarios/semantic.yaml, in order
         if rho_safe_of(i, w) <= RHO_SAFE_STABLE:
             continue
         moved = None
@@ -56,17 +56,17 @@ def test_semantic_stable_is_the_rule_applied_to_semantic(setup):
                 break
         windows[i] = moved
     expected = tuple(w for w in windows if w is not None)
-    stable = load_scenario("semantic_stable", kinds)
+    stable = load_scenario("semantic", kinds)
     assert stable.semantic == expected
     assert stable.semantic != src.semantic  # the rule changed something (video_call)
     assert all(r <= RHO_SAFE_STABLE for r in _rho_safe(pool, base, wl, stable))
 
 
-def test_drift_reversing_reverses_the_pair_for_the_whole_interval(setup):
+def test_drift_reverses_the_pair_for_the_whole_interval(setup):
     cfg, pool, spec, kinds = setup
     wl = workload_spec(cfg)
-    drift = load_scenario("drift", kinds).drift
-    rev = load_scenario("drift_reversing", kinds).drift
+    drift = load_scenario("drift_no_reversal", kinds).drift
+    rev = load_scenario("drift", kinds).drift
     assert [(w.device, w.start_task, w.end_task) for w in rev] == [(w.device, w.start_task, w.end_task) for w in drift]
     (w,) = rev
     partner = next(d for d, k in kinds.items() if k == "llm" and d != w.device)
@@ -78,7 +78,7 @@ def test_drift_reversing_reverses_the_pair_for_the_whole_interval(setup):
 
     base = median_base(pool, spec)
     assert expected_service_ms(base[w.device], wl) < expected_service_ms(base[partner], wl)  # the faster one
-    assert min(ratios(base)) > 3.0  # today's `drift` (3x) does not reverse the pair
+    assert min(ratios(base)) > 3.0  # `drift_no_reversal` (3x) does not reverse the pair
     need = 1.2 * max(ratios(base))
     assert w.factor == math.ceil(need) or (w.factor == need and float(need).is_integer())
     # and the reversal holds at every replicate's realised truth of the sweep

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -65,6 +66,20 @@ class RouterState:
         return {d: u for d, u in sorted(self.risky_until.items()) if task_index < u}
 
 
+def smoothed_calibration(old: float, ratio: float, smoothing: float) -> float:
+    """The calibration factor after one drift measurement (paper Table 4, "calibration smoothing
+    0.3 ... updates calibration"): ``old * (1 - smoothing + smoothing * ratio)``, clipped to the
+    ``update_calibration`` bounds (``BOUNDS["factor"]``).
+
+    Args:
+        old: the device's current calibration factor (dimensionless, multiplies predictions).
+        ratio: observed/predicted service ratio over the drift window (``compute_drift``).
+        smoothing: weight of the new measurement, in [0, 1] (Table 4: 0.3).
+    """
+    lo, hi = BOUNDS["factor"]
+    return min(hi, max(lo, old * (1.0 - smoothing + smoothing * ratio)))
+
+
 def _bounded(name: str, value: Any, integer: bool = False) -> float | int:
     lo, hi = BOUNDS[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -84,13 +99,17 @@ class ControlSurface:
         opm: the policy's Online Performance Model.
         obs: the engine's Observation (read-only use).
         default_ttl_tasks: TTL used when ``set_device_risky`` gets none (Table 4: 50).
+        calibration_smoothing: weight of a drift measurement in the calibration that
+            ``compute_drift`` proposes (Table 4: 0.3; :func:`smoothed_calibration`).
         sink: where audit records go (e.g. a line writer streaming ``audit.jsonl``, so memory stays
             flat over long horizons); default: kept in ``self.audit``.
     """
 
     def __init__(self, router: RouterState, opm: OnlinePerformanceModel, obs: Observation,
-                 default_ttl_tasks: int = 50, sink: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 default_ttl_tasks: int = 50, sink: Callable[[dict[str, Any]], None] | None = None,
+                 calibration_smoothing: float = 0.3) -> None:
         self._router = router
+        self.calibration_smoothing = calibration_smoothing
         self._opm = opm
         self._obs = obs
         self.default_ttl_tasks = default_ttl_tasks
@@ -171,11 +190,17 @@ class ControlSurface:
         return {"count": len(recent), "stutter_count": sum(r.stutter for r in recent), "records": rows}
 
     def compute_drift(self, device: str, window_s: float = 60.0) -> dict[str, Any]:
-        """Observed/predicted service ratio of ``device`` over the last ``window_s`` seconds."""
+        """Observed/predicted service ratio of ``device`` over the last ``window_s`` seconds, with
+        the device's calibration factor and, when the window has samples, the factor Table 4's
+        smoothing proposes (``calibration_proposed``, :func:`smoothed_calibration`); sensing only."""
         device = self._device(device)
         window_s = _bounded("window_s", window_s)
         ratio, n = self._opm.drift_ratio(device, self._obs.now_ms, window_s)
-        return {"device": device, "ratio": round(ratio, 4), "samples": n}
+        old = self._opm.est[device].calibration
+        out = {"device": device, "ratio": round(ratio, 4), "samples": n, "calibration": round(old, 4)}
+        if n and math.isfinite(ratio):
+            out["calibration_proposed"] = round(smoothed_calibration(old, ratio, self.calibration_smoothing), 4)
+        return out
 
     # --- actuation -------------------------------------------------------------------------
     def update_calibration(self, device: str, factor: float) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from e3.agent.control import BOUNDS, ControlSurface
+from e3.agent.control import ControlSurface
 from e3.agent.triggers import Trigger
 from e3.errors import ConfigError
 
@@ -29,16 +29,15 @@ class Controller:
     Class attributes:
         name: registry name (``policies.e3.controller``, ``e3 simulate --controller``).
         parameters: the parameters the controller reads, with their defaults. The e3 policy passes
-            ``drift_window_s``, ``refit_window_tasks`` and ``calibration_smoothing`` from its own
-            parameters; config ``controllers.NAME`` adds or overrides the rest.
+            ``drift_window_s`` and ``refit_window_tasks`` from its own parameters (the calibration
+            smoothing lives in the tools, ``policies.e3.calibration_smoothing``); config ``controllers.NAME`` adds or overrides the rest.
 
     Raises:
         ConfigError: a parameter the controller does not read (a typo would otherwise be ignored).
     """
 
     name: ClassVar[str] = ""
-    parameters: ClassVar[dict[str, Any]] = {"drift_window_s": 60.0, "refit_window_tasks": 30,
-                                            "calibration_smoothing": 0.3}
+    parameters: ClassVar[dict[str, Any]] = {"drift_window_s": 60.0, "refit_window_tasks": 30}
 
     def __init__(self, params: dict[str, Any]) -> None:
         unknown = sorted(set(params) - set(self.parameters))
@@ -104,26 +103,26 @@ class RulesController(Controller):
     * semantic offset: clear the device's risk override;
     * drift or residual alarm: measure the drift, then (``drift_action``)
 
-      - ``refit`` (default, today's behaviour): refit that device's profile by least squares on
-        its recent window (``refit_window_tasks``, minimum 2 samples);
-      - ``calibrate`` (Table 4, "Drift defaults: drift threshold 1.3, window 60 s, calibration
-        smoothing 0.3 | Detects sustained residual mismatch and updates calibration"): move the
-        device's calibration factor toward the measured observed/predicted ratio with smoothing
-        ``calibration_smoothing``: ``new = old * (1 - s + s * ratio)``, clipped to the tool's
-        bounds [0.1, 10];
+      - ``calibrate`` (default; Table 4, "Drift defaults: drift threshold 1.3, window 60 s,
+        calibration smoothing 0.3 | Detects sustained residual mismatch and updates
+        calibration"): set the factor ``compute_drift`` proposes, Table 4's smoothing of the
+        measured observed/predicted ratio (``e3.agent.control.smoothed_calibration``:
+        ``new = old * (1 - s + s * ratio)``, clipped to the tool's bounds [0.1, 10]);
+      - ``refit`` (the other reading, the frozen results before issue 10): refit that device's
+        profile by least squares on its recent window (``refit_window_tasks``, minimum 2 samples);
     * warmup point: refit every device with minimum samples 1 (fast calibration);
     * device leave/return: look at the status (the fast path already drops the device from the
       feasible set and refreshes its statistics on return).
 
-    With ``refine_ttl`` (default False), every admitted trigger also re-arms, with the default
+    With ``refine_ttl`` (default True), every admitted trigger also re-arms, with the default
     TTL, the risk override of each device whose semantic event is still active but whose override
     has expired (section 3.5: "subsequent LLM invocations refine TTL choice and calibration
-    intensity when necessary"); by default a window longer than the TTL is let through once the
+    intensity when necessary"); with False, a window longer than the TTL is let through once the
     override expires.
     """
 
     name = "rules"
-    parameters = {**Controller.parameters, "drift_action": "refit", "refine_ttl": False}
+    parameters = {**Controller.parameters, "drift_action": "calibrate", "refine_ttl": True}
 
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)
@@ -154,13 +153,10 @@ class RulesController(Controller):
             self._rearm(tools)
 
     def _calibrate(self, device: str, drift: dict[str, Any], tools: ControlSurface) -> None:
-        if "error" in drift or not drift.get("samples"):
+        # compute_drift proposes Table 4's smoothed factor (control.smoothed_calibration)
+        if "error" in drift or "calibration_proposed" not in drift:
             return
-        old = tools.call("get_system_status")["devices"][device]["calibration"]
-        s = self.params["calibration_smoothing"]
-        lo, hi = BOUNDS["factor"]
-        factor = min(hi, max(lo, old * (1.0 - s + s * drift["ratio"])))
-        tools.call("update_calibration", {"device": device, "factor": factor})
+        tools.call("update_calibration", {"device": device, "factor": drift["calibration_proposed"]})
 
     def _rearm(self, tools: ControlSurface) -> None:
         status = tools.call("get_system_status")

@@ -13,7 +13,7 @@ from typing import Any
 
 from e3.agent.triggers import Trigger
 
-PROMPT_VERSION = "e3-prompt-3"
+PROMPT_VERSION = "e3-prompt-4"
 
 _ROLE = (
     "You are the meta-controller of an edge server that dispatches LLM and SDXL inference tasks to "
@@ -27,7 +27,9 @@ _RULES = (
     '- semantic_onset on D: {"name": "set_device_risky", "arguments": {"device": D, "ttl_tasks": 50}}\n'
     '- semantic_offset on D: {"name": "clear_device_risky", "arguments": {"device": D}}\n'
     "- drift_alarm or residual_alarm on D: "
-    '{"name": "trigger_online_profile_update", "arguments": {"device": D, "window_tasks": 30, "min_samples": 2}}\n'
+    '{"name": "compute_drift", "arguments": {"device": D, "window_s": 60}}\n'
+    "- Result of compute_drift on D with calibration_proposed P: "
+    '{"name": "update_calibration", "arguments": {"device": D, "factor": P}}\n'
     "- warmup_point: "
     '{"name": "trigger_online_profile_update", "arguments": {"window_tasks": 30, "min_samples": 1}}\n'
     '- device_leave or device_return: {"name": "no_action", "arguments": {}}\n'

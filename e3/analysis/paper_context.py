@@ -36,7 +36,7 @@ OP_REFERENCES = {"gap_vs_oracle_pct": "Oracle", "gap_vs_oracle_avoid_pct": "Orac
 OP_CELLS = (("e3", "rules"), ("e3", "none"), ("sed_ewma", "none"), ("fixed_heuristic", "none"),
             ("round_robin", "none"))
 STATIC_CELLS = (("fixed_heuristic", "none"), ("round_robin", "none"))
-DYNAMIC_OP_SCENARIOS = ("semantic", "churn", "drift", "semantic_stable", "drift_reversing")
+DYNAMIC_OP_SCENARIOS = ("semantic", "churn", "drift", "semantic_overload", "drift_no_reversal")
 PENDING = "\\OpPending"
 NOT_REACHED = "none studied"
 
@@ -57,7 +57,7 @@ def setting_tex(cfg: dict[str, Any], scenarios: dict[str, dict[str, Any]], paper
     Args:
         cfg: the validated configuration (``e3.config.load_config``).
         scenarios: scenario name -> its plan (the YAML of ``config/scenarios/NAME.yaml``); must hold
-            ``semantic``, ``semantic_stable``, ``churn``, ``drift`` and ``drift_reversing``; the
+            ``semantic``, ``semantic_overload``, ``churn``, ``drift`` and ``drift_no_reversal``; the
             scenarios of block ``warmup`` (three budgets) give ``\\SetWarmupLow/Mid/High``.
         paper_values: ``e3.analysis.paper.load_paper_values`` (latencies in ms).
         e3_parameters: the ``e3`` policy's defaults (``E3Agent.parameters``); ``cfg['policies']['e3']``
@@ -66,7 +66,7 @@ def setting_tex(cfg: dict[str, Any], scenarios: dict[str, dict[str, Any]], paper
     Raises:
         InputError: a scenario the report describes is missing from ``scenarios``.
     """
-    for name in ("semantic", "semantic_stable", "churn", "drift", "drift_reversing"):
+    for name in ("semantic", "semantic_overload", "churn", "drift", "drift_no_reversal"):
         if name not in scenarios:
             raise InputError("config/scenarios", name, "missing: the report describes this scenario")
     from e3.sim.load import RHO_SAFE_STABLE
@@ -115,14 +115,14 @@ def setting_tex(cfg: dict[str, Any], scenarios: dict[str, dict[str, Any]], paper
     if len(budgets) == 3:  # the warmup study's three budgets, low to high
         for word, b in zip(("low", "mid", "high"), budgets, strict=True):
             add(_def(_macro_name("set warmup", word), b))
-    sem, stable = scenarios["semantic"], scenarios["semantic_stable"]
+    sem, overload = scenarios["semantic"], scenarios["semantic_overload"]
     add(_def("SetSemanticWindows", len(sem["semantic"])))
-    add(_def("SetSemanticStableWindows", len(stable["semantic"])))
+    add(_def("SetSemanticOverloadWindows", len(overload["semantic"])))
     add(_def("SetSemanticSlowdown", f"{max(w['slowdown'] for w in sem['semantic']):g}"))
     add(_def("SetWarmupBudget", sem["warmup_budget_tasks"]))
     add(_def("SetChurnDepartures", len(scenarios["churn"]["churn"])))
     add(_def("SetDriftFactor", f"{scenarios['drift']['drift'][0]['factor']:g}"))
-    add(_def("SetDriftReversingFactor", f"{scenarios['drift_reversing']['drift'][0]['factor']:g}"))
+    add(_def("SetDriftNoReversalFactor", f"{scenarios['drift_no_reversal']['drift'][0]['factor']:g}"))
     add(_def("SetDriftStart", scenarios["drift"]["drift"][0]["start_task"]))
     add(_def("SetDriftEnd", scenarios["drift"]["drift"][0]["end_task"]))
     for setting, cells in paper_values["table5"].items():

@@ -62,6 +62,17 @@ def _load_public(name: str) -> dict:
     return {"block": d.get("block", "other"), "setting": str(d.get("setting", name))}
 
 
+def main_table_scenarios(scenarios: list[str]) -> list[str]:
+    """The scenarios of Table 5 and Table 6: ``scenarios`` without the stress cases (scenario
+    files with ``block: stress``, e.g. ``semantic_overload``), which only the extended table shows.
+
+    Raises:
+        FileNotFoundError: a name with no scenario file (``e3.config.check_sweep`` catches it
+            before the DAG runs).
+    """
+    return [s for s in scenarios if _load_public(s)["block"] != "stress"]
+
+
 def table5(runs: pd.DataFrame, cells: list[dict] | None = None, scenarios: list[str] | None = None) -> pd.DataFrame:
     """One row per (scenario, policy, controller) cell, in scenario order then cell order.
 

@@ -28,13 +28,15 @@ class E3Agent(Policy):
 
     Slow path: during the warmup budget the OPM refits every ``warmup_refit_every_tasks``
     completions with minimum one sample, and the router switches to ``sect`` when the budget ends
-    (``router_after_warmup``: ``force_sect``, the default, re-applies that switch at every later
-    arrival, so a controller's ``switch_router("explore_risk")`` after warmup lasts until the next
-    arrival; ``switch_once`` switches once and lets a controller's later switch hold).
-    After warmup the OPM refits only when the controller asks (``trigger_online_profile_update``),
-    or every ``steady_refit_every_tasks`` completions if that is set (section 3.4 reads "updated
-    online during warmup and after detected drift", the default ``None``; section 3.7 reads "the
-    OPM is updated online from recent execution feedback", e.g. 5, the warmup cadence of Table 4). Triggers (annotations, drift
+    (``router_after_warmup``: ``switch_once``, the default, switches once and lets a controller's
+    later ``switch_router`` hold, as Table 2 makes it a tool; ``force_sect`` re-applies the switch
+    at every later arrival, so a controller's switch lasts until the next arrival).
+    After warmup the OPM refits every ``steady_refit_every_tasks`` completions (default 5, the
+    warmup cadence of Table 4; section 3.7: "the OPM is updated online from recent execution
+    feedback"), and whenever the controller asks (``trigger_online_profile_update``). ``None``
+    is the other reading (section 3.4: "updated online during warmup and after detected drift"):
+    refits only when a controller asks. The non-event trigger gap is per device by default
+    (``nonevent_gap_per_device``; False: one gap for the pool). Triggers (annotations, drift
     and residual alarms, warmup intervention points) pass a cooldown gate and then go to the
     configured controller (``rules``, ``none``, ...), which acts through the ControlSurface tools.
     A device that returns from churn has its OPM window cleared (state hygiene).
@@ -50,7 +52,7 @@ class E3Agent(Policy):
         "warmup_min_samples": 1,              # Table 4
         "warmup_intervention_fractions": [0.34, 0.67],
         "explore_min_samples": 2,
-        "steady_refit_every_tasks": None,
+        "steady_refit_every_tasks": 5,        # section 3.7 (None: section 3.4's reading)
         "opm_window_tasks": 30,
         "opm_min_samples": 2,
         "calibration_smoothing": 0.3,         # Table 4
@@ -59,10 +61,10 @@ class E3Agent(Policy):
         "alarm_min_samples": 3,
         "anomaly_cooldown_tasks": 20,         # Table 4
         "min_nonevent_gap_tasks": 20,         # Table 4
-        # Readings of the paper kept as options; the defaults keep the frozen results (README
-        # "Open readings"): per-device non-event gap, and a controller's router switch that holds.
-        "nonevent_gap_per_device": False,
-        "router_after_warmup": "force_sect",  # or "switch_once"
+        # Readings of the paper kept as options (README "Open readings"); the defaults are the
+        # better-supported reading: per-device non-event gap, a controller's router switch holds.
+        "nonevent_gap_per_device": True,      # section 3.5 (False: one gap for the pool)
+        "router_after_warmup": "switch_once",  # Table 2 (or "force_sect")
         # False: risky devices stay candidates with risk_penalty_ms added to their score (the
         # soft-penalty frontier of the operating-point study); True: hard avoidance (section 3.3)
         "hard_avoidance": True,
@@ -80,7 +82,7 @@ class E3Agent(Policy):
         self.gate = TriggerGate(p["anomaly_cooldown_tasks"], p["min_nonevent_gap_tasks"], p["nonevent_gap_per_device"])
         self.controller = get_controller(p["controller"])(
             {"drift_window_s": p["drift_window_s"], "refit_window_tasks": p["opm_window_tasks"],
-             "calibration_smoothing": p["calibration_smoothing"], **self.controllers.get(p["controller"], {})})
+             **self.controllers.get(p["controller"], {})})
         self._warmup_switched = False
         self.tools: ControlSurface | None = None
         self._completions = 0
@@ -102,7 +104,8 @@ class E3Agent(Policy):
     # --- plumbing ------------------------------------------------------------------------------
     def _tools(self, obs) -> ControlSurface:
         if self.tools is None:
-            self.tools = ControlSurface(self.router, self.opm, obs, self.params["risk_ttl_tasks"], self.audit_sink)
+            self.tools = ControlSurface(self.router, self.opm, obs, self.params["risk_ttl_tasks"], self.audit_sink,
+                                        self.params["calibration_smoothing"])
         return self.tools
 
     def _fire(self, trig: Trigger, obs) -> None:

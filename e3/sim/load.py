@@ -43,7 +43,7 @@ from e3.sim.workload import WorkloadSpec
 from e3.workload.readers import RequestTrace
 
 #: rho_safe at or below this leaves the non-degraded devices stable with headroom (issue 10's rule
-#: for the `semantic_stable` scenario).
+#: for the `semantic` scenario).
 RHO_SAFE_STABLE = 0.85
 
 

@@ -33,8 +33,8 @@ rule paper_numbers:
 rule paper_context:
     input:
         scenarios=[f"config/scenarios/{n}.yaml" for n in
-                   ("warmup_0", "warmup_30", "warmup_100", "semantic", "semantic_stable", "churn", "drift",
-                    "drift_reversing")],
+                   ("warmup_0", "warmup_30", "warmup_100", "semantic", "semantic_overload", "churn", "drift",
+                    "drift_no_reversal")],
         paper_values="paper/paper_values.yaml",
         studies=existing_study_tables,
     output:
