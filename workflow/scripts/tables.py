@@ -5,8 +5,15 @@ import sys
 import pandas as pd
 
 from e3.analysis.aggregate import write_csv
-from e3.analysis.tables import (TABLE5_COLUMNS, TABLE6_COLUMNS, main_table_scenarios, table5, table6, to_latex,
-                                to_markdown)
+from e3.analysis.tables import (
+    TABLE5_COLUMNS,
+    TABLE6_COLUMNS,
+    main_table_scenarios,
+    table5,
+    table6,
+    to_latex,
+    to_markdown,
+)
 from e3.io import write_text_atomic
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
