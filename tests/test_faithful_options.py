@@ -197,3 +197,20 @@ def test_none_learns_online_with_a_steady_refit_cadence(cfg, tmp_path):
                               policy_overrides=over)["latency_ms"]["mean"]
     assert runs["none"] == runs["fixed"]
     assert runs["online"] != runs["fixed"]
+
+
+@pytest.mark.parametrize("scenario", ["drift", "semantic"])
+def test_steady_refit_of_changed_devices_equals_refitting_the_pool(cfg, tmp_path, monkeypatch, scenario):
+    # the steady cadence refits only devices with new completions or a new calibration; refitting
+    # every device (the definition) must give the same decisions
+    from e3.policies.e3_agent import E3Agent
+
+    fast = simulate(cfg, scenario, "e3", 3, tmp_path / "fast", n_tasks=200)["latency_ms"]
+
+    def refit_all(self):
+        for d in self.opm.est:
+            self.opm.refit(d)
+
+    monkeypatch.setattr(E3Agent, "_steady_refit", refit_all)
+    slow = simulate(cfg, scenario, "e3", 3, tmp_path / "slow", n_tasks=200)["latency_ms"]
+    assert fast == pytest.approx(slow, rel=1e-9)

@@ -86,6 +86,9 @@ class E3Agent(Policy):
         self._warmup_switched = False
         self.tools: ControlSurface | None = None
         self._completions = 0
+        self._steady_dirty: set[str] = set()  # devices with completions since their last steady refit
+        # device -> calibration at its last steady refit (a tool may set it in between)
+        self._steady_calibration = {d: e.calibration for d, e in self.opm.est.items()}
         self._warmup_points = sorted({round(f * self.warmup_budget_tasks) for f in p["warmup_intervention_fractions"]
                                       if 0 < round(f * self.warmup_budget_tasks) < self.warmup_budget_tasks})
         self.triggers_seen = 0
@@ -175,6 +178,8 @@ class E3Agent(Policy):
         if observes and not warmup and predicted > 0:
             self.controller.observe(record.device, record.service_ms / predicted, self._tools(obs))
         self._completions += 1
+        if p["steady_refit_every_tasks"]:
+            self._steady_dirty.add(record.device)
         if warmup:
             if self._completions % p["warmup_refit_every_tasks"] == 0:
                 for d in self.opm.est:
@@ -182,14 +187,24 @@ class E3Agent(Policy):
             return
         every = p["steady_refit_every_tasks"]
         if every and self._completions % every == 0:
-            for d in self.opm.est:
-                self.opm.refit(d)
+            self._steady_refit()
         ratio, n = self.opm.drift_ratio(record.device, obs.now_ms, p["drift_window_s"])
         if n >= p["alarm_min_samples"]:
             if ratio > p["drift_threshold"]:
                 self._fire(Trigger("drift_alarm", obs.task_index, record.device, {"ratio": ratio, "samples": n}), obs)
             elif ratio < 1.0 / p["drift_threshold"]:
                 self._fire(Trigger("residual_alarm", obs.task_index, record.device, {"ratio": ratio, "samples": n}), obs)
+
+    def _steady_refit(self) -> None:
+        # Refit only the devices whose fit can have changed since their last steady refit: new
+        # completions in the window, or a calibration set by a tool (a refit of an unchanged window
+        # at an unchanged calibration returns the same fit). O(changed devices), not O(pool).
+        est = self.opm.est
+        changed = {d for d, cal in self._steady_calibration.items() if est[d].calibration != cal}
+        for d in sorted(self._steady_dirty | changed):
+            self.opm.refit(d)
+            self._steady_calibration[d] = est[d].calibration
+        self._steady_dirty.clear()
 
     def summary(self):
         t = self.tools
