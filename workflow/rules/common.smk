@@ -191,16 +191,35 @@ def trace_cells():
     return [c for c in config["sweep"]["cells"] if c.get("controller", "none") != "llm"]
 
 
+TRACE_POOL_RUNS = "resources/trace_pools/{devices}/{scenario}/{policy}/{controller}/seed{seed}"
+
+
+def trace_pool_sizes():
+    """Generated pool sizes of the trace results (`traces.generated_devices`, default [16]); the
+    config's named pool is always included, through the simulate rule's runs."""
+    return list((config.get("traces") or {}).get("generated_devices", [16]))
+
+
 def trace_run_summaries():
     """summary.json of every trace run: `traces.scenarios` (default azure_conv, azure_code) x
-    trace_cells() x sweep.seeds, in the simulate rule's layout (the config's pool)."""
+    trace_cells() x sweep.seeds, on the config's pool (the simulate rule's layout) and on each
+    generated pool of trace_pool_sizes() (simulate_trace_pool's layout)."""
     scenarios = (config.get("traces") or {}).get("scenarios", TRACE_SCENARIOS)
-    return [
-        f"{RUNS}/summary.json".format(scenario=sc, policy=c["policy"], controller=c.get("controller", "none"), seed=s)
+    cells = [(c["policy"], c.get("controller", "none")) for c in trace_cells()]
+    named = [
+        f"{RUNS}/summary.json".format(scenario=sc, policy=p, controller=c, seed=s)
         for sc in scenarios
-        for c in trace_cells()
+        for p, c in cells
         for s in config["sweep"]["seeds"]
     ]
+    generated = [
+        f"{TRACE_POOL_RUNS}/summary.json".format(devices=n, scenario=sc, policy=p, controller=c, seed=s)
+        for n in trace_pool_sizes()
+        for sc in scenarios
+        for p, c in cells
+        for s in config["sweep"]["seeds"]
+    ]
+    return named + generated
 
 
 # The study tables the report cites when they exist (the operating-point, scale and trace studies

@@ -30,11 +30,44 @@ rule fetch_traces:
         "e3 fetch-traces --dest {params.dest} {params.mirror} > {log} 2>&1 || (cat {log} >&2; exit 1)"
 
 
+# A trace scenario on a generated pool of N devices (`e3 simulate --devices N`: devices drawn from
+# every MLPerf edge record, the named pool's load per device; time_scale auto keeps rho_pool at
+# the scenario's target), all sweep seeds of one cell in one job.
+rule simulate_trace_pool:
+    input:
+        config=EFFECTIVE_CONFIG,
+        priors=config["priors"]["frozen"],
+        scenario="config/scenarios/{scenario}.yaml",
+        trace_file=scenario_trace_file,
+    output:
+        summaries=expand(f"{TRACE_POOL_RUNS}/summary.json", seed=config["sweep"]["seeds"], allow_missing=True),
+    params:
+        out=lambda wc: TRACE_POOL_RUNS.format(seed="{seed}", **wc),
+        seeds=" ".join(str(s) for s in config["sweep"]["seeds"]),
+    resources:
+        runtime=120,  # minutes (SLURM time limit)
+        mem_mb=4000,
+        cpus_per_task=1,
+    log:
+        "logs/trace_pools/{devices}/{scenario}/{policy}/{controller}.log",
+    benchmark:
+        "logs/benchmarks/trace_pools/{devices}/{scenario}/{policy}/{controller}.tsv"
+    wildcard_constraints:
+        devices=r"\d+",
+    conda:
+        "../envs/e3.yaml"
+    message:
+        "Trace replay on {wildcards.devices} devices: {wildcards.scenario}, {wildcards.policy} ({wildcards.controller})"
+    shell:
+        "e3 simulate --config {input.config} --scenario {wildcards.scenario} --policy {wildcards.policy} "
+        "--controller {wildcards.controller} --devices {wildcards.devices} --seeds {params.seeds} "
+        "--format parquet --out '{params.out}' > {log} 2>&1"
+
+
 # The trace results (issue 12): every cell of the sweep except the llm controller (its replies
-# for trace scenarios are not recorded) on each trace scenario, sweep seeds, on the config's pool.
-# Not part of the default target: `snakemake --cores 8 traces`. Pool sizes beyond the config's
-# pool come with generated pools (`e3 simulate --devices N`); trace_run_summaries is where a
-# devices dimension is added.
+# for trace scenarios are not recorded) on each trace scenario, sweep seeds, on the config's pool
+# and on the generated pools of `traces.generated_devices`. Not part of the default target:
+# `snakemake --cores 8 traces`.
 rule trace_results:
     input:
         summaries=trace_run_summaries(),
