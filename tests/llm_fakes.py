@@ -37,6 +37,12 @@ class ScriptedLLM(CustomLLM):
 
 def follow_rules(user_text: str) -> dict:
     """The prompt's rules as code (what a perfect model would answer)."""
+    if user_text.startswith("Result of compute_drift"):
+        res = json.loads(re.search(r"Result of compute_drift: (\{.*\})", user_text).group(1))
+        if "calibration_proposed" in res:
+            return {"name": "update_calibration",
+                    "arguments": {"device": res["device"], "factor": res["calibration_proposed"]}}
+        return {"name": "no_action", "arguments": {}}
     if user_text.startswith("Result of"):
         return {"name": "no_action", "arguments": {}}
     ev = json.loads(re.search(r"Event: (\{.*\})", user_text).group(1))
@@ -46,7 +52,7 @@ def follow_rules(user_text: str) -> dict:
     if t == "semantic_offset":
         return {"name": "clear_device_risky", "arguments": {"device": d}}
     if t in ("drift_alarm", "residual_alarm"):
-        return {"name": "trigger_online_profile_update", "arguments": {"device": d}}
+        return {"name": "compute_drift", "arguments": {"device": d, "window_s": 60}}
     if t == "warmup_point":
         return {"name": "trigger_online_profile_update", "arguments": {"min_samples": 1}}
     return {"name": "no_action", "arguments": {}}

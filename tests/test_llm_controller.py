@@ -241,3 +241,50 @@ def test_reuse_recording_keeps_other_run_summaries():
     merged = merge_run_summaries(old, new)
     assert [(r["scenario"], r["horizon_tasks"], r["calls"]) for r in merged] == [
         ("drift", 300, 8), ("semantic", 300, 12), ("semantic", 120, 6)]
+
+
+# --- the bounded view (issue 11): prompts do not grow with the pool -------------------------------
+def _status(n: int) -> dict:
+    devs = {f"D{i:04d}": {"kind": "llm" if i % 2 else "sdxl", "available": True, "queue_length": i % 7,
+                          "risky": i == 5, "uncertainty": 0.5, "samples": 3} for i in range(n)}
+    return {"task_index": 10, "router": "sect", "devices": devs, "semantic_events": {"D0003": "game"}}
+
+
+def test_small_pools_keep_the_full_view():
+    from e3.agent.prompt import _compact_status
+
+    c = _compact_status(_status(4))
+    assert set(c) == {"task_index", "router", "devices", "semantic_events"} and len(c["devices"]) == 4
+    assert tool_parameters(DEVICES)["set_device_risky"]["properties"]["device"]["enum"] == DEVICES
+
+
+def test_large_pools_get_a_bounded_view():
+    from e3.agent.prompt import system_message, trigger_message
+    from e3.agent.tool_schemas import BOUNDED_VIEW_DEVICES
+
+    sizes = {}
+    for n in (100, 1000, 10000):
+        st = _status(n)
+        names = list(st["devices"])
+        kinds = {k: d["kind"] for k, d in st["devices"].items()}
+        msg = trigger_message(Trigger("semantic_onset", 10, "D0999" if n > 999 else "D0042"), st)
+        view = json.loads(msg.split("Status: ", 1)[1].split("\n", 1)[0])
+        assert len(view["devices"]) == BOUNDED_VIEW_DEVICES
+        assert ("D0999" if n > 999 else "D0042") in view["devices"]  # the event's device first
+        assert {"D0005", "D0003"} <= set(view["devices"])  # then the risky one and the one in an event
+        assert sum(t["devices"] for t in view["pool"].values()) == n
+        sizes[n] = len(system_message(kinds, openai_tools(names))) + len(msg) + len(json.dumps(reply_schema(names)))
+        assert "enum" not in tool_parameters(names)["set_device_risky"]["properties"]["device"]
+    assert sizes[10000] < 1.05 * sizes[100]  # bounded: no growth with the pool
+
+
+def test_a_generated_pool_runs_the_llm_controller_with_bounded_prompts(base_cfg, tmp_path):
+    fake = ScriptedLLM()
+    install(fake)
+    cfg = llm_cfg(base_cfg, tmp_path)
+    cfg["pool_generator"] = {"devices": 200, "llm_fraction": 0.5, "heterogeneity_sigma": 0.25, "seed": 0,
+                             "scenario": "SingleStream"}
+    s = simulate(cfg, "scale_semantic", "e3", 1, tmp_path / "run", n_tasks=400)
+    ps = s["policy_summary"]
+    assert fake.requests and ps["llm_fallbacks"] == 0 and ps["tool_errors"] == 0
+    assert max(sum(len(m["content"] or "") for m in r["messages"]) for r in fake.requests) < 8000

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from e3.agent.tool_schemas import BOUNDED_VIEW_DEVICES
 from e3.agent.triggers import Trigger
 
 PROMPT_VERSION = "e3-prompt-4"
@@ -37,10 +38,22 @@ _RULES = (
 )
 
 
+def _kind_counts(kinds: list[str]) -> str:
+    return ", ".join(f"{kinds.count(k)} {k}" for k in sorted(set(kinds)))
+
+
 def system_message(devices: dict[str, str], tools: list[dict[str, Any]] | None) -> str:
     """The run-constant system text. ``devices``: name -> kind. ``tools``: listed inline when the
-    model gets no native tool list (``json_schema`` reply format), else None."""
-    lines = [_ROLE, "Devices: " + ", ".join(f"{n} ({k})" for n, k in devices.items()) + "."]
+    model gets no native tool list (``json_schema`` reply format), else None. A pool of more than
+    :data:`~e3.agent.tool_schemas.BOUNDED_VIEW_DEVICES` devices is described by its counts per
+    kind (the text's length does not grow with the pool)."""
+    if len(devices) <= BOUNDED_VIEW_DEVICES:
+        pool = "Devices: " + ", ".join(f"{n} ({k})" for n, k in devices.items()) + "."
+    else:
+        pool = (f"Devices: {len(devices)} ({_kind_counts(list(devices.values()))}). Each status lists the "
+                f"event's device and at most {BOUNDED_VIEW_DEVICES} others (risky, in a semantic event, "
+                "or the longest queues), with totals per kind.")
+    lines = [_ROLE, pool]
     if tools is not None:
         lines.append("Tools (reply as {\"name\": TOOL, \"arguments\": {...}}):\n" + json.dumps(tools, separators=(",", ":")))
     # The rules come last, nearest the question: with the tool list after them, a 1.5B model chose
@@ -49,13 +62,35 @@ def system_message(devices: dict[str, str], tools: list[dict[str, Any]] | None) 
     return "\n".join(lines)
 
 
-def _compact_status(status: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for name, d in status.get("devices", {}).items():
-        out[name] = {"available": d["available"], "queue": d["queue_length"], "risky": d["risky"],
-                     "samples": d["samples"], "uncertainty": round(d["uncertainty"], 2)}
-    return {"task_index": status.get("task_index"), "router": status.get("router"), "devices": out,
-            "semantic_events": status.get("semantic_events", {})}
+def _compact_status(status: dict[str, Any], focus: str | None = None) -> dict[str, Any]:
+    """The telemetry a prompt carries. Up to BOUNDED_VIEW_DEVICES devices: every device. A larger
+    pool (issue 11, bounded view): totals per kind, then at most BOUNDED_VIEW_DEVICES devices (the
+    ``focus`` device, risky ones, those in a semantic event, then the longest queues; ties by name)
+    and only their semantic events."""
+    devices = status.get("devices", {})
+
+    def row(d: dict[str, Any]) -> dict[str, Any]:
+        return {"available": d["available"], "queue": d["queue_length"], "risky": d["risky"],
+                "samples": d["samples"], "uncertainty": round(d["uncertainty"], 2)}
+
+    events = status.get("semantic_events", {})
+    if len(devices) <= BOUNDED_VIEW_DEVICES:
+        return {"task_index": status.get("task_index"), "router": status.get("router"),
+                "devices": {name: row(d) for name, d in devices.items()}, "semantic_events": events}
+    ranked = sorted(devices, key=lambda n: (n != focus, not devices[n]["risky"], n not in events,
+                                            -devices[n]["queue_length"], n))
+    shown = ranked[:BOUNDED_VIEW_DEVICES]
+    totals: dict[str, dict[str, int]] = {}
+    for d in devices.values():
+        t = totals.setdefault(d.get("kind", "?"), {"devices": 0, "available": 0, "queue": 0, "risky": 0})
+        t["devices"] += 1
+        t["available"] += bool(d["available"])
+        t["queue"] += d["queue_length"]
+        t["risky"] += bool(d["risky"])
+    return {"task_index": status.get("task_index"), "router": status.get("router"), "pool": totals,
+            "devices": {name: row(devices[name]) for name in shown},
+            "semantic_events": {n: events[n] for n in shown if n in events},
+            "semantic_events_total": len(events)}
 
 
 def trigger_message(trig: Trigger, status: dict[str, Any]) -> str:
@@ -63,11 +98,14 @@ def trigger_message(trig: Trigger, status: dict[str, Any]) -> str:
     detail = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in trig.detail.items() if v not in ("", None)}
     head = {"trigger": trig.type, "device": trig.device or None, "detail": detail}
     return ("Event: " + json.dumps(head, separators=(",", ":"), sort_keys=True) + "\nStatus: "
-            + json.dumps(_compact_status(status), separators=(",", ":"), sort_keys=True)
+            + json.dumps(_compact_status(status, trig.device or None), separators=(",", ":"), sort_keys=True)
             + "\nReply with one tool call.")
 
 
 def result_message(name: str, result: dict[str, Any]) -> str:
-    """The user text that returns a sensing tool's result for the second round."""
+    """The user text that returns a sensing tool's result for the second round (a status of a pool
+    larger than BOUNDED_VIEW_DEVICES is the bounded view, as in :func:`trigger_message`)."""
+    if name == "get_system_status" and len(result.get("devices", {})) > BOUNDED_VIEW_DEVICES:
+        result = _compact_status(result)
     return (f"Result of {name}: " + json.dumps(result, separators=(",", ":"), sort_keys=True, default=str)
             + "\nReply with the next tool call, or no_action.")

@@ -2,7 +2,8 @@
 
 Numeric bounds come from :data:`e3.agent.control.BOUNDS`, so the schema an LLM sees and the checks
 the control surface applies cannot disagree. Device arguments are enums of the pool's device
-names. :func:`reply_schema` wraps the same signatures into one JSON schema for models that cannot
+names up to :data:`BOUNDED_VIEW_DEVICES` devices; a larger pool gets a plain string (the control
+surface rejects an unknown name), so the schema stays bounded at any pool size. :func:`reply_schema` wraps the same signatures into one JSON schema for models that cannot
 call tools natively (the reply is a single ``{"name": ..., "arguments": {...}}`` object, or the
 pseudo-tool ``no_action``), which llama.cpp turns into a grammar.
 """
@@ -14,6 +15,9 @@ from typing import Any
 from e3.agent.control import BOUNDS, ROUTERS, TOOL_NAMES
 
 NO_ACTION = "no_action"
+#: Pools larger than this get the bounded view (issue 11): no device enum in the schemas, and in the
+#: prompt per-kind counts plus at most this many devices (e3.agent.prompt).
+BOUNDED_VIEW_DEVICES = 16
 
 _DESCRIPTIONS = {
     "get_system_status": "Queue lengths, availability, OPM estimates, uncertainty, risk overrides and "
@@ -37,8 +41,16 @@ def _num(name: str, integer: bool, description: str) -> dict[str, Any]:
 
 
 def tool_parameters(devices: list[str]) -> dict[str, dict[str, Any]]:
-    """Tool name -> JSON schema of its arguments (object, closed, bounded)."""
-    dev = {"type": "string", "enum": list(devices), "description": "device name"}
+    """Tool name -> JSON schema of its arguments (object, closed, bounded).
+
+    Args:
+        devices: the pool's device names; more than :data:`BOUNDED_VIEW_DEVICES` gives a device
+            argument without an enum (its size would grow with the pool).
+    """
+    if len(devices) <= BOUNDED_VIEW_DEVICES:
+        dev = {"type": "string", "enum": list(devices), "description": "device name"}
+    else:
+        dev = {"type": "string", "minLength": 1, "maxLength": 64, "description": "device name, as in the status"}
 
     def obj(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
         return {"type": "object", "properties": props, "required": required, "additionalProperties": False}
