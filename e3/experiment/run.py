@@ -317,17 +317,17 @@ def simulate_batch(cfg: dict[str, Any], scenario: str, policy: str, seeds: list[
     Raises:
         E3Error: ``out_pattern`` lacks ``{seed}``, duplicate seeds; and whatever :func:`simulate` raises.
     """
+    from e3.experiment.batch import run_seeds
+
     check_batch(out_pattern, seeds)
     inputs = load_run_inputs(cfg, scenario, policy, policy_overrides, plugins, n_tasks)
-    out = []
-    for i, seed in enumerate(seeds, 1):
-        summary = simulate(cfg, scenario, policy, seed, out_pattern.replace("{seed}", str(seed)), n_tasks,
-                           trace_format, policy_overrides, plugins, None, inputs=inputs)
-        if progress:
-            progress(f"[{i}/{len(seeds)}] seed {seed}: mean latency {summary['latency_ms']['mean']:.1f} ms, "
-                     f"stutter {100 * summary['stutter_rate']:.2f} %, {summary['wall_s']:.2f} s")
-        out.append(summary)
-    return out
+    return run_seeds(
+        seeds, out_pattern,
+        lambda seed, out: simulate(cfg, scenario, policy, seed, out, n_tasks, trace_format, policy_overrides,
+                                   plugins, None, inputs=inputs),
+        lambda s: (f"mean latency {s['latency_ms']['mean']:.1f} ms, stutter {100 * s['stutter_rate']:.2f} %, "
+                   f"{s['wall_s']:.2f} s"),
+        progress)
 
 
 def simulate_summaries(cfg: dict[str, Any], scenario: str, policy: str, seeds: list[int],

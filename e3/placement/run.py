@@ -198,16 +198,15 @@ def simulate_batch(cfg: dict[str, Any], scenario: str, policy: str, controller: 
                    out_pattern: str, progress=None) -> list[dict[str, Any]]:
     """Run one cell for several seeds in this process; ``out_pattern`` holds ``{seed}``.
     Raises E3Error on a missing placeholder or a repeated seed (:func:`e3.io.check_batch`)."""
+    from e3.experiment.batch import run_seeds
+
     check_batch(out_pattern, seeds)
     ri = load_inputs(cfg, scenario, policy, controller)
-    out = []
-    for s in seeds:
-        summ = simulate(cfg, scenario, policy, controller, s, out_pattern.replace("{seed}", str(s)), inputs=ri)
-        if progress:
-            progress(f"seed {s}: mean latency {summ['task_latency_mean_ms'] / 1000:.2f} s, QoS {summ['qos_ratio']:.3f}, "
-                     f"{summ['migrations']} migrations, {summ['wall_s']:.2f} s")
-        out.append(summ)
-    return out
+    return run_seeds(seeds, out_pattern,
+                     lambda seed, out: simulate(cfg, scenario, policy, controller, seed, out, inputs=ri),
+                     lambda s: (f"mean latency {s['task_latency_mean_ms'] / 1000:.2f} s, QoS {s['qos_ratio']:.3f}, "
+                   f"{s['migrations']} migrations, {s['wall_s']:.2f} s"),
+                     progress)
 
 
 def summary_json(path: str | Path) -> dict[str, Any]:
