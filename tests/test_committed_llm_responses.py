@@ -63,12 +63,14 @@ def test_every_llm_cell_of_the_full_sweep_replays(replay, tmp_path):
     assert cells, "the full sweep has no llm-controller cell"
     kinds = {d["name"]: "llm" if d["benchmark"].startswith("llama") else "sdxl" for d in replay["pool"]}
     windows = load_scenario("semantic", kinds).semantic
+    requests = 0
     for sc, policy, seed in cells:
         out = tmp_path / f"{sc}_{policy}_{seed}"
         # as `e3 simulate --controller llm` does; a replay miss raises
         s = simulate(copy.deepcopy(replay), sc, policy, seed, out, policy_overrides={"controller": "llm"})
         ps = s["policy_summary"]
-        assert ps["llm_cache_hits"] == ps["llm_requests"] > 0, (sc, policy, seed)
+        assert ps["llm_cache_hits"] == ps["llm_requests"], (sc, policy, seed)  # a run may need no decision
+        requests += ps["llm_requests"]
         if sc != "semantic":
             continue
         audit = [json.loads(x) for x in (out / "audit.jsonl").read_text().splitlines()]
@@ -76,3 +78,4 @@ def test_every_llm_cell_of_the_full_sweep_replays(replay, tmp_path):
         for w in windows:
             assert (w.start_task, w.device) in sets, f"seed {seed}: no risk set on {w.device} at onset"
             assert (w.end_task, w.device) in clears, f"seed {seed}: risk on {w.device} not cleared at offset"
+    assert requests > 0, "no llm cell of the sweep asked the model anything"
