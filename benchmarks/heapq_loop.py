@@ -39,13 +39,13 @@ class HeapqSimulation(Simulation):
 
     def _start_next(self, dev: _HeapqDevice) -> None:
         st = dev.state
-        if dev.busy or not st.queue or not st.available:
+        if dev.busy or not st._queue or not st._available:
             return
-        task = st.queue.popleft()
+        task = st._queue.popleft()
         now = self._now
         job = self._jobs[task.task_id]
         service = self._truth.expected_service_ms(st.name, task) * job.noise
-        st.in_service, st.in_service_start_ms = task, now
+        st._in_service, st._in_service_start_ms = task, now
         self._service_end[st.name] = now + service
         dev.busy = True
         self._seq += 1
@@ -76,7 +76,7 @@ class HeapqSimulation(Simulation):
                     push_next_arrival()
                 else:
                     dev, task, job, start = payload
-                    dev.state.in_service = None
+                    dev.state._in_service = None
                     dev.busy = False
                     self._complete(task, job, dev.state.name, start, self._now)
                     self._start_next(dev)

@@ -98,9 +98,9 @@ def test_expected_completion_equals_backlog_plus_prediction(kind):
                         rng.choice([32, 256]) if kind == "llm" else 0, 0.0)
         obs.now_ms = 1000.0 * k + rng.random()
         if rng.random() < 0.3:
-            dev.queue.append(task)
-        if rng.random() < 0.3 and dev.queue:
-            dev.in_service, dev.in_service_start_ms = dev.queue.popleft(), obs.now_ms - 3000.0 * rng.random()
+            dev._queue.append(task)  # the engine's side of the state
+        if rng.random() < 0.3 and dev._queue:
+            dev._in_service, dev._in_service_start_ms = dev._queue.popleft(), obs.now_ms - 3000.0 * rng.random()
         want = obs.backlog_ms(dev, opm.predict_ms) + opm.predict_ms("A", task)
         got = obs.expected_completion_ms(dev, task, e.calibration, e.kind, e.alpha, e.beta, e.c)
         assert got == want  # bit for bit, not approximately

@@ -106,3 +106,23 @@ def test_observation_types_expose_no_service_time():
     assert set(TaskView.__slots__) == {"task_id", "kind", "input_tokens", "output_tokens", "arrival_ms"}
     assert not any(word in f for word in ("truth", "noise", "service_ms", "mismatch")
                    for f in (*DeviceState.__slots__, *Observation.__slots__))
+
+
+def test_device_views_are_read_only(tmp_path, repo):
+    # issue 11: no policy or tool can change a queue, an availability flag or the device mapping
+    from e3.config import load_config
+    from e3.experiment.run import build_simulation
+
+    cfg = load_config(repo / "config/config.yaml")
+    s = build_simulation(cfg, "churn", "round_robin", 1, 40, tmp_path / "t.parquet")
+    s.run()
+    dev = s.obs.devices["LLM#0"]
+    for attr, value in (("available", False), ("in_service", None), ("in_service_start_ms", 0.0),
+                        ("name", "X"), ("kind", "sdxl"), ("queue_length", 0)):
+        with pytest.raises(AttributeError):
+            setattr(dev, attr, value)
+    assert isinstance(dev.queue, tuple)  # a snapshot: appending to it cannot reach the engine
+    with pytest.raises(TypeError):
+        s.obs.devices["LLM#9"] = dev
+    with pytest.raises(TypeError):
+        del s.obs.devices["LLM#0"]

@@ -106,19 +106,19 @@ class _DeviceProc(sim.Component):
 
     def process(self):
         m, st, env = self.model, self.state, self.env
-        name, queue, jobs, service_end = st.name, st.queue, m._jobs, m._service_end
+        name, queue, jobs, service_end = st._name, st._queue, m._jobs, m._service_end
         true_service_ms, complete = m._truth.expected_service_ms, m._complete
         while True:
-            while not queue or not st.available:
+            while not queue or not st._available:
                 yield self.passivate()
             task = queue.popleft()
             now = env.now()
             job = jobs[task.task_id]
             service = true_service_ms(name, task) * job.noise
-            st.in_service, st.in_service_start_ms = task, now
+            st._in_service, st._in_service_start_ms = task, now
             service_end[name] = now + service
             yield self.hold(service)
-            st.in_service = None
+            st._in_service = None
             complete(task, job, name, now, env.now())
 
 
@@ -216,10 +216,10 @@ class Simulation:
 
     def _leave(self, device: str) -> None:
         st = self._by_name[device]
-        st.available = False
+        st._available = False
         self._annotate(device, "device_leave")
-        waiting = list(st.queue)
-        st.queue.clear()
+        waiting = list(st._queue)
+        st._queue.clear()
         for task in waiting:  # FIFO order; each task is dispatched again, exactly once
             self._jobs[task.task_id].redispatches += 1
             self.stats.redispatches += 1
@@ -227,15 +227,15 @@ class Simulation:
 
     def _return(self, device: str) -> None:
         st = self._by_name[device]
-        st.available = True
+        st._available = True
         self._annotate(device, "device_return")
-        self._procs[device].activate() if self._procs[device].ispassive() and st.queue else None
+        self._procs[device].activate() if self._procs[device].ispassive() and st._queue else None
 
     # --- task flow ---------------------------------------------------------------------------
     def _true_backlog_ms(self, device: str) -> float:
         st = self._by_name[device]
-        rest = max(0.0, self._service_end[device] - self.obs.now_ms) if st.in_service is not None else 0.0
-        return rest + sum(self._truth.expected_service_ms(device, t) for t in st.queue)
+        rest = max(0.0, self._service_end[device] - self.obs.now_ms) if st._in_service is not None else 0.0
+        return rest + sum(self._truth.expected_service_ms(device, t) for t in st._queue)
 
     def _arrive(self, task: TaskView) -> None:
         obs = self.obs
@@ -254,14 +254,14 @@ class Simulation:
     def _dispatch(self, task: TaskView) -> None:
         name = self.policy.choose(task, self.obs)
         st = self._by_name.get(name)
-        if st is None or st.kind != task.kind or not st.available:
+        if st is None or st._kind != task.kind or not st._available:
             raise PolicyError(f"policy {self.policy.name!r} chose {name!r} for task {task.task_id} "
                               f"({task.kind}); feasible: {[d.name for d in self.obs.feasible(task.kind)]}")
         job = self._jobs[task.task_id]
         job.dispatch_ms = self.obs.now_ms
         job.device = name
         job.stutter = self._truth.degraded(name)  # Eq. 3, for every task kind
-        st.queue.append(task)
+        st._queue.append(task)
         proc = self._procs[name]
         if proc.ispassive():
             proc.activate()

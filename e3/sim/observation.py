@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from e3.service_model import service_ms
 from e3.sim.workload import TaskView
@@ -90,24 +91,57 @@ new_completed_task = _completed_task_factory()
 class DeviceState:
     """Observable state of one device: availability, FIFO queue of task features, running task.
 
-    The engine mutates it; policies read it. ``queue`` holds waiting tasks only; the running task
-    is ``in_service`` (started at ``in_service_start_ms``).
+    Read-only to everyone but the engine (issue 11): the public attributes are properties without
+    setters, so a policy or a tool cannot change a queue or an availability flag (assignment
+    raises AttributeError; ``queue`` is a tuple snapshot). The engine, the kernel's owner of this
+    state, writes the underscored slots. ``queue`` holds waiting tasks only; the running task is
+    ``in_service`` (started at ``in_service_start_ms``).
     """
 
-    __slots__ = ("name", "kind", "available", "queue", "in_service", "in_service_start_ms")
+    __slots__ = ("_name", "_kind", "_available", "_queue", "_in_service", "_in_service_start_ms")
 
     def __init__(self, name: str, kind: str) -> None:
-        self.name = name
-        self.kind = kind
-        self.available = True
-        self.queue: deque[TaskView] = deque()
-        self.in_service: TaskView | None = None
-        self.in_service_start_ms = 0.0
+        self._name = name
+        self._kind = kind
+        self._available = True
+        self._queue: deque[TaskView] = deque()
+        self._in_service: TaskView | None = None
+        self._in_service_start_ms = 0.0
+
+    @property
+    def name(self) -> str:
+        """Device name (pool order is the Observation's)."""
+        return self._name
+
+    @property
+    def kind(self) -> str:
+        """Task kind it serves: ``llm`` or ``sdxl``."""
+        return self._kind
+
+    @property
+    def available(self) -> bool:
+        """False while the device has left the pool (churn)."""
+        return self._available
+
+    @property
+    def queue(self) -> tuple[TaskView, ...]:
+        """Waiting tasks, oldest first (a snapshot)."""
+        return tuple(self._queue)
+
+    @property
+    def in_service(self) -> TaskView | None:
+        """The running task, or None."""
+        return self._in_service
+
+    @property
+    def in_service_start_ms(self) -> float:
+        """Start time of the running task (simulated ms)."""
+        return self._in_service_start_ms
 
     @property
     def queue_length(self) -> int:
         """Tasks on the device: waiting plus running."""
-        return len(self.queue) + (self.in_service is not None)
+        return len(self._queue) + (self._in_service is not None)
 
 
 class Observation:
@@ -116,7 +150,7 @@ class Observation:
     Attributes:
         now_ms: current simulated time.
         task_index: arrival index of the task being dispatched.
-        devices: name -> :class:`DeviceState`, in pool order.
+        devices: name -> :class:`DeviceState`, in pool order (a read-only mapping).
         annotations: every annotation exposed so far, in order.
         recent: the most recent completed-task records (bounded; policies keep their own history).
     """
@@ -126,7 +160,7 @@ class Observation:
     def __init__(self, devices: list[DeviceState], recent_maxlen: int = 1000) -> None:
         self.now_ms = 0.0
         self.task_index = 0
-        self.devices = {d.name: d for d in devices}
+        self.devices = MappingProxyType({d.name: d for d in devices})
         self.annotations: list[Annotation] = []
         self.recent: deque[CompletedTask] = deque(maxlen=recent_maxlen)
         self._by_kind: dict[str, tuple[DeviceState, ...]] = {}
@@ -135,16 +169,16 @@ class Observation:
 
     def feasible(self, kind: str) -> list[DeviceState]:
         """Available devices that serve task ``kind``, in pool order."""
-        return [d for d in self._by_kind.get(kind, ()) if d.available]
+        return [d for d in self._by_kind.get(kind, ()) if d._available]
 
     def backlog_ms(self, device: DeviceState, predict_ms: Callable[[str, TaskView], float]) -> float:
         """Backlog of ``device`` as estimated with the caller's own service predictor (ms):
         predicted service of every waiting task plus the predicted remainder of the running one."""
         total = 0.0
-        for t in device.queue:
-            total += predict_ms(device.name, t)
-        if device.in_service is not None:
-            rest = predict_ms(device.name, device.in_service) - (self.now_ms - device.in_service_start_ms)
+        for t in device._queue:
+            total += predict_ms(device._name, t)
+        if device._in_service is not None:
+            rest = predict_ms(device._name, device._in_service) - (self.now_ms - device._in_service_start_ms)
             if rest > 0:
                 total += rest
         return total
@@ -160,12 +194,12 @@ class Observation:
         which would otherwise call a predictor per waiting task.
         """
         total = 0.0
-        for t in device.queue:
+        for t in device._queue:
             total += factor * service_ms(kind, alpha, beta, c, t.input_tokens, t.output_tokens)
-        run = device.in_service
+        run = device._in_service
         if run is not None:
             rest = (factor * service_ms(kind, alpha, beta, c, run.input_tokens, run.output_tokens)
-                    - (self.now_ms - device.in_service_start_ms))
+                    - (self.now_ms - device._in_service_start_ms))
             if rest > 0:
                 total += rest
         return total + factor * service_ms(kind, alpha, beta, c, task.input_tokens, task.output_tokens)
