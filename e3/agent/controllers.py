@@ -30,7 +30,8 @@ class Controller:
         name: registry name (``policies.e3.controller``, ``e3 simulate --controller``).
         parameters: the parameters the controller reads, with their defaults. The e3 policy passes
             ``drift_window_s`` and ``refit_window_tasks`` from its own parameters (the calibration
-            smoothing lives in the tools, ``policies.e3.calibration_smoothing``); config ``controllers.NAME`` adds or overrides the rest.
+            smoothing lives in the tools, ``policies.e3.calibration_smoothing``); config
+            ``controllers.NAME`` adds or overrides the rest.
 
     Raises:
         ConfigError: a parameter the controller does not read (a typo would otherwise be ignored).

@@ -23,7 +23,7 @@ from e3 import __version__
 from e3.agent.controllers import fallback_warning
 from e3.config import REPO_ROOT, config_hash
 from e3.errors import ConfigError, E3Error, InputError
-from e3.io import check_batch, sha256_file, staged_run_dir, write_json_atomic
+from e3.io import sha256_file, staged_run_dir, write_json_atomic
 from e3.mlperf.pool import DevicePrior, generate_pool, generated_mismatch, resolve_pool
 from e3.mlperf.priors import load_priors
 from e3.policies.base import get_policy
@@ -319,12 +319,11 @@ def simulate_batch(cfg: dict[str, Any], scenario: str, policy: str, seeds: list[
     """
     from e3.experiment.batch import run_seeds
 
-    check_batch(out_pattern, seeds)
-    inputs = load_run_inputs(cfg, scenario, policy, policy_overrides, plugins, n_tasks)
     return run_seeds(
         seeds, out_pattern,
-        lambda seed, out: simulate(cfg, scenario, policy, seed, out, n_tasks, trace_format, policy_overrides,
-                                   plugins, None, inputs=inputs),
+        lambda: load_run_inputs(cfg, scenario, policy, policy_overrides, plugins, n_tasks),
+        lambda inputs, seed, out: simulate(cfg, scenario, policy, seed, out, n_tasks, trace_format,
+                                           policy_overrides, plugins, None, inputs=inputs),
         lambda s: (f"mean latency {s['latency_ms']['mean']:.1f} ms, stutter {100 * s['stutter_rate']:.2f} %, "
                    f"{s['wall_s']:.2f} s"),
         progress)

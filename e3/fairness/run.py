@@ -24,7 +24,7 @@ from e3.fairness.policies import PolicyContext, get_policy
 from e3.fairness.scenario import FairnessScenario, generate_requests, load_scenario
 from e3.fairness.static import Plan, best_deployment
 from e3.fairness.system import System, build_system
-from e3.io import check_batch, staged_run_dir, write_json_atomic
+from e3.io import staged_run_dir, write_json_atomic
 from e3.seeds import stream
 from e3.sim.network import Network, uniform_rtt_matrix
 from e3.sim.nodes import Node
@@ -204,10 +204,8 @@ def simulate_batch(cfg: dict[str, Any], scenario: str, policy: str, controller: 
     ``{seed}``. Raises E3Error on a missing placeholder or a repeated seed (:func:`e3.io.check_batch`)."""
     from e3.experiment.batch import run_seeds
 
-    check_batch(out_pattern, seeds)
-    ri = load_inputs(cfg, scenario, policy, controller)
-    return run_seeds(seeds, out_pattern,
-                     lambda seed, out: simulate(cfg, scenario, policy, controller, seed, out, inputs=ri),
+    return run_seeds(seeds, out_pattern, lambda: load_inputs(cfg, scenario, policy, controller),
+                     lambda ri, seed, out: simulate(cfg, scenario, policy, controller, seed, out, inputs=ri),
                      lambda s: (f"mean latency {s['mean_latency_s']:.1f} s, J' {s['jain_normalized']:.3f}, "
                    f"success {s['success_ratio']:.3f}, {s['wall_s']:.2f} s"),
                      progress)

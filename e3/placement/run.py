@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from e3.config import REPO_ROOT, config_hash, load_schema, read_yaml, validate
 from e3.errors import ConfigError
-from e3.io import check_batch, staged_run_dir, write_json_atomic
+from e3.io import staged_run_dir, write_json_atomic
 from e3.placement.model import Evaluator
 from e3.placement.policies import get_policy
 from e3.placement.system import DIMS, System, World, build_system, build_world, section
@@ -200,10 +200,8 @@ def simulate_batch(cfg: dict[str, Any], scenario: str, policy: str, controller: 
     Raises E3Error on a missing placeholder or a repeated seed (:func:`e3.io.check_batch`)."""
     from e3.experiment.batch import run_seeds
 
-    check_batch(out_pattern, seeds)
-    ri = load_inputs(cfg, scenario, policy, controller)
-    return run_seeds(seeds, out_pattern,
-                     lambda seed, out: simulate(cfg, scenario, policy, controller, seed, out, inputs=ri),
+    return run_seeds(seeds, out_pattern, lambda: load_inputs(cfg, scenario, policy, controller),
+                     lambda ri, seed, out: simulate(cfg, scenario, policy, controller, seed, out, inputs=ri),
                      lambda s: (f"mean latency {s['task_latency_mean_ms'] / 1000:.2f} s, QoS {s['qos_ratio']:.3f}, "
                    f"{s['migrations']} migrations, {s['wall_s']:.2f} s"),
                      progress)

@@ -178,14 +178,14 @@ class E3Agent(Policy):
         if observes and not warmup and predicted > 0:
             self.controller.observe(record.device, record.service_ms / predicted, self._tools(obs))
         self._completions += 1
-        if p["steady_refit_every_tasks"]:
+        every = p["steady_refit_every_tasks"]
+        if every:
             self._steady_dirty.add(record.device)
         if warmup:
             if self._completions % p["warmup_refit_every_tasks"] == 0:
                 for d in self.opm.est:
                     self.opm.refit(d, min_samples=p["warmup_min_samples"])
             return
-        every = p["steady_refit_every_tasks"]
         if every and self._completions % every == 0:
             self._steady_refit()
         ratio, n = self.opm.drift_ratio(record.device, obs.now_ms, p["drift_window_s"])

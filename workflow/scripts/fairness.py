@@ -7,13 +7,13 @@ import pandas as pd
 from e3.analysis.aggregate import write_csv
 from e3.analysis.tables import to_latex, to_markdown
 from e3.fairness.analysis import (
-                                  TABLE_COLUMNS,
+    TABLE_COLUMNS,
     comparison_markdown,
-                                  epoch_rows,
-                                  fairness_figure,
-                                  fairness_row,
-                                  fairness_table,
-                                  with_objective,
+    epoch_rows,
+    fairness_figure,
+    fairness_row,
+    fairness_table,
+    with_objective,
 )
 from e3.io import write_text_atomic
 
