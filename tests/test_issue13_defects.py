@@ -75,6 +75,26 @@ def test_sweep_typos_fail_before_the_dag(cfg, repo, edit, field, needle):
     assert f"'{field}'" in str(ei.value) and needle in str(ei.value)
 
 
+@pytest.mark.parametrize("section, edit, field, needle", [
+    ("fairness", lambda s: s.update(scenarios=["mec_city", "mec_citty"]), "fairness.sweep.scenarios.1", "mec_citty"),
+    ("fairness", lambda s: s.update(cells=[{"policy": "lyapunov"}]), "fairness.sweep.cells.0.policy", "lyapunov"),
+    ("fairness", lambda s: s.update(cells=[{"policy": "lyapunov_dpp", "controller": "v2"}]),
+     "fairness.sweep.cells.0.controller", "v2"),
+    ("placement", lambda s: s.update(scenarios=["agents_globl"]), "placement.sweep.scenarios.0", "agents_globl"),
+    ("placement", lambda s: s.update(cells=[{"policy": "antllm", "controller": "rules"}]),
+     "placement.sweep.cells.0.controller", "rules"),
+    ("placement", lambda s: s.update(cells=[{"policy": "aco", "scenarios": ["agents_global_chrn"]}]),
+     "placement.sweep.cells.0.scenarios", "agents_global_chrn"),
+])
+def test_system_sweep_typos_fail_before_the_dag(cfg, repo, section, edit, field, needle):
+    # the fairness and placement sweeps are checked like E3's (issue 13's rule, extended)
+    c = copy.deepcopy(cfg)
+    edit(c[section]["sweep"])
+    with pytest.raises(ConfigError) as ei:
+        check_sweep(c, repo)
+    assert f"'{field}'" in str(ei.value) and needle in str(ei.value)
+
+
 def test_shipped_sweeps_pass_the_check(cfg, repo):
     check_sweep(cfg, repo)
     test = load_config(repo / "config/config.yaml", overlays=[repo / "config/test/config.yaml"])

@@ -196,9 +196,39 @@ def test_llm_moves_rejected_when_infeasible_or_worse(cfg, tmp_path):
     assert y[better[1]] == better[2] and y[intruder] == x[intruder] and y[worse[1]] == x[worse[1]]
     assert ev.objective(y, access) < base
     assert pol.counts["refine_accepted"] == 1 and pol.counts["refine_rejected"] == 3
-    # a malformed reply is a counted fallback and changes nothing (another prompt: not the cached one)
-    z = pol.refine_moves(list(x), access, allowed, None, list(range(n - 1)))
+    # a malformed reply is a counted fallback and changes nothing (another prompt, one more user
+    # in the bounded view: not the cached one)
+    pol.p = dict(pol.p, refine=dict(pol.p["refine"], prompt_users=pol.p["refine"]["prompt_users"] + 1))
+    z = pol.refine_moves(list(x), access, allowed, None, list(range(n)))
     assert z == x and pol.counts["llm_fallbacks"] == 1 and len(fake.requests) == 2
+
+
+def test_llm_prompt_is_a_bounded_view_of_the_worst_off_users(cfg, tmp_path):
+    # the prompt holds every up server, and only the refine.prompt_users users with the highest
+    # predicted latency / deadline among the candidates' owners, with their agents (issue 15:
+    # the whole state overflows a small local model's context)
+    llm = dict(cfg["controllers"]["llm"], model="e3test/fake", api_base=None, mode="record",
+               cache_dir=str(tmp_path / "cache"), frozen=None)
+    pol, ev = _policy(cfg, "llm", llm)
+    n = len(ev.agents)
+    access = [ev.idx[ev.system.access_points[r][0]] for r in sorted(ev.system.access_points) for _ in range(10)][:len(ev.chains)]
+    allowed = [True] * len(ev.servers)
+    allowed[3] = False
+    x = pol._rule_place([-1] * n, list(range(n)), access, allowed)
+    fake = ScriptedLLM(script=['{"moves": []}'])
+    install(fake)
+    pol.refine_moves(list(x), access, allowed, None, list(range(n)))
+    user = json.loads(fake.requests[0]["messages"][-1]["content"])
+    k = pol.p["refine"]["prompt_users"]
+    lat = ev.user_latency_ms(x, access)
+    ratio = {u: lat[u] / ev.deadline_ms(access[u], u) for u in range(len(ev.chains))}
+    worst = sorted(ratio, key=lambda u: (-ratio[u], u))[:k]
+    assert sorted(int(u) for u in user["users"]) == sorted(worst)
+    shown = {ev.agents[a].name for u in worst for a in ev.chains[u]}
+    assert set(user["agents"]) == shown
+    assert set(user["servers"]) == {s for i, s in enumerate(ev.servers) if allowed[i]}
+    assert user["down"] == [ev.servers[3]]
+    assert len(fake.requests[0]["messages"][-1]["content"]) < 2500  # ~1,000 tokens with the system text
 
 
 def test_local_search_only_accepts_improving_feasible_moves(cfg):

@@ -1,7 +1,8 @@
-"""Record LLM meta-controller responses for a sweep and export them for replay (``e3 llm record``).
+"""Record LLM controller responses for a sweep and export them for replay (``e3 llm record``).
 
-Runs ``e3 simulate --policy e3 --controller llm --llm-mode record`` for every (scenario, seed),
-against a provider (by default the bundled local model, served on 127.0.0.1), in a fresh cache, and
+Runs the ``llm`` controller of one system's LLM policy in record mode for every (scenario, seed)
+(:data:`SYSTEM_POLICIES`: E3-Agent's ``e3``, the fairness system's ``multi_agent``, the placement
+system's ``antllm``), against a provider (by default the bundled local model, served on 127.0.0.1), in a fresh cache, and
 writes the cache as the committed JSONL export. Re-running it with the same model, settings and
 prompt version reproduces the same file (greedy decoding); its ``meta`` fields record the model.
 """
@@ -34,20 +35,42 @@ def wait_for_server(api_base: str, timeout_s: float = 300.0) -> None:
     raise E3Error(f"no server answered at {api_base} within {timeout_s:.0f} s")
 
 
+#: The policy whose ``llm`` controller each system records.
+SYSTEM_POLICIES = {"e3": "e3", "fairness": "multi_agent", "placement": "antllm"}
+
+
+def _simulator(system: str) -> Callable[..., dict[str, Any]]:
+    """``simulate(cfg, scenario, seed, out_dir) -> summary`` of ``system``'s LLM policy. Raises E3Error."""
+    if system == "e3":
+        from e3.experiment.run import simulate as sim_e3
+        return lambda cfg, sc, seed, out: sim_e3(cfg, sc, "e3", seed, out)
+    if system == "fairness":
+        from e3.fairness.run import simulate as sim_f
+        return lambda cfg, sc, seed, out: sim_f(cfg, sc, "multi_agent", "llm", seed, out)
+    if system == "placement":
+        from e3.placement.run import simulate as sim_p
+        return lambda cfg, sc, seed, out: sim_p(cfg, sc, "antllm", "llm", seed, out)
+    raise E3Error(f"unknown system {system!r} for recording; choose one of {sorted(SYSTEM_POLICIES)}")
+
+
 def record(cfg: dict[str, Any], scenarios: list[str], seeds: list[int], out: str | Path,
            runs_dir: str | Path, reuse: bool = False,
-           progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+           progress: Callable[[str], None] | None = None, system: str = "e3") -> dict[str, Any]:
     """Record every (scenario, seed) run of the ``llm`` controller; export the responses to ``out``.
 
     Args:
         cfg: validated config; ``controllers.llm`` names the provider.
         reuse: start from the existing export (only misses reach the provider) instead of empty.
+        system: ``e3``, ``fairness`` or ``placement`` (:data:`SYSTEM_POLICIES`); the three systems'
+            requests differ, so one export can hold all of them.
 
     Returns:
         {"runs": [summary.policy_summary per run], "responses": count written}.
-    """
-    from e3.experiment.run import simulate
 
+    Raises:
+        E3Error: unknown ``system``.
+    """
+    simulate = _simulator(system)
     llm = cfg["controllers"]["llm"]
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix="e3-llm-record-") as tmp:
@@ -60,12 +83,17 @@ def record(cfg: dict[str, Any], scenarios: list[str], seeds: list[int], out: str
         for seed in seeds:  # seed-major, exporting after each run: an interrupted recording keeps its work
             for sc in scenarios:
                 t0 = time.perf_counter()
-                s = simulate(rcfg, sc, "e3", seed, Path(runs_dir) / f"{sc}_seed{seed}")
+                s = simulate(rcfg, sc, seed, Path(runs_dir) / f"{sc}_seed{seed}")
                 ps = s["policy_summary"]
-                runs.append({"scenario": sc, "seed": seed,
-                             "horizon_tasks": rcfg["simulation"]["horizon_tasks"], **ps})
+                run = {"scenario": sc, "seed": seed, **ps}
+                if system == "e3":
+                    run["horizon_tasks"] = rcfg["simulation"]["horizon_tasks"]
+                else:
+                    run["system"] = system
+                runs.append(run)
                 if progress:
-                    progress(f"{sc} seed {seed}: {ps['controller_calls']} calls, {ps['llm_requests']} requests "
+                    progress(f"{sc} seed {seed}: {ps.get('controller_calls', ps.get('llm_calls'))} calls, "
+                             f"{ps['llm_requests']} requests "
                              f"({ps['llm_cache_hits']} cached), {ps['llm_fallbacks']} fallbacks, "
                              f"{time.perf_counter() - t0:.0f} s ({llm['model']})")
                 n = cache.export_jsonl(out)
@@ -76,11 +104,12 @@ def record(cfg: dict[str, Any], scenarios: list[str], seeds: list[int], out: str
 def merge_run_summaries(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The recording-run summaries to keep beside the export after a ``--reuse`` recording.
 
-    A run is identified by (scenario, seed, horizon_tasks); ``new`` replaces ``old`` runs with the
-    same identity and the others are kept. Sorted by horizon (longest first), then seed.
+    A run is identified by (system, scenario, seed, horizon_tasks) (``system`` absent = ``e3``;
+    ``horizon_tasks`` only E3's); ``new`` replaces ``old`` runs with the same identity and the
+    others are kept. Sorted by horizon (longest first), then seed.
     """
     def key(r: dict[str, Any]) -> tuple:
-        return r["scenario"], r["seed"], r.get("horizon_tasks")
+        return r.get("system", "e3"), r["scenario"], r["seed"], r.get("horizon_tasks")
 
     fresh = {key(r) for r in new}
     runs = [r for r in old if key(r) not in fresh] + list(new)

@@ -25,7 +25,9 @@ TABLE_COLUMNS = ["scenario", "policy", "controller", "task_latency_mean_ms", "ta
                  "optimizer_s", "llm_calls", "n_seeds"]
 CI_COLUMNS = ["task_latency_mean_ci95_low_ms", "task_latency_mean_ci95_high_ms", "qos_ratio_ci95_low",
               "qos_ratio_ci95_high", "total_cost_ci95_low", "total_cost_ci95_high", "refused_migrations",
-              "evacuation_failures"]
+              "evacuation_failures", "refine_accepted", "refine_rejected", "llm_fallbacks"]
+#: refinement counters of a run's policy_summary (0 for policies without refinement), means per run
+REFINE_COUNTERS = ("refine_accepted", "refine_rejected", "llm_fallbacks")
 BASELINES = ("random_feasible", "greedy_nearest", "best_fit", "first_fit")
 
 
@@ -40,7 +42,8 @@ def migration_row(summary_path: str | Path) -> dict:
     opt = json.loads(t.read_text())["optimizer_s"] if t.exists() else float("nan")
     keys = [c for c in TABLE_COLUMNS if c not in ("optimizer_s", "n_seeds")] + ["seed", "refused_migrations",
                                                                                   "evacuation_failures"]
-    return {**{k: s[k] for k in keys}, "optimizer_s": opt}
+    ps = s.get("policy_summary") or {}
+    return {**{k: s[k] for k in keys}, "optimizer_s": opt, **{k: ps.get(k, 0) for k in REFINE_COUNTERS}}
 
 
 def migration_table(runs: pd.DataFrame, cells: list[dict], scenarios: list[str]) -> pd.DataFrame:
@@ -48,7 +51,7 @@ def migration_table(runs: pd.DataFrame, cells: list[dict], scenarios: list[str])
     rows = []
     for sc, pol, ctl, c in cell_runs(runs, scenarios, cells):
         r = {"scenario": sc, "policy": pol, "controller": ctl, "n_seeds": len(c)}
-        for k in TABLE_COLUMNS[3:-1] + ["refused_migrations", "evacuation_failures"]:
+        for k in TABLE_COLUMNS[3:-1] + ["refused_migrations", "evacuation_failures", *REFINE_COUNTERS]:
             r[k] = c[k].mean()
         r["task_latency_mean_ci95_low_ms"], r["task_latency_mean_ci95_high_ms"] = t_interval(c["task_latency_mean_ms"])
         r["qos_ratio_ci95_low"], r["qos_ratio_ci95_high"] = t_interval(c["qos_ratio"])
@@ -114,9 +117,11 @@ def comparison_markdown(t: pd.DataFrame) -> str:
            "below comes from third-party summaries (several AI-generated, not checked against the paper; see",
            "`shared/paper/related-agent-placement-migration-SPEC.md`); their baselines, units and scenarios are",
            "unknown, so only the direction (shape) of each claim can be compared. Our system, values and",
-           "baselines are the spec's inventions (config `placement`; README, 'The agent placement system'). The `llm`",
-           "controller was not run (no recorded responses): `antllm` below is Ant System refined by",
-           "`local_search`, the LLM's non-LLM surrogate with the same move budget.", ""]
+           "baselines are the spec's inventions (config `placement`; README, 'The agent placement system').",
+           "`antllm` in the claims table is Ant System refined by `local_search` (first-improvement moves, the",
+           "same 5-move budget), the cell run on every scenario; the LLM refinement (`antllm (llm)`, replayed",
+           "from the recorded responses of a local 1.5B model) is compared with it and plain `aco` below each",
+           "table. In replay, `optimizer_s` holds no model time: recording took ~32 s a call on 2 CPU cores.", ""]
     for sc in dict.fromkeys(t["scenario"]):
         ant = _cell(t, sc, "antllm", "local_search")
         base = t[(t["scenario"] == sc) & t["policy"].isin(BASELINES)]
@@ -146,6 +151,22 @@ def comparison_markdown(t: pd.DataFrame) -> str:
             out.append(f"Refinement: antllm (local_search) vs plain aco: task latency {_pct(ant['task_latency_mean_ms'], aco['task_latency_mean_ms'])}, "
                        f"QoS {100 * ant['qos_ratio']:.1f} % vs {100 * aco['qos_ratio']:.1f} %, total cost {_pct(ant['total_cost'], aco['total_cost'])}, "
                        f"optimiser {ant['optimizer_s']:.2f} s vs {aco['optimizer_s']:.2f} s (wall).")
+        llm = _cell(t, sc, "antllm", "llm")
+        if llm is not None:
+            out.append("")
+            out.append("Refinement, LLM vs local_search vs none (means per run; moves are proposed then accepted only "
+                       "if feasible and lowering the objective):")
+            out.append("")
+            out.append("| cell | n_seeds | task latency (s) | QoS | total cost | accepted moves | rejected | "
+                       "LLM calls | fallbacks | optimiser (s, wall) |")
+            out.append("|---|---|---|---|---|---|---|---|---|---|")
+            for name, r in (("antllm (llm)", llm), ("antllm (local_search)", ant), ("aco", aco)):
+                if r is not None:
+                    out.append(f"| {name} | {int(r['n_seeds'])} | {r['task_latency_mean_ms'] / 1000:.2f} | "
+                               f"{100 * r['qos_ratio']:.1f} % | {r['total_cost']:.1f} | {r['refine_accepted']:.1f} | "
+                               f"{r['refine_rejected']:.1f} | {r['llm_calls']:.1f} | {r['llm_fallbacks']:.1f} | "
+                               f"{r['optimizer_s']:.2f} |")
+            out.append("")
         if fol is not None:
             out.append(f"Migration cost against always_follow: {_pct(ant['migration_cost'], fol['migration_cost'])} "
                        f"({ant['migration_cost']:.3g} vs {fol['migration_cost']:.3g}).")

@@ -35,7 +35,7 @@ from e3.placement.model import Evaluator
 from e3.placement.system import DIMS
 from e3.sim.placement import PlacementObservation
 
-PROMPT_VERSION = "antllm-refine-v1"
+PROMPT_VERSION = "antllm-refine-v2"  # v2: bounded view (refine.prompt_users), compact rows
 _REGISTRY: dict[str, type[PlacementPolicy]] = {}
 
 MOVES_SCHEMA = {
@@ -51,7 +51,11 @@ SYSTEM_TEXT = (
     "a server's summed agent demand must fit its capacity in memory_gb, compute, storage_gb and "
     "bandwidth_mbps. The objective (lower is better) adds the users' predicted mean task latency (s), a "
     "resource cost, 10 per user whose predicted latency exceeds its deadline, and the cost of migrating "
-    "agents away from their current server. Propose up to 5 changes that lower it: "
+    "agents away from their current server. Input rows: servers {name: [region, mean LLM step s, free "
+    "[memory_gb, compute, storage_gb, bandwidth_mbps]]} (servers in down take no agents); agents {name: "
+    "[server, demand [memory_gb, compute, storage_gb, bandwidth_mbps]]}; users {id: [access server, "
+    "predicted latency s, deadline s, chain of agents]}, the users worst off. "
+    "Propose up to 5 changes that lower it: "
     '{"op": "move", "agent": A, "server": S} or {"op": "swap", "agent": A, "other": B}. Each is applied only '
     'if it fits and lowers the objective. Reply with JSON only: {"moves": [...]}.')
 
@@ -359,24 +363,31 @@ class AntLLM(Aco):
 
     def _llm_ops(self, x, access, allowed, current, agents) -> list[tuple]:
         """One LLM call; its moves as ``("move", a, s)`` / ``("swap", a, b)``. Malformed replies and
-        unknown names are counted as fallbacks (no-op)."""
+        unknown names are counted as fallbacks (no-op). The prompt shows every server, and of the
+        candidate ``agents`` only those whose owners are the ``refine.prompt_users`` worst off by
+        predicted latency / deadline (ties by user index), with those users' chains."""
         from e3.llm.client import LLMProviderError
 
         ev = self.ev
         used = self._used(x, set())
         lat = ev.user_latency_ms(x, access)
+        # A bounded view: the whole state (~80 agents, 40 users) overflows a small local model's
+        # 4,096-token context, so the prompt holds the owners of the candidate agents that are
+        # worst off (predicted latency / deadline), at most refine.prompt_users of them.
+        owners = {ev.owner[a] for a in agents}
+        slack = {u: lat[u] / ev.deadline_ms(access[u], u) for u in owners}
+        shown = set(sorted(owners, key=lambda u: (-slack[u], u))[: int(self.p["refine"]["prompt_users"])])
+        agents = [a for a in agents if ev.owner[a] in shown]
+        # Compact rows (field order in SYSTEM_TEXT): JSON with named numbers costs ~4x the tokens.
         user = {
-            "servers": {s: {"region": ev.system.region[s], "up": allowed[i],
-                            "mean_step_s": round(ev.svc_ms[i] / 1000.0, 2),
-                            "free": {d: round(c - u, 1) for d, c, u in zip(DIMS, ev.capacity[i], used[i], strict=True)}}
-                        for i, s in enumerate(ev.servers)},
-            "agents": {ev.agents[a].name: {"server": ev.servers[x[a]], "owner": ev.owner[a],
-                                           "demand": {d: round(v, 1) for d, v in zip(DIMS, ev.demand[a], strict=True)}}
-                       for a in agents},
-            "users": {str(u): {"access": ev.servers[access[u]], "chain": [ev.agents[a].name for a in ch],
-                               "predicted_latency_s": round(lat[u] / 1000.0, 2),
-                               "deadline_s": round(ev.deadline_ms(access[u], u) / 1000.0, 2)}
-                      for u, ch in enumerate(ev.chains)},
+            "servers": {s: [ev.system.region[s], round(ev.svc_ms[i] / 1000.0, 2),
+                            [round(c - u, 1) for c, u in zip(ev.capacity[i], used[i], strict=True)]]
+                        for i, s in enumerate(ev.servers) if allowed[i]},
+            "down": [s for i, s in enumerate(ev.servers) if not allowed[i]],
+            "agents": {ev.agents[a].name: [ev.servers[x[a]], [round(v, 1) for v in ev.demand[a]]] for a in agents},
+            "users": {str(u): [ev.servers[access[u]], round(lat[u] / 1000.0, 1),
+                               round(ev.deadline_ms(access[u], u) / 1000.0, 1), [ev.agents[a].name for a in ch]]
+                      for u, ch in enumerate(ev.chains) if u in shown},
             "objective": round(ev.objective(x, access, current), 3),
         }
         messages = [{"role": "system", "content": SYSTEM_TEXT},

@@ -269,7 +269,8 @@ MIGRATION_OUTPUTS = [
 
 
 def migration_runs():
-    """summary.json of every placement run: scenarios x cells x seeds of placement.sweep."""
+    """summary.json of every placement run: scenarios x cells x seeds of placement.sweep (a cell
+    with its own `scenarios` runs only those)."""
     s = config["placement"]["sweep"]
     return [
         f"{MIGRATION_RUNS}/summary.json".format(
@@ -277,5 +278,6 @@ def migration_runs():
         )
         for sc in s["scenarios"]
         for c in s["cells"]
+        if sc in c.get("scenarios", s["scenarios"])
         for seed in s["seeds"]
     ]

@@ -34,6 +34,7 @@ rule simulate_migration:
         config=MIGRATION_CONFIG,
         priors=config["priors"]["frozen"],
         scenario="config/agents/{scenario}.yaml",
+        llm=llm_responses,
     output:
         summaries=expand(
             f"{MIGRATION_RUNS}/summary.json", seed=config["placement"]["sweep"]["seeds"], allow_missing=True
