@@ -1,7 +1,8 @@
 """The committed LLM responses (results/llm/responses.jsonl) cover every e3/llm cell of the full
-sweep, so `snakemake --cores 8` on a fresh clone never meets a replay miss; and the replayed
-semantic runs show risk set on each onset and cleared on each offset in the audit log (the
-"done when" of the meta-controller issue, on the real model's recorded decisions).
+sweep and every antllm/llm cell of the placement sweep, so `snakemake --cores 8` on a fresh clone
+never meets a replay miss; and the replayed semantic runs show risk set on each onset and cleared
+on each offset in the audit log (the "done when" of the meta-controller issue, on the real model's
+recorded decisions).
 
 These tests replay from the frozen export itself, as `e3 simulate` does (no network, no
 provider, an empty diskcache folder that replay must not need): a re-recording that drops a
@@ -79,3 +80,23 @@ def test_every_llm_cell_of_the_full_sweep_replays(replay, tmp_path):
             assert (w.start_task, w.device) in sets, f"seed {seed}: no risk set on {w.device} at onset"
             assert (w.end_task, w.device) in clears, f"seed {seed}: risk on {w.device} not cleared at offset"
     assert requests > 0, "no llm cell of the sweep asked the model anything"
+
+
+def test_every_placement_llm_cell_replays(replay, tmp_path):
+    # the agent placement system's llm cells (placement.sweep: antllm/llm on every scenario and
+    # seed) replay from the same export; a miss raises LLMCacheMiss out of the run
+    from e3.placement.run import simulate_batch
+
+    sweep = replay["placement"]["sweep"]
+    cells = [(sc, c["policy"]) for c in sweep["cells"] if c.get("controller") == "llm"
+             for sc in c.get("scenarios", sweep["scenarios"])]
+    assert cells, "placement.sweep has no llm-controller cell"
+    calls = 0
+    for sc, policy in cells:
+        runs = simulate_batch(copy.deepcopy(replay), sc, policy, "llm", sweep["seeds"],
+                              str(tmp_path / f"{sc}_{policy}_{{seed}}"))
+        for seed, s in zip(sweep["seeds"], runs, strict=True):
+            ps = s["policy_summary"]
+            assert ps["llm_requests"] > 0 and ps["llm_cache_hits"] == ps["llm_requests"], (sc, policy, seed)
+            calls += ps["llm_calls"]
+    assert calls > 0
