@@ -161,12 +161,19 @@ def _policy(cfg, controller, llm=None):
     return ri.policy_cls(ev, p, controller, random.Random(0), llm), ev
 
 
-def test_llm_moves_rejected_when_infeasible_or_worse(cfg, tmp_path):
+def _llm_policy(cfg, tmp_path):
+    """An antllm policy whose llm controller records into a fresh cache (a fake provider is
+    installed by the test), its evaluator, and an access server per user (ten per region)."""
     llm = dict(cfg["controllers"]["llm"], model="e3test/fake", api_base=None, mode="record",
                cache_dir=str(tmp_path / "cache"), frozen=None)
     pol, ev = _policy(cfg, "llm", llm)
-    n = len(ev.agents)
     access = [ev.idx[ev.system.access_points[r][0]] for r in sorted(ev.system.access_points) for _ in range(10)][:len(ev.chains)]
+    return pol, ev, access
+
+
+def test_llm_moves_rejected_when_infeasible_or_worse(cfg, tmp_path):
+    pol, ev, access = _llm_policy(cfg, tmp_path)
+    n = len(ev.agents)
     allowed = [True] * len(ev.servers)
     x = pol._rule_place([-1] * n, list(range(n)), access, allowed)  # a random feasible placement
     base = ev.objective(x, access)
@@ -207,11 +214,8 @@ def test_llm_prompt_is_a_bounded_view_of_the_worst_off_users(cfg, tmp_path):
     # the prompt holds every up server, and only the refine.prompt_users users with the highest
     # predicted latency / deadline among the candidates' owners, with their agents (issue 15:
     # the whole state overflows a small local model's context)
-    llm = dict(cfg["controllers"]["llm"], model="e3test/fake", api_base=None, mode="record",
-               cache_dir=str(tmp_path / "cache"), frozen=None)
-    pol, ev = _policy(cfg, "llm", llm)
+    pol, ev, access = _llm_policy(cfg, tmp_path)
     n = len(ev.agents)
-    access = [ev.idx[ev.system.access_points[r][0]] for r in sorted(ev.system.access_points) for _ in range(10)][:len(ev.chains)]
     allowed = [True] * len(ev.servers)
     allowed[3] = False
     x = pol._rule_place([-1] * n, list(range(n)), access, allowed)
