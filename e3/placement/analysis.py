@@ -111,7 +111,9 @@ def _pct(ours: float, ref: float) -> str:
 
 def comparison_markdown(t: pd.DataFrame) -> str:
     """The reported claims beside ours (AntLLM with the local_search controller against the mean of
-    the four heuristic baselines), per scenario, with the caveat about the sources."""
+    the four heuristic baselines), per scenario, with the caveat about the sources; where the
+    ``antllm``/``llm`` cell ran, a table of the LLM refinement beside local_search and plain aco
+    (latency, QoS, cost, accepted and rejected moves, LLM calls, fallbacks, optimiser wall time)."""
     out = ["# AntLLM (arXiv 2508.03345): reported claims beside this simulation", "",
            "Caveat: no code was released and the paper's full text could not be read. Every reported number",
            "below comes from third-party summaries (several AI-generated, not checked against the paper; see",
