@@ -40,17 +40,19 @@ SYSTEM_POLICIES = {"e3": "e3", "fairness": "multi_agent", "placement": "antllm"}
 
 
 def _simulator(system: str) -> Callable[..., dict[str, Any]]:
-    """``simulate(cfg, scenario, seed, out_dir) -> summary`` of ``system``'s LLM policy. Raises E3Error."""
-    if system == "e3":
+    """``simulate(cfg, scenario, seed, out_dir) -> summary`` of ``system``'s LLM policy
+    (:data:`SYSTEM_POLICIES`) with the ``llm`` controller. Raises E3Error on an unknown system."""
+    if system not in SYSTEM_POLICIES:
+        raise E3Error(f"unknown system {system!r} for recording; choose one of {sorted(SYSTEM_POLICIES)}")
+    policy = SYSTEM_POLICIES[system]
+    if system == "e3":  # E3's runner takes the controller from the config (set to llm by record)
         from e3.experiment.run import simulate as sim_e3
-        return lambda cfg, sc, seed, out: sim_e3(cfg, sc, "e3", seed, out)
+        return lambda cfg, sc, seed, out: sim_e3(cfg, sc, policy, seed, out)
     if system == "fairness":
-        from e3.fairness.run import simulate as sim_f
-        return lambda cfg, sc, seed, out: sim_f(cfg, sc, "multi_agent", "llm", seed, out)
-    if system == "placement":
-        from e3.placement.run import simulate as sim_p
-        return lambda cfg, sc, seed, out: sim_p(cfg, sc, "antllm", "llm", seed, out)
-    raise E3Error(f"unknown system {system!r} for recording; choose one of {sorted(SYSTEM_POLICIES)}")
+        from e3.fairness.run import simulate as sim_sys
+    else:
+        from e3.placement.run import simulate as sim_sys
+    return lambda cfg, sc, seed, out: sim_sys(cfg, sc, policy, "llm", seed, out)
 
 
 def record(cfg: dict[str, Any], scenarios: list[str], seeds: list[int], out: str | Path,

@@ -23,11 +23,11 @@ from e3.errors import InputError
 TABLE_COLUMNS = ["scenario", "policy", "controller", "task_latency_mean_ms", "task_latency_p95_ms", "qos_ratio",
                  "deployment_latency_ms", "migrations", "migration_mb", "migration_cost", "utilisation", "total_cost",
                  "optimizer_s", "llm_calls", "n_seeds"]
-CI_COLUMNS = ["task_latency_mean_ci95_low_ms", "task_latency_mean_ci95_high_ms", "qos_ratio_ci95_low",
-              "qos_ratio_ci95_high", "total_cost_ci95_low", "total_cost_ci95_high", "refused_migrations",
-              "evacuation_failures", "refine_accepted", "refine_rejected", "llm_fallbacks"]
 #: refinement counters of a run's policy_summary (0 for policies without refinement), means per run
 REFINE_COUNTERS = ("refine_accepted", "refine_rejected", "llm_fallbacks")
+CI_COLUMNS = ["task_latency_mean_ci95_low_ms", "task_latency_mean_ci95_high_ms", "qos_ratio_ci95_low",
+              "qos_ratio_ci95_high", "total_cost_ci95_low", "total_cost_ci95_high", "refused_migrations",
+              "evacuation_failures", *REFINE_COUNTERS]
 BASELINES = ("random_feasible", "greedy_nearest", "best_fit", "first_fit")
 
 
