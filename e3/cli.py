@@ -167,7 +167,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_operating_points(args: argparse.Namespace) -> int:
-    from e3.analysis.operating_points import point_sets, summary_row
+    from e3.analysis.op_grid import point_sets, summary_row
     from e3.config import load_config
     from e3.experiment.run import simulate_summaries
     from e3.io import write_text_atomic

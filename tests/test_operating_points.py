@@ -8,12 +8,8 @@ import json
 import pandas as pd
 import pytest
 
-from e3.analysis.operating_points import (
-    OP_COLUMNS,
-    operating_points_table,
-    point_sets,
-    study_points,
-)
+from e3.analysis.op_grid import point_sets, study_points
+from e3.analysis.operating_points import OP_COLUMNS, operating_points_table
 from e3.cli import main
 from e3.config import load_config
 from e3.errors import ConfigError
@@ -95,7 +91,7 @@ def test_study_points_and_table(cfg, tmp_path):
 
 
 def test_shards_cover_every_run_once(cfg):
-    from e3.analysis.operating_points import study_shards
+    from e3.analysis.op_grid import study_shards
 
     op = {"seeds": [1, 2], "scenarios": ["warmup_0", "semantic"], "rates_per_s": [0.1, 0.2],
           "penalty_scenarios": ["semantic"], "risk_penalties_ms": [0.0, 60000.0], "mismatch_scales": [0.5]}
@@ -107,7 +103,8 @@ def test_shards_cover_every_run_once(cfg):
 
 
 def test_shard_cli_rows_equal_single_runs(tmp_path):
-    from e3.analysis.operating_points import read_shards, summary_row
+    from e3.analysis.op_grid import summary_row
+    from e3.analysis.operating_points import read_shards
 
     out = tmp_path / "shard.jsonl"
     assert main(["operating-points", "--study", "rate", "--point", "rate0.1", "--scenario", "semantic",

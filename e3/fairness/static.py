@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
 
 from e3.errors import E3Error
 
@@ -98,6 +97,9 @@ def best_deployment(nodes: list[str], models: list[str], capacity: dict[str, dic
             coefs = {ix(i, j): demand[(n, m)].get(d, 0.0) for j, m in enumerate(models) if demand[(n, m)].get(d, 0.0)}
             if coefs:
                 row(coefs, -np.inf, cap)
+    # Imported here: scipy.optimize costs ~0.2 s, which every Snakefile parse would pay otherwise.
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
     integrality = np.zeros(nvar)
     integrality[:nx] = 1
     ub = np.full(nvar, np.inf)

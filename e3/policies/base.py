@@ -107,6 +107,9 @@ def register(cls: type[Policy]) -> type[Policy]:
     return cls
 
 
+_ENTRY_POINTS_LOADED = False
+
+
 def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> None:
     """Import built-in policies, entry points of group ``e3.policies``, and ``modules``.
 
@@ -115,10 +118,14 @@ def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> None:
     Raises:
         ConfigError: a ``.py`` file that does not exist, or a module that cannot be found.
     """
+    global _ENTRY_POINTS_LOADED
     for m in _BUILTIN_MODULES:
         importlib.import_module(m)
-    for ep in entry_points(group="e3.policies"):
-        ep.load()
+    # Installed distributions do not change within a process, and scanning them costs ~25 ms a call.
+    if not _ENTRY_POINTS_LOADED:
+        for ep in entry_points(group="e3.policies"):
+            ep.load()
+        _ENTRY_POINTS_LOADED = True
     for m in modules:
         if m.endswith(".py"):
             if not Path(m).is_file():

@@ -20,9 +20,12 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from e3.errors import E3Error
-from e3.workload.readers import RequestTrace, read_request_trace
+
+if TYPE_CHECKING:
+    from e3.workload.readers import RequestTrace
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,8 @@ class TaskView:
 @functools.lru_cache(maxsize=4)
 def _cached_trace(path: str, fmt: str, mtime_ns: int, size: int) -> RequestTrace:
     # Keyed by the file's mtime and size too, so an edited file is read again.
+    from e3.workload.readers import read_request_trace  # pandas: only for trace workloads
+
     return read_request_trace(path, fmt)
 
 
@@ -59,6 +64,8 @@ def load_request_trace(path: str | Path, fmt: str) -> RequestTrace:
     p = Path(path)
     st = p.stat() if p.is_file() else None
     if st is None:
+        from e3.workload.readers import read_request_trace
+
         return read_request_trace(p, fmt)  # raises the reader's "not found" error
     return _cached_trace(str(p), fmt, st.st_mtime_ns, st.st_size)
 

@@ -1,4 +1,5 @@
 # Shared helpers: config validation (before any rule runs) and named input/param functions.
+import functools
 import os
 
 from snakemake.utils import validate
@@ -112,27 +113,29 @@ EFFECTIVE_CONFIG = "resources/config/effective.yaml"
 
 
 # --- the operating-point study (issue 10; workflow/rules/operating_points.smk) ------------------
-from e3.analysis.operating_points import point_sets, study_shards
+from e3.analysis.op_grid import study_shards
 
 OP_SHARD = "resources/operating_points/{study}/{point}/{scenario}.jsonl"
-
-
-def _op_shards():
-    op = config["sweep"].get("operating_points")
-    return study_shards(op, config["sweep"]["cells"]) if op else []
+# Laid out once: the config is fixed once parsed, and the input and params functions below are
+# called for every job of the DAG (recomputing the grid each time made up most of a no-op re-run).
+_OP_SHARDS = (
+    {(sh["study"], sh["point"], sh["scenario"]): sh
+     for sh in study_shards(config["sweep"]["operating_points"], config["sweep"]["cells"])}
+    if config["sweep"].get("operating_points") else {}
+)
 
 
 def op_shards(wildcards=None):
     """JSONL row files of every shard of the study, in a fixed order ([] when not configured)."""
-    return [OP_SHARD.format(**{k: sh[k] for k in ("study", "point", "scenario")}) for sh in _op_shards()]
+    return [OP_SHARD.format(study=st, point=pt, scenario=sc) for st, pt, sc in _OP_SHARDS]
 
 
 def op_cells_arg(wildcards):
     """`POLICY:CONTROLLER ...` of one shard of the study."""
-    for sh in _op_shards():
-        if (sh["study"], sh["point"], sh["scenario"]) == (wildcards.study, wildcards.point, wildcards.scenario):
-            return " ".join(f"{p}:{c}" for p, c in sh["cells"])
-    raise ValueError(f"no operating-point shard {wildcards.study}/{wildcards.point}/{wildcards.scenario}")
+    sh = _OP_SHARDS.get((wildcards.study, wildcards.point, wildcards.scenario))
+    if sh is None:
+        raise ValueError(f"no operating-point shard {wildcards.study}/{wildcards.point}/{wildcards.scenario}")
+    return " ".join(f"{p}:{c}" for p, c in sh["cells"])
 
 
 # --- the scale study (issue 11) ----------------------------------------------------------
@@ -172,15 +175,22 @@ def traces_mirror_arg(wildcards):
 def scenario_trace_file(wildcards):
     """The trace file a scenario replays (its `workload.trace.path`), or [] for the others, so
     that a trace scenario's simulations wait for `fetch_traces`."""
+    return list(_scenario_trace_path(wildcards.scenario))
+
+
+@functools.lru_cache(maxsize=None)
+def _scenario_trace_path(scenario):
+    # Read once per scenario: every simulation job of the DAG asks (120 YAML parses were 0.75 s
+    # of a no-op re-run).
     import yaml
 
-    path = f"config/scenarios/{wildcards.scenario}.yaml"
+    path = f"config/scenarios/{scenario}.yaml"
     if not os.path.isfile(path):
-        return []
+        return ()
     with open(path, encoding="utf-8") as fh:
-        sc = yaml.safe_load(fh) or {}
+        sc = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     trace = (sc.get("workload") or {}).get("trace") or {}
-    return [trace["path"]] if trace.get("path") else []
+    return (trace["path"],) if trace.get("path") else ()
 
 
 TRACE_SCENARIOS = ["azure_conv", "azure_code"]
