@@ -141,3 +141,69 @@ def test_fast_record_constructors_equal_the_dataclasses():
     for obj, field in ((t, "kind"), (r, "stutter")):  # still immutable
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(obj, field, None)
+
+
+# --- the vectorised SECT score (issue 11; e3.sim.backlog) -------------------------------------
+@pytest.mark.parametrize("kind", ["llm", "sdxl"])
+def test_backlog_arrays_equal_the_per_device_score(kind):
+    from e3.sim.backlog import PoolBacklog
+
+    rng = random.Random(11)
+    devs = [DeviceState(f"D{i}", kind) for i in range(9)]
+    obs = Observation(devs)
+    pb = PoolBacklog(obs)
+    pred = {}
+    for k in range(400):
+        obs.now_ms = 700.0 * k + rng.random()
+        d = rng.choice(devs)
+        task = TaskView(k, kind, rng.choice([17, 128, 2048]) if kind == "llm" else 0,
+                        rng.choice([3, 32, 256]) if kind == "llm" else 0, obs.now_ms)
+        step = rng.random()
+        if step < 0.4:  # the engine's side of the state, with its notes
+            d._queue.append(task)
+        elif step < 0.7 and d._queue:
+            d._in_service, d._in_service_start_ms = d._queue.popleft(), obs.now_ms - 3000.0 * rng.random()
+        elif step < 0.8:
+            d._in_service = None
+        elif step < 0.85:
+            obs._set_available(d, not d._available)
+        obs._touch(d)
+        if k % 7 == 0 or d.name not in pred:  # a predictor changes now and then
+            pred[d.name] = (rng.uniform(0.5, 2.0), rng.uniform(0, 1), rng.uniform(5, 40), rng.uniform(1e3, 9e3))
+            pb.set_predictor(d.name, kind, *pred[d.name])
+        got, avail = pb.completion_ms(task)
+        for i, dev in enumerate(devs):
+            f, a, b, c = pred.get(dev.name, (1.0, 0.0, 0.0, 0.0))  # the arrays' initial predictor
+            assert got[i] == obs.expected_completion_ms(dev, task, f, kind, a, b, c)  # bit for bit
+            assert avail[i] == dev._available
+
+
+def _run_files(cfg, scenario, policy, out, n_tasks):
+    import json
+
+    from e3.experiment.run import simulate
+    from e3.io import sha256_file
+
+    simulate(cfg, scenario, policy, 1, out, n_tasks=n_tasks)
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("wall_s", "tasks_per_s", "provenance"):
+        summary.pop(key, None)
+    return sha256_file(out / "tasks.parquet"), summary
+
+
+@pytest.mark.parametrize("scenario,devices", [("churn", None), ("semantic", None), ("scale_drift", 40),
+                                              ("scale_semantic", 40), ("scale_churn", 40)])
+def test_vectorised_sect_runs_equal_the_loop(repo, tmp_path, monkeypatch, scenario, devices):
+    """Whole runs of e3 with the array path forced on every choice equal runs with it off: the same
+    trace, bit for bit, and the same summary."""
+    import e3.policies.e3_agent as agent
+    from e3.config import load_config
+
+    cfg = load_config(repo / "config/config.yaml")
+    if devices:
+        cfg["pool_generator"] = {"devices": devices}
+    results = []
+    for threshold in (1, 10**9):
+        monkeypatch.setattr(agent, "VECTOR_MIN_DEVICES", threshold)
+        results.append(_run_files(cfg, scenario, "e3", tmp_path / f"t{threshold}", 3000))
+    assert results[0] == results[1]

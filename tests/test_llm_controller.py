@@ -259,8 +259,8 @@ def test_small_pools_keep_the_full_view():
 
 
 def test_large_pools_get_a_bounded_view():
+    from e3.agent.control import BOUNDED_VIEW_DEVICES
     from e3.agent.prompt import system_message, trigger_message
-    from e3.agent.tool_schemas import BOUNDED_VIEW_DEVICES
 
     sizes = {}
     for n in (100, 1000, 10000):
@@ -288,3 +288,41 @@ def test_a_generated_pool_runs_the_llm_controller_with_bounded_prompts(base_cfg,
     ps = s["policy_summary"]
     assert fake.requests and ps["llm_fallbacks"] == 0 and ps["tool_errors"] == 0
     assert max(sum(len(m["content"] or "") for m in r["messages"]) for r in fake.requests) < 8000
+
+
+def test_get_system_status_of_a_large_pool_is_bounded():
+    """The tool itself returns the bounded view for a large pool (its cost and audit record do not
+    grow with the pool's rows) and keeps what the rules controller reads: every device in a
+    semantic event, with its risk flag."""
+    from e3.agent.control import BOUNDED_VIEW_DEVICES, ControlSurface, RouterState
+    from e3.agent.opm import OnlinePerformanceModel
+    from e3.mlperf.pool import DevicePrior
+    from e3.sim.observation import Annotation, DeviceState, Observation
+    from e3.sim.workload import TaskView
+
+    n = 300
+    pool = [DevicePrior(f"D{i:03d}", "llm" if i % 3 else "sdxl", "s", "v", 0.4, 30.0, 5000.0) for i in range(n)]
+    states = [DeviceState(p.name, p.kind) for p in pool]
+    obs = Observation(states)
+    for i, st in enumerate(states):
+        for j in range(i % 5):
+            st._queue.append(TaskView(j, st.kind, 10, 10, 0.0))
+    events = [f"D{i:03d}" for i in range(0, 60, 3)]  # 20 devices in semantic events: more than the bound
+    obs.annotations.extend(Annotation(0, 0.0, d, "semantic_onset", "game") for d in events)
+    router = RouterState("sect", 2000.0, 60000.0)
+    router.risky_until["D299"] = 50
+    audit = []
+    tools = ControlSurface(router, OnlinePerformanceModel(pool), obs, sink=audit.append)
+    tools.focus = "D150"
+    status = tools.call("get_system_status")
+    assert status["devices_total"] == n and sum(t["devices"] for t in status["pool"].values()) == n
+    assert sum(t["queue"] for t in status["pool"].values()) == sum(st.queue_length for st in states)
+    assert status["pool"]["llm"]["risky"] == 1
+    assert {"D150", "D299", *events} <= set(status["devices"])  # focus, risky, every semantic device
+    assert len(status["devices"]) == len({"D150", "D299", *events})  # no room left for longest queues
+    assert status["devices"]["D299"]["risky"] and set(status["semantic_events"]) == set(events)
+    assert len(json.dumps(audit[-1])) < 20_000
+    tools.focus, obs.annotations[:] = None, []
+    status = tools.call("get_system_status")
+    assert len(status["devices"]) == BOUNDED_VIEW_DEVICES
+    assert [status["devices"][d]["queue_length"] for d in list(status["devices"])[1:]] == [4] * (BOUNDED_VIEW_DEVICES - 1)

@@ -91,9 +91,9 @@ def test_hard_avoidance_and_route_anyway():
     assert pol.choose(task, obs) == "A"
     pol.router.risky_until["A"] = 10
     assert pol.choose(task, obs) == "B", "hard avoidance while a safe device is feasible"
-    obs.devices["B"]._available = False  # as the engine does (churn)
+    obs._set_available(obs.devices["B"], False)  # as the engine does (churn)
     assert pol.choose(task, obs) == "A", "route anyway when every feasible device is risky"
-    obs.devices["B"]._available = True
+    obs._set_available(obs.devices["B"], True)
     obs.task_index = 10
     assert pol.choose(task, obs) == "A", "the override expires after its TTL"
 

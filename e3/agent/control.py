@@ -10,6 +10,7 @@ of which can reach it.
 from __future__ import annotations
 
 import functools
+import heapq
 import inspect
 import math
 from collections.abc import Callable
@@ -20,6 +21,10 @@ from e3.errors import E3Error
 from e3.sim.observation import Observation
 
 ROUTERS = ("sect", "explore_risk")
+
+#: Pools larger than this get the bounded view (issue 11): no device enum in the schemas, and in the
+#: prompt and in get_system_status per-kind counts plus at most this many devices (e3.agent.prompt).
+BOUNDED_VIEW_DEVICES = 16
 
 #: Bounds of every numeric argument (inclusive).
 BOUNDS = {
@@ -118,6 +123,7 @@ class ControlSurface:
         self.tool_calls = 0
         self.tool_errors = 0
         self.caller = "controller"
+        self.focus: str | None = None  # the device of the trigger being handled (bounded status view)
 
     # --- plumbing --------------------------------------------------------------------------
     def call(self, tool: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -149,9 +155,14 @@ class ControlSurface:
 
     def _state(self) -> dict[str, Any]:
         r = self._router
+        est = self._opm.est
+        # A large pool's audit lists only calibrations that differ from 1 (its size would otherwise
+        # grow with the pool on every tool call).
+        cal = ({d: e.calibration for d, e in est.items()} if len(est) <= BOUNDED_VIEW_DEVICES
+               else {d: e.calibration for d, e in est.items() if e.calibration != 1.0})
         return {"router": r.router, "explore_weight_ms": r.explore_weight_ms,
                 "risk_penalty_ms": r.risk_penalty_ms, "risky_until": r.active(self._obs.task_index),
-                "calibration": {d: e.calibration for d, e in self._opm.est.items()}}
+                "calibration": cal}
 
     def _device(self, device: Any) -> str:
         if device not in self._obs.devices:
@@ -160,7 +171,14 @@ class ControlSurface:
 
     # --- sensing ---------------------------------------------------------------------------
     def get_system_status(self) -> dict[str, Any]:
-        """Queue lengths, availability, OPM estimates, risk overrides, exposed semantic state."""
+        """Queue lengths, availability, OPM estimates, risk overrides, exposed semantic state.
+
+        Up to BOUNDED_VIEW_DEVICES devices: every device. A larger pool (issue 11, bounded view):
+        ``pool`` (per kind: devices, available, queue, risky), ``devices_total``, and the rows of
+        the ``focus`` device (the trigger's), every device in a semantic event, the risky ones and
+        then the longest queues (ties by name), at most BOUNDED_VIEW_DEVICES unless more devices
+        are in semantic events. Its cost and size then no longer grow with the pool's rows.
+        """
         k = self._obs.task_index
         active = {}
         for a in self._obs.annotations:
@@ -168,16 +186,38 @@ class ControlSurface:
                 active[a.device] = a.label
             elif a.event == "semantic_offset":
                 active.pop(a.device, None)
+        devices = self._obs.devices
+        out = {"time_ms": self._obs.now_ms, "task_index": k, "router": self._router.router}
+        if len(devices) <= BOUNDED_VIEW_DEVICES:
+            shown = list(devices)
+        else:
+            risky = set(self._router.active(k))
+            totals: dict[str, dict[str, int]] = {}
+            for st in devices.values():
+                t = totals.get(st.kind)
+                if t is None:
+                    t = totals[st.kind] = {"devices": 0, "available": 0, "queue": 0, "risky": 0}
+                t["devices"] += 1
+                t["available"] += st.available
+                t["queue"] += st.queue_length
+            for d in risky:
+                totals[devices[d].kind]["risky"] += 1
+            first = [d for d in dict.fromkeys([self.focus, *active, *sorted(risky)]) if d in devices]
+            room = max(0, BOUNDED_VIEW_DEVICES - len(first))
+            taken = set(first)
+            longest = heapq.nsmallest(room + len(taken), devices.values(), key=lambda st: (-st.queue_length, st.name))
+            shown = first + [st.name for st in longest if st.name not in taken][:room]
+            out.update(pool=totals, devices_total=len(devices))
         devs = {}
-        for name, st in self._obs.devices.items():
-            e = self._opm.est[name]
+        for name in shown:
+            st, e = devices[name], self._opm.est[name]
             devs[name] = {"kind": st.kind, "available": st.available, "queue_length": st.queue_length,
                           "risky": self._router.is_risky(name, k), "uncertainty": round(e.uncertainty, 4),
                           "samples": self._opm.n_window(name), "calibration": e.calibration,
                           "estimate": ({"alpha_ms_per_token": round(e.alpha, 6), "beta_ms_per_token": round(e.beta, 6)}
                                        if e.kind == "llm" else {"c_ms": round(e.c, 3)})}
-        return {"time_ms": self._obs.now_ms, "task_index": k, "router": self._router.router,
-                "devices": devs, "semantic_events": active}
+        out.update(devices=devs, semantic_events=active)
+        return out
 
     def pull_observations(self, window_tasks: int = 50, limit: int = 20) -> dict[str, Any]:
         """Summaries of recently completed tasks and their stutter count."""

@@ -42,6 +42,22 @@ class DeviceEstimate:
     n_total: int = 0
     refits: int = 0
 
+    def __setattr__(self, name: str, value) -> None:
+        # Every write of a field that a prediction or score reads is reported to the sets of the
+        # owning OPM's subscribers (OnlinePerformanceModel.subscribe), whoever writes it (a refit, a tool, a subclass), so vectorised scorers
+        # can refresh only those devices (issue 11).
+        object.__setattr__(self, name, value)
+        if name in _PREDICTOR_FIELDS:
+            watch = self.__dict__.get("_watch")
+            if watch is not None:
+                sinks, device = watch
+                for sink in sinks:
+                    sink.add(device)
+
+
+# The DeviceEstimate fields that predict_ms and the SECT score read.
+_PREDICTOR_FIELDS = frozenset({"kind", "alpha", "beta", "c", "calibration", "uncertainty"})
+
 
 def fit_eq1_nonneg(x_in: np.ndarray, x_out: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
     """Least squares of ``y = alpha * x_in + beta * x_out`` with ``alpha, beta >= 0`` (Eq. 7).
@@ -95,10 +111,22 @@ class OnlinePerformanceModel:
         if 0.0 < smoothing < 1.0:
             self._unconsumed_maxlen = max(1000, math.ceil(math.log(1e-30) / math.log(1.0 - smoothing)))
         self._unconsumed: dict[str, deque] = {}
+        self._sinks: list[set[str]] = []  # see subscribe()
         for d in pool:
-            self.est[d.name] = DeviceEstimate(d.kind, d.alpha_prior_ms_per_token, d.beta_prior_ms_per_token, d.c_prior_ms)
+            e = DeviceEstimate(d.kind, d.alpha_prior_ms_per_token, d.beta_prior_ms_per_token, d.c_prior_ms)
+            object.__setattr__(e, "_watch", (self._sinks, d.name))
+            self.est[d.name] = e
             self.window[d.name] = deque(maxlen=window_tasks)
             self._unconsumed[d.name] = deque(maxlen=self._unconsumed_maxlen)
+
+    def subscribe(self) -> set[str]:
+        """A set of device names that starts with every device and receives each device whose
+        estimate (kind, alpha, beta, c, calibration or uncertainty) is written from now on; the
+        subscriber empties it as it consumes it. Lets a policy refresh O(changed devices) state
+        instead of rescanning the pool (issue 11)."""
+        sink = set(self.est)
+        self._sinks.append(sink)
+        return sink
 
     # --- fast path -----------------------------------------------------------------------------
     def predict_ms(self, device: str, task: TaskView) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from e3.agent.tool_schemas import BOUNDED_VIEW_DEVICES
+from e3.agent.control import BOUNDED_VIEW_DEVICES
 from e3.agent.triggers import Trigger
 
 PROMPT_VERSION = "e3-prompt-4"
@@ -66,7 +66,8 @@ def _compact_status(status: dict[str, Any], focus: str | None = None) -> dict[st
     """The telemetry a prompt carries. Up to BOUNDED_VIEW_DEVICES devices: every device. A larger
     pool (issue 11, bounded view): totals per kind, then at most BOUNDED_VIEW_DEVICES devices (the
     ``focus`` device, risky ones, those in a semantic event, then the longest queues; ties by name)
-    and only their semantic events."""
+    and only their semantic events. A large pool's status from ``get_system_status`` is already
+    bounded (it has ``pool``, the totals it keeps)."""
     devices = status.get("devices", {})
 
     def row(d: dict[str, Any]) -> dict[str, Any]:
@@ -74,19 +75,21 @@ def _compact_status(status: dict[str, Any], focus: str | None = None) -> dict[st
                 "samples": d["samples"], "uncertainty": round(d["uncertainty"], 2)}
 
     events = status.get("semantic_events", {})
-    if len(devices) <= BOUNDED_VIEW_DEVICES:
+    if len(devices) <= BOUNDED_VIEW_DEVICES and "pool" not in status:
         return {"task_index": status.get("task_index"), "router": status.get("router"),
                 "devices": {name: row(d) for name, d in devices.items()}, "semantic_events": events}
     ranked = sorted(devices, key=lambda n: (n != focus, not devices[n]["risky"], n not in events,
                                             -devices[n]["queue_length"], n))
     shown = ranked[:BOUNDED_VIEW_DEVICES]
-    totals: dict[str, dict[str, int]] = {}
-    for d in devices.values():
-        t = totals.setdefault(d.get("kind", "?"), {"devices": 0, "available": 0, "queue": 0, "risky": 0})
-        t["devices"] += 1
-        t["available"] += bool(d["available"])
-        t["queue"] += d["queue_length"]
-        t["risky"] += bool(d["risky"])
+    totals = status.get("pool")  # a large pool's get_system_status is already bounded and totalled
+    if totals is None:
+        totals = {}
+        for d in devices.values():
+            t = totals.setdefault(d.get("kind", "?"), {"devices": 0, "available": 0, "queue": 0, "risky": 0})
+            t["devices"] += 1
+            t["available"] += bool(d["available"])
+            t["queue"] += d["queue_length"]
+            t["risky"] += bool(d["risky"])
     return {"task_index": status.get("task_index"), "router": status.get("router"), "pool": totals,
             "devices": {name: row(devices[name]) for name in shown},
             "semantic_events": {n: events[n] for n in shown if n in events},
@@ -105,7 +108,7 @@ def trigger_message(trig: Trigger, status: dict[str, Any]) -> str:
 def result_message(name: str, result: dict[str, Any]) -> str:
     """The user text that returns a sensing tool's result for the second round (a status of a pool
     larger than BOUNDED_VIEW_DEVICES is the bounded view, as in :func:`trigger_message`)."""
-    if name == "get_system_status" and len(result.get("devices", {})) > BOUNDED_VIEW_DEVICES:
+    if name == "get_system_status" and (len(result.get("devices", {})) > BOUNDED_VIEW_DEVICES or "pool" in result):
         result = _compact_status(result)
     return (f"Result of {name}: " + json.dumps(result, separators=(",", ":"), sort_keys=True, default=str)
             + "\nReply with the next tool call, or no_action.")

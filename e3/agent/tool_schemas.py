@@ -12,12 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from e3.agent.control import BOUNDS, ROUTERS, TOOL_NAMES
+from e3.agent.control import BOUNDED_VIEW_DEVICES, BOUNDS, ROUTERS, TOOL_NAMES
 
 NO_ACTION = "no_action"
-#: Pools larger than this get the bounded view (issue 11): no device enum in the schemas, and in the
-#: prompt per-kind counts plus at most this many devices (e3.agent.prompt).
-BOUNDED_VIEW_DEVICES = 16
 
 _DESCRIPTIONS = {
     "get_system_status": "Queue lengths, availability, OPM estimates, uncertainty, risk overrides and "

@@ -108,6 +108,7 @@ class _DeviceProc(sim.Component):
         m, st, env = self.model, self.state, self.env
         name, queue, jobs, service_end = st._name, st._queue, m._jobs, m._service_end
         true_service_ms, complete = m._truth.expected_service_ms, m._complete
+        sinks = m.obs._touch_sinks
         while True:
             while not queue or not st._available:
                 yield self.passivate()
@@ -116,9 +117,13 @@ class _DeviceProc(sim.Component):
             job = jobs[task.task_id]
             service = true_service_ms(name, task) * job.noise
             st._in_service, st._in_service_start_ms = task, now
+            if sinks:
+                m.obs._touch(st)
             service_end[name] = now + service
             yield self.hold(service)
             st._in_service = None
+            if sinks:
+                m.obs._touch(st)
             complete(task, job, name, now, env.now())
 
 
@@ -216,10 +221,11 @@ class Simulation:
 
     def _leave(self, device: str) -> None:
         st = self._by_name[device]
-        st._available = False
+        self.obs._set_available(st, False)
         self._annotate(device, "device_leave")
         waiting = list(st._queue)
         st._queue.clear()
+        self.obs._touch(st)
         for task in waiting:  # FIFO order; each task is dispatched again, exactly once
             self._jobs[task.task_id].redispatches += 1
             self.stats.redispatches += 1
@@ -227,7 +233,7 @@ class Simulation:
 
     def _return(self, device: str) -> None:
         st = self._by_name[device]
-        st._available = True
+        self.obs._set_available(st, True)
         self._annotate(device, "device_return")
         self._procs[device].activate() if self._procs[device].ispassive() and st._queue else None
 
@@ -262,6 +268,8 @@ class Simulation:
         job.device = name
         job.stutter = self._truth.degraded(name)  # Eq. 3, for every task kind
         st._queue.append(task)
+        if self.obs._touch_sinks:
+            self.obs._touch(st)
         proc = self._procs[name]
         if proc.ispassive():
             proc.activate()

@@ -155,7 +155,8 @@ class Observation:
         recent: the most recent completed-task records (bounded; policies keep their own history).
     """
 
-    __slots__ = ("now_ms", "task_index", "devices", "annotations", "recent", "_by_kind")
+    __slots__ = ("now_ms", "task_index", "devices", "annotations", "recent", "_by_kind", "_feasible",
+                 "_touch_sinks")
 
     def __init__(self, devices: list[DeviceState], recent_maxlen: int = 1000) -> None:
         self.now_ms = 0.0
@@ -166,10 +167,38 @@ class Observation:
         self._by_kind: dict[str, tuple[DeviceState, ...]] = {}
         for d in devices:
             self._by_kind[d.kind] = self._by_kind.get(d.kind, ()) + (d,)
+        # The feasible set of each kind, kept up to date by _set_available: availability changes a
+        # few times a run, dispatches happen every task, and a scan per dispatch is O(devices).
+        self._feasible = {k: tuple(d for d in ds if d._available) for k, ds in self._by_kind.items()}
+        # Sets that the engine adds a device to whenever its queue, running task or availability
+        # changes (kernel-internal: e3.sim.backlog keeps its sums current from them).
+        self._touch_sinks: list[set[DeviceState]] = []
 
-    def feasible(self, kind: str) -> list[DeviceState]:
-        """Available devices that serve task ``kind``, in pool order."""
-        return [d for d in self._by_kind.get(kind, ()) if d._available]
+    def feasible(self, kind: str) -> tuple[DeviceState, ...]:
+        """Available devices that serve task ``kind``, in pool order (empty for an unknown kind).
+
+        O(1): a tuple kept by :meth:`_set_available`, so it is immutable and shared between calls.
+        """
+        return self._feasible.get(kind, ())
+
+    def _set_available(self, device: DeviceState, available: bool) -> None:
+        """The engine's write of a device's availability (churn), which also updates the
+        feasible set of its kind. Not for policies: they receive this object but never call it."""
+        device._available = available
+        self._feasible[device._kind] = tuple(d for d in self._by_kind[device._kind] if d._available)
+        self._touch(device)
+
+    def _touch(self, device: DeviceState) -> None:
+        """The engine's note that ``device``'s queue, running task or availability changed."""
+        for sink in self._touch_sinks:
+            sink.add(device)
+
+    def _subscribe_touched(self) -> set[DeviceState]:
+        """A new set that receives every device :meth:`_touch` notes from now on (the subscriber
+        empties it as it consumes it); kernel-internal, for :mod:`e3.sim.backlog`."""
+        sink: set[DeviceState] = set()
+        self._touch_sinks.append(sink)
+        return sink
 
     def backlog_ms(self, device: DeviceState, predict_ms: Callable[[str, TaskView], float]) -> float:
         """Backlog of ``device`` as estimated with the caller's own service predictor (ms):

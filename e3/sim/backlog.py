@@ -1,0 +1,139 @@
+"""Per-kind arrays of every device's estimated backlog, for SECT scoring of large pools (issue 11).
+
+:meth:`e3.sim.observation.Observation.expected_completion_ms` scores one device in Python, so a
+SECT policy that scores every feasible device pays O(devices x queue length) per task. This is its
+vectorised counterpart: for each task kind, numpy arrays over the kind's devices (pool order) of
+
+* ``qsum_ms``: the predicted service of every waiting task, summed in FIFO order;
+* ``run_pred_ms`` and ``run_start_ms``: the running task's predicted service and start time;
+
+kept incrementally. The engine records which devices' queues changed (``Observation._touch``);
+only those devices' sums are recomputed, and only devices whose predictor the caller changed
+(:meth:`PoolBacklog.set_predictor`). A task's scores then cost a handful of array operations.
+
+Every element equals, bit for bit, what ``expected_completion_ms`` returns for that device and
+predictor: the same IEEE double operations in the same order (a waiting-task sum is recomputed
+from the start, never updated by subtraction; a zero added where a device runs nothing leaves the
+sum unchanged). ``tests/test_backlog_arrays.py`` checks it on random queues and whole runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from e3.service_model import LLM, service_ms
+from e3.sim.observation import DeviceState, Observation
+from e3.sim.workload import TaskView
+
+
+class _KindArrays:
+    """The arrays of one task kind (internal to :class:`PoolBacklog`)."""
+
+    __slots__ = ("kind", "states", "index", "factor", "alpha", "beta", "c", "qsum_ms", "run_pred_ms",
+                 "run_start_ms", "available")
+
+    def __init__(self, kind: str, states: tuple[DeviceState, ...]) -> None:
+        n = len(states)
+        self.kind = kind
+        self.states = states
+        self.index = {st.name: i for i, st in enumerate(states)}
+        self.factor = np.ones(n)
+        self.alpha = np.zeros(n)
+        self.beta = np.zeros(n)
+        self.c = np.zeros(n)
+        self.qsum_ms = np.zeros(n)
+        self.run_pred_ms = np.zeros(n)
+        self.run_start_ms = np.zeros(n)
+        self.available = np.ones(n, dtype=bool)
+
+    def refresh(self, i: int) -> None:
+        # The exact loop of Observation.expected_completion_ms, for one device.
+        st, kind = self.states[i], self.kind
+        f, a, b, c = float(self.factor[i]), float(self.alpha[i]), float(self.beta[i]), float(self.c[i])
+        total = 0.0
+        for t in st._queue:
+            total += f * service_ms(kind, a, b, c, t.input_tokens, t.output_tokens)
+        self.qsum_ms[i] = total
+        run = st._in_service
+        if run is None:
+            # -inf: "rest > 0" is then false, as for a device that runs nothing.
+            self.run_pred_ms[i] = -np.inf
+            self.run_start_ms[i] = 0.0
+        else:
+            self.run_pred_ms[i] = f * service_ms(kind, a, b, c, run.input_tokens, run.output_tokens)
+            self.run_start_ms[i] = st._in_service_start_ms
+        self.available[i] = st._available
+
+
+class PoolBacklog:
+    """Vectorised expected completion times over each kind's devices (see the module docstring).
+
+    Args:
+        obs: the run's observation; the object subscribes to its queue changes.
+        kinds: the task kinds to keep arrays for (default: every kind of the pool).
+
+    The caller sets each device's predictor with :meth:`set_predictor` (until then a device
+    predicts 0 ms); :meth:`completion_ms` brings the arrays up to date before it scores.
+    """
+
+    def __init__(self, obs: Observation, kinds: tuple[str, ...] | None = None) -> None:
+        self._obs = obs
+        self._kinds = {k: _KindArrays(k, ds) for k, ds in obs._by_kind.items() if kinds is None or k in kinds}
+        self._touched = obs._subscribe_touched()
+        self._dirty: set[tuple[str, int]] = {(k, i) for k, a in self._kinds.items() for i in range(len(a.states))}
+
+    def devices(self, kind: str) -> tuple[DeviceState, ...]:
+        """The devices of ``kind`` in array order (pool order), available or not.
+
+        Raises:
+            KeyError: a kind this object keeps no arrays for.
+        """
+        return self._kinds[kind].states
+
+    def index(self, kind: str) -> dict[str, int]:
+        """Device name -> array position, for ``kind``."""
+        return self._kinds[kind].index
+
+    def set_predictor(self, device: str, kind: str, factor: float, alpha: float, beta: float, c: float) -> None:
+        """Predict ``factor * service_ms(kind, alpha, beta, c, L_in, L_out)`` on ``device`` from now
+        on (ms; Eq. 1 / Eq. 2 with the caller's parameters, e.g. the OPM's estimate).
+
+        Raises:
+            KeyError: a device or kind this object keeps no arrays for.
+        """
+        a = self._kinds[kind]
+        i = a.index[device]
+        a.factor[i], a.alpha[i], a.beta[i], a.c[i] = factor, alpha, beta, c
+        self._dirty.add((kind, i))
+
+    def completion_ms(self, task: TaskView) -> tuple[np.ndarray, np.ndarray]:
+        """Expected completion of ``task`` on every device of its kind, and which are available.
+
+        Returns:
+            (scores_ms, available): arrays of shape (devices of ``task.kind``,) in pool order; the
+            scores equal ``obs.expected_completion_ms(d, task, ...)`` with each device's predictor,
+            bit for bit; ``available`` is the feasibility mask.
+
+        Raises:
+            KeyError: a kind this object keeps no arrays for.
+        """
+        if self._touched:
+            kinds = self._kinds
+            for st in self._touched:
+                a = kinds.get(st._kind)
+                if a is not None:
+                    self._dirty.add((st._kind, a.index[st._name]))
+            self._touched.clear()
+        if self._dirty:
+            kinds = self._kinds
+            for k, i in self._dirty:
+                kinds[k].refresh(i)
+            self._dirty.clear()
+        a = self._kinds[task.kind]
+        rest = a.run_pred_ms - (self._obs.now_ms - a.run_start_ms)
+        total = a.qsum_ms + np.where(rest > 0, rest, 0.0)
+        if a.kind == LLM:
+            new = a.factor * (a.alpha * task.input_tokens + a.beta * task.output_tokens)
+        else:
+            new = a.factor * a.c
+        return total + new, a.available
