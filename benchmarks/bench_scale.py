@@ -33,13 +33,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_one(policy: str, devices: int, n_tasks: int, scenario: str, seed: int) -> dict:
+def run_one(policy: str, devices: int, n_tasks: int, scenario: str, seed: int, warmup_refit_scope: str) -> dict:
     """One case in this process (called in a child process); returns its figures."""
     from e3.config import load_config, load_schema, validate
     from e3.experiment.run import build_simulation
 
     cfg = load_config(REPO / "config/config.yaml")
     cfg["pool_generator"] = {"devices": devices}
+    if policy.startswith("e3"):
+        cfg["policies"].setdefault(policy, {})["warmup_refit_scope"] = warmup_refit_scope
     validate(cfg, load_schema("config.schema.yaml"), "bench")
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,8 +56,9 @@ def run_one(policy: str, devices: int, n_tasks: int, scenario: str, seed: int) -
             "mean_latency_ms": stats.latency_sum_ms / stats.n_tasks}
 
 
-def _child(policy: str, devices: int, n: int, scenario: str, seed: int, timeout_s: float) -> dict:
-    cmd = [sys.executable, __file__, "--one", policy, str(devices), str(n), "--scenario", scenario, "--seed", str(seed)]
+def _child(policy: str, devices: int, n: int, scenario: str, seed: int, timeout_s: float, scope: str) -> dict:
+    cmd = [sys.executable, __file__, "--one", policy, str(devices), str(n), "--scenario", scenario, "--seed", str(seed),
+           "--warmup-refit-scope", scope]
     try:
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -84,13 +87,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenario", default="scale_drift")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeout-s", type=float, default=600.0, help="per-case limit; a case past it is reported")
+    ap.add_argument("--warmup-refit-scope", choices=["all", "observed"], default="observed",
+                    help="e3's warmup_refit_scope (default observed: 'all' refits every device every few "
+                         "warmup tasks, O(pool))")
     ap.add_argument("--targets", action="store_true", help="run the issue's scale targets instead of the table")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--one", nargs=3, metavar=("POLICY", "DEVICES", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one:
         p, d, n = args.one
-        print(json.dumps(run_one(p, int(d), int(n), args.scenario, args.seed)))
+        print(json.dumps(run_one(p, int(d), int(n), args.scenario, args.seed, args.warmup_refit_scope)))
         return 0
 
     cases = ([("e3", 1000, 1_000_000), ("e3", 10_000, 1_000_000)] if args.targets
@@ -98,13 +104,15 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for p, d, n in cases:
         print(f"[bench] {p:12s} {d:>6,d} devices {n:>9,d} tasks ...", file=sys.stderr, flush=True)
-        r = _child(p, d, n, args.scenario, args.seed, args.timeout_s)
+        r = _child(p, d, n, args.scenario, args.seed, args.timeout_s, args.warmup_refit_scope)
         rows.append(r)
         msg = (f"{r['tasks_per_s']:>9,.0f} tasks/s, {r['total_s']:.1f} s, peak {r['peak_rss_mib']:.0f} MiB"
                if "tasks_per_s" in r else f"timed out after {r['timed_out_after_s']:.0f} s")
         print(f"[bench]   {msg}", file=sys.stderr, flush=True)
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     report = {"python": platform.python_version(), "machine": platform.machine(), "mode": "targets" if args.targets
-              else "table", "scenario": args.scenario, "rows": rows, "per_policy": []}
+              else "table", "scenario": args.scenario, "commit": commit, "command": " ".join(sys.argv),
+              "e3_warmup_refit_scope": args.warmup_refit_scope, "rows": rows, "per_policy": []}
     if args.targets:
         for r in rows:
             limit = 60.0 if r["devices"] == 1000 else 180.0
