@@ -214,3 +214,15 @@ def test_steady_refit_of_changed_devices_equals_refitting_the_pool(cfg, tmp_path
     monkeypatch.setattr(E3Agent, "_steady_refit", refit_all)
     slow = simulate(cfg, scenario, "e3", 3, tmp_path / "slow", n_tasks=200)["latency_ms"]
     assert fast == pytest.approx(slow, rel=1e-9)
+
+
+def test_warmup_refit_scope(cfg, tmp_path):
+    """``observed`` refits in the warmup only devices with new completions, so fewer refits than
+    ``all``; an unknown scope is a config error naming the field."""
+    refits = {}
+    for scope in ("all", "observed"):
+        s = _ran(cfg, "warmup_100", 100, tmp_path / scope, warmup_refit_scope=scope)
+        refits[scope] = sum(e.refits for e in s.policy.opm.est.values())
+    assert 0 < refits["observed"] < refits["all"]
+    with pytest.raises(ConfigError, match="warmup_refit_scope"):
+        _ran(cfg, "warmup_100", 10, tmp_path / "bad", warmup_refit_scope="some")
