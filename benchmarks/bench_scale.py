@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_scale.py --out benchmarks/results/scale.json            # the table (~10 min)
     python benchmarks/bench_scale.py --devices 4 100 --tasks 20000                   # quicker
-    python benchmarks/bench_scale.py --targets --out benchmarks/results/scale_targets.json
+    python benchmarks/bench_scale.py --targets --out benchmarks/results/scale_targets.json  # --devices 1000: one target
 
 Table mode: for each policy and generated pool size (``e3 simulate --devices N``, scenario
 ``scale_drift``), one fresh process runs ``--tasks`` tasks; figures are tasks/s (engine run only),
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_one(p, int(d), int(n), args.scenario, args.seed, args.warmup_refit_scope)))
         return 0
 
-    cases = ([("e3", 1000, 1_000_000), ("e3", 10_000, 1_000_000)] if args.targets
+    cases = ([("e3", d, 1_000_000) for d in (1000, 10_000) if d in args.devices] if args.targets
              else [(p, d, args.tasks) for p in args.policies for d in args.devices])
     rows = []
     for p, d, n in cases:

@@ -191,12 +191,13 @@ def _run_files(cfg, scenario, policy, out, n_tasks):
     return sha256_file(out / "tasks.parquet"), summary
 
 
+@pytest.mark.parametrize("policy", ["e3", "sed_ewma"])
 @pytest.mark.parametrize("scenario,devices", [("churn", None), ("semantic", None), ("scale_drift", 40),
                                               ("scale_semantic", 40), ("scale_churn", 40)])
-def test_vectorised_sect_runs_equal_the_loop(repo, tmp_path, monkeypatch, scenario, devices):
-    """Whole runs of e3 with the array path forced on every choice equal runs with it off: the same
+def test_vectorised_sect_runs_equal_the_loop(repo, tmp_path, monkeypatch, policy, scenario, devices):
+    """Whole runs with the array path forced on every choice equal runs with it off: the same
     trace, bit for bit, and the same summary."""
-    import e3.policies.e3_agent as agent
+    import e3.sim.backlog as backlog
     from e3.config import load_config
 
     cfg = load_config(repo / "config/config.yaml")
@@ -204,6 +205,6 @@ def test_vectorised_sect_runs_equal_the_loop(repo, tmp_path, monkeypatch, scenar
         cfg["pool_generator"] = {"devices": devices}
     results = []
     for threshold in (1, 10**9):
-        monkeypatch.setattr(agent, "VECTOR_MIN_DEVICES", threshold)
-        results.append(_run_files(cfg, scenario, "e3", tmp_path / f"t{threshold}", 3000))
+        monkeypatch.setattr(backlog, "VECTOR_MIN_DEVICES", threshold)
+        results.append(_run_files(cfg, scenario, policy, tmp_path / f"t{threshold}", 3000))
     assert results[0] == results[1]

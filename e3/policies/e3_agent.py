@@ -11,11 +11,8 @@ from e3.agent.opm import OnlinePerformanceModel
 from e3.agent.triggers import Trigger, TriggerGate
 from e3.errors import ConfigError
 from e3.policies.base import Policy, register
+from e3.sim import backlog
 from e3.sim.backlog import PoolBacklog
-
-# From this many feasible devices of a kind, the SECT score is computed over numpy arrays
-# (identical results; below it the Python loop is faster than numpy's per-call overhead).
-VECTOR_MIN_DEVICES = 24
 
 
 @register
@@ -171,7 +168,7 @@ class E3Agent(Policy):
             if under:
                 return min(under, key=lambda d: (opm.n_window(d.name), obs.backlog_ms(d, predict))).name
         w, pen = router.explore_weight_ms, router.risk_penalty_ms
-        if self._opm_eq and len(feas) >= VECTOR_MIN_DEVICES:
+        if self._opm_eq and len(feas) >= backlog.VECTOR_MIN_DEVICES:
             return self._choose_vectorised(task, obs, k, hard, w, pen)
         best, best_score = None, 0.0
         est = opm.est

@@ -22,7 +22,11 @@ from __future__ import annotations
 import math
 from collections import deque
 
+import numpy as np
+
 from e3.policies.base import Policy, register
+from e3.sim import backlog
+from e3.sim.backlog import PoolBacklog
 
 
 def prior_ms(prior, task) -> float:
@@ -70,13 +74,37 @@ class SedEwma(_SlowdownDispatcher):
     def __init__(self, *a, **k) -> None:
         super().__init__(*a, **k)
         self.r = {d.name: 1.0 for d in self.pool}
+        self._backlog: PoolBacklog | None = None  # built at the first vectorised choice
+        self._r_changed: set[str] = set()  # devices whose slowdown changed since last scored
 
     def slowdown(self, device):
         return self.r[device]
 
+    def choose(self, task, obs):
+        if len(obs.feasible(task.kind)) < backlog.VECTOR_MIN_DEVICES:
+            return super().choose(task, obs)
+        # The loop's scores over numpy arrays (e3.sim.backlog), bit for bit, and its choice: the
+        # lowest score, ties to the smallest name. Only devices with a new slowdown are updated.
+        self.decisions += 1
+        pb = self._backlog
+        if pb is None or pb._obs is not obs:
+            pb = self._backlog = PoolBacklog(obs)
+            self._r_changed = set(self.r)
+        for d in self._r_changed:
+            p = self.priors[d]
+            pb.set_predictor(d, p.kind, max(1e-3, self.r[d]), p.alpha_prior_ms_per_token,
+                             p.beta_prior_ms_per_token, p.c_prior_ms)
+        self._r_changed.clear()
+        scores, cand = pb.completion_ms(task)
+        s = np.where(cand, scores, np.inf)
+        best = np.flatnonzero(s == s.min())
+        devices = pb.devices(task.kind)
+        return min(devices[i].name for i in best)
+
     def on_complete(self, record, obs):
         w = self.params["ewma_weight"]
         self.r[record.device] = (1 - w) * self.r[record.device] + w * self.ratio(record)
+        self._r_changed.add(record.device)
 
 
 @register

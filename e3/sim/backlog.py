@@ -25,6 +25,11 @@ from e3.service_model import LLM, service_ms
 from e3.sim.observation import DeviceState, Observation
 from e3.sim.workload import TaskView
 
+#: From this many feasible devices of a kind, the policies that use these arrays (e3, sed_ewma) score
+#: over them; below it their Python loop is faster than numpy's per-call overhead. Either way the
+#: choice is the same.
+VECTOR_MIN_DEVICES = 24
+
 
 class _KindArrays:
     """The arrays of one task kind (internal to :class:`PoolBacklog`)."""
