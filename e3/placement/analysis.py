@@ -1,10 +1,11 @@
 """The migration table, Fig. 10 and the comparison with AntLLM's reported claims (issue 15).
 
-* :func:`migration_row`: one run as a flat row (``summary.json`` plus its ``timing.json``).
+* :func:`migration_row`: one run as a flat row (from its ``summary.json``).
 * :func:`migration_table`: one row per (scenario, policy, controller) cell in config order: means
   over seeds and 95 % Student-t intervals (:func:`e3.analysis.tables.t_interval`) of the task
-  latency, QoS ratio and total cost. ``optimizer_s`` is wall time (placement decision plus every
-  EAM decision), so it varies between machines and reruns; every other column is deterministic.
+  latency, QoS ratio and total cost. Every column is deterministic: the optimiser's wall time
+  stays in each run's ``timing.json`` (``optimizer_s``), out of the frozen files, which a rerun
+  must reproduce byte for byte (the SLURM test compares them).
 * :func:`migration_figure`: QoS ratio, mean task latency and migration cost per cell, one column
   per scenario.
 * :func:`comparison_markdown`: each reported claim beside our number, in shape, with the caveat.
@@ -22,7 +23,7 @@ from e3.errors import InputError
 
 TABLE_COLUMNS = ["scenario", "policy", "controller", "task_latency_mean_ms", "task_latency_p95_ms", "qos_ratio",
                  "deployment_latency_ms", "migrations", "migration_mb", "migration_cost", "utilisation", "total_cost",
-                 "optimizer_s", "llm_calls", "n_seeds"]
+                 "llm_calls", "n_seeds"]
 #: refinement counters of a run's policy_summary (0 for policies without refinement), means per run
 REFINE_COUNTERS = ("refine_accepted", "refine_rejected", "llm_fallbacks")
 CI_COLUMNS = ["task_latency_mean_ci95_low_ms", "task_latency_mean_ci95_high_ms", "qos_ratio_ci95_low",
@@ -38,12 +39,9 @@ def migration_row(summary_path: str | Path) -> dict:
         s = json.loads(p.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise InputError(f"{p}: cannot read the run summary ({exc})") from None
-    t = p.with_name("timing.json")
-    opt = json.loads(t.read_text())["optimizer_s"] if t.exists() else float("nan")
-    keys = [c for c in TABLE_COLUMNS if c not in ("optimizer_s", "n_seeds")] + ["seed", "refused_migrations",
-                                                                                  "evacuation_failures"]
+    keys = [c for c in TABLE_COLUMNS if c != "n_seeds"] + ["seed", "refused_migrations", "evacuation_failures"]
     ps = s.get("policy_summary") or {}
-    return {**{k: s[k] for k in keys}, "optimizer_s": opt, **{k: ps.get(k, 0) for k in REFINE_COUNTERS}}
+    return {**{k: s[k] for k in keys}, **{k: ps.get(k, 0) for k in REFINE_COUNTERS}}
 
 
 def migration_table(runs: pd.DataFrame, cells: list[dict], scenarios: list[str]) -> pd.DataFrame:
@@ -113,7 +111,7 @@ def comparison_markdown(t: pd.DataFrame) -> str:
     """The reported claims beside ours (AntLLM with the local_search controller against the mean of
     the four heuristic baselines), per scenario, with the caveat about the sources; where the
     ``antllm``/``llm`` cell ran, a table of the LLM refinement beside local_search and plain aco
-    (latency, QoS, cost, accepted and rejected moves, LLM calls, fallbacks, optimiser wall time)."""
+    (latency, QoS, cost, accepted and rejected moves, LLM calls, fallbacks)."""
     out = ["# AntLLM (arXiv 2508.03345): reported claims beside this simulation", "",
            "Caveat: no code was released and the paper's full text could not be read. Every reported number",
            "below comes from third-party summaries (several AI-generated, not checked against the paper; see",
@@ -123,7 +121,7 @@ def comparison_markdown(t: pd.DataFrame) -> str:
            "`antllm` in the claims table is Ant System refined by `local_search` (first-improvement moves, the",
            "same 5-move budget), the cell run on every scenario; the LLM refinement (`antllm (llm)`, replayed",
            "from the recorded responses of a local 1.5B model) is compared with it and plain `aco` below each",
-           "table. In replay, `optimizer_s` holds no model time: recording took ~32 s a call on 2 CPU cores.", ""]
+           "table. Recording took ~32 s a model call on 2 CPU cores; wall times are in each run's timing.json.", ""]
     for sc in dict.fromkeys(t["scenario"]):
         ant = _cell(t, sc, "antllm", "local_search")
         base = t[(t["scenario"] == sc) & t["policy"].isin(BASELINES)]
@@ -151,8 +149,7 @@ def comparison_markdown(t: pd.DataFrame) -> str:
         out.append("")
         if aco is not None:
             out.append(f"Refinement: antllm (local_search) vs plain aco: task latency {_pct(ant['task_latency_mean_ms'], aco['task_latency_mean_ms'])}, "
-                       f"QoS {100 * ant['qos_ratio']:.1f} % vs {100 * aco['qos_ratio']:.1f} %, total cost {_pct(ant['total_cost'], aco['total_cost'])}, "
-                       f"optimiser {ant['optimizer_s']:.2f} s vs {aco['optimizer_s']:.2f} s (wall).")
+                       f"QoS {100 * ant['qos_ratio']:.1f} % vs {100 * aco['qos_ratio']:.1f} %, total cost {_pct(ant['total_cost'], aco['total_cost'])}.")
         llm = _cell(t, sc, "antllm", "llm")
         if llm is not None:
             out.append("")
@@ -160,14 +157,13 @@ def comparison_markdown(t: pd.DataFrame) -> str:
                        "if feasible and lowering the objective):")
             out.append("")
             out.append("| cell | n_seeds | task latency (s) | QoS | total cost | accepted moves | rejected | "
-                       "LLM calls | fallbacks | optimiser (s, wall) |")
-            out.append("|---|---|---|---|---|---|---|---|---|---|")
+                       "LLM calls | fallbacks |")
+            out.append("|---|---|---|---|---|---|---|---|---|")
             for name, r in (("antllm (llm)", llm), ("antllm (local_search)", ant), ("aco", aco)):
                 if r is not None:
                     out.append(f"| {name} | {int(r['n_seeds'])} | {r['task_latency_mean_ms'] / 1000:.2f} | "
                                f"{100 * r['qos_ratio']:.1f} % | {r['total_cost']:.1f} | {r['refine_accepted']:.1f} | "
-                               f"{r['refine_rejected']:.1f} | {r['llm_calls']:.1f} | {r['llm_fallbacks']:.1f} | "
-                               f"{r['optimizer_s']:.2f} |")
+                               f"{r['refine_rejected']:.1f} | {r['llm_calls']:.1f} | {r['llm_fallbacks']:.1f} |")
             out.append("")
         if fol is not None:
             out.append(f"Migration cost against always_follow: {_pct(ant['migration_cost'], fol['migration_cost'])} "

@@ -33,14 +33,16 @@ from __future__ import annotations
 
 import math
 from statistics import fmean
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from e3.errors import ConfigError
 from e3.sim.devices import DevicePrior
 from e3.sim.scenario import Scenario
 from e3.sim.truth import TruthSpec
 from e3.sim.workload import WorkloadSpec
-from e3.workload.readers import RequestTrace
+
+if TYPE_CHECKING:  # pandas-backed; only trace workloads read it
+    from e3.workload.readers import RequestTrace
 
 #: rho_safe at or below this leaves the non-degraded devices stable with headroom (issue 10's rule
 #: for the `semantic` scenario).

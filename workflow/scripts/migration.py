@@ -25,6 +25,6 @@ write_csv(t, sm.output.csv)
 shown = t[TABLE_COLUMNS].copy()
 write_text_atomic(sm.output.md, to_markdown(shown, floatfmt=".3g"))
 write_text_atomic(sm.output.tex, to_latex(shown, "Agent placement and migration on the simulated global edge "
-                                                 "(mean over seeds; optimizer_s is wall time).", "tab:migration"))
+                                                 "(mean over seeds).", "tab:migration"))
 migration_figure(t, sm.output.png[: -len(".png")])
 write_text_atomic(sm.output.comparison, comparison_markdown(t))
