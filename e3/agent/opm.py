@@ -44,8 +44,8 @@ class DeviceEstimate:
 
     def __setattr__(self, name: str, value) -> None:
         # Every write of a field that a prediction or score reads is reported to the sets of the
-        # owning OPM's subscribers (OnlinePerformanceModel.subscribe), whoever writes it (a refit, a tool, a subclass), so vectorised scorers
-        # can refresh only those devices (issue 11).
+        # owning OPM's subscribers (OnlinePerformanceModel.subscribe), whoever writes it (a refit,
+        # a tool, a subclass), so vectorised scorers can refresh only those devices (issue 11).
         object.__setattr__(self, name, value)
         if name in _PREDICTOR_FIELDS:
             watch = self.__dict__.get("_watch")

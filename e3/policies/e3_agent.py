@@ -32,8 +32,8 @@ class E3Agent(Policy):
 
     Slow path: during the warmup budget the OPM refits every ``warmup_refit_every_tasks``
     completions with minimum one sample (every device, or with ``warmup_refit_scope: observed``
-    only those with completions since the previous warmup refit), and the router switches to ``sect`` when the budget ends
-    (``router_after_warmup``: ``switch_once``, the default, switches once and lets a controller's
+    only those with completions since the previous warmup refit), and the router switches to
+    ``sect`` when the budget ends (``router_after_warmup``: ``switch_once``, the default, switches once and lets a controller's
     later ``switch_router`` hold, as Table 2 makes it a tool; ``force_sect`` re-applies the switch
     at every later arrival, so a controller's switch lasts until the next arrival).
     After warmup the OPM refits every ``steady_refit_every_tasks`` completions (default 5, the
@@ -189,7 +189,7 @@ class E3Agent(Policy):
         bit, and the same choice (the first minimum in pool order), in O(changed devices) Python
         work plus a few array operations per task (issue 11; :mod:`e3.sim.backlog`)."""
         pb = self._backlog
-        if pb is None or pb._obs is not obs:
+        if pb is None or pb.obs is not obs:
             pb = self._backlog = PoolBacklog(obs)
             self._u = {kind: np.ones(len(pb.devices(kind))) for kind in {e.kind for e in self.opm.est.values()}}
             self._scored_changed = self.opm.subscribe()

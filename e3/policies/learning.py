@@ -87,7 +87,7 @@ class SedEwma(_SlowdownDispatcher):
         # lowest score, ties to the smallest name. Only devices with a new slowdown are updated.
         self.decisions += 1
         pb = self._backlog
-        if pb is None or pb._obs is not obs:
+        if pb is None or pb.obs is not obs:
             pb = self._backlog = PoolBacklog(obs)
             self._r_changed = set(self.r)
         for d in self._r_changed:

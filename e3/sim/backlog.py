@@ -82,7 +82,7 @@ class PoolBacklog:
     """
 
     def __init__(self, obs: Observation, kinds: tuple[str, ...] | None = None) -> None:
-        self._obs = obs
+        self.obs = obs  # the observation these arrays follow (a policy rebuilds them for a new run)
         self._kinds = {k: _KindArrays(k, ds) for k, ds in obs._by_kind.items() if kinds is None or k in kinds}
         self._touched = obs._subscribe_touched()
         self._dirty: set[tuple[str, int]] = {(k, i) for k, a in self._kinds.items() for i in range(len(a.states))}
@@ -135,7 +135,7 @@ class PoolBacklog:
                 kinds[k].refresh(i)
             self._dirty.clear()
         a = self._kinds[task.kind]
-        rest = a.run_pred_ms - (self._obs.now_ms - a.run_start_ms)
+        rest = a.run_pred_ms - (self.obs.now_ms - a.run_start_ms)
         total = a.qsum_ms + np.where(rest > 0, rest, 0.0)
         if a.kind == LLM:
             new = a.factor * (a.alpha * task.input_tokens + a.beta * task.output_tokens)
