@@ -13,7 +13,7 @@ import functools
 import heapq
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from e3.agent.opm import OnlinePerformanceModel
@@ -32,6 +32,26 @@ BOUNDS = {
     "explore_weight_ms": (0.0, 20000.0), "risk_penalty_ms": (0.0, 600000.0),
     "min_samples": (1, 50), "ttl_tasks": (1, 500),
 }
+
+
+def kind_totals(rows: Iterable[tuple[str, bool, int, bool]]) -> dict[str, dict[str, int]]:
+    """Per-kind totals of a pool, the bounded view's summary (issue 11).
+
+    Args:
+        rows: one ``(kind, available, queue_length, risky)`` per device.
+
+    Returns:
+        kind -> ``{"devices", "available", "queue", "risky"}`` counts, kinds in order of first
+        appearance.
+    """
+    totals: dict[str, dict[str, int]] = {}
+    for kind, available, queue, risky in rows:
+        t = totals.setdefault(kind, {"devices": 0, "available": 0, "queue": 0, "risky": 0})
+        t["devices"] += 1
+        t["available"] += bool(available)
+        t["queue"] += queue
+        t["risky"] += bool(risky)
+    return totals
 
 
 class ToolError(E3Error):
@@ -192,16 +212,7 @@ class ControlSurface:
             shown = list(devices)
         else:
             risky = set(self._router.active(k))
-            totals: dict[str, dict[str, int]] = {}
-            for st in devices.values():
-                t = totals.get(st.kind)
-                if t is None:
-                    t = totals[st.kind] = {"devices": 0, "available": 0, "queue": 0, "risky": 0}
-                t["devices"] += 1
-                t["available"] += st.available
-                t["queue"] += st.queue_length
-            for d in risky:
-                totals[devices[d].kind]["risky"] += 1
+            totals = kind_totals((st.kind, st.available, st.queue_length, st.name in risky) for st in devices.values())
             first = [d for d in dict.fromkeys([self.focus, *active, *sorted(risky)]) if d in devices]
             room = max(0, BOUNDED_VIEW_DEVICES - len(first))
             taken = set(first)

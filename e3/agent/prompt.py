@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from e3.agent.control import BOUNDED_VIEW_DEVICES
+from e3.agent.control import BOUNDED_VIEW_DEVICES, kind_totals
 from e3.agent.triggers import Trigger
 
 PROMPT_VERSION = "e3-prompt-4"
@@ -83,13 +83,8 @@ def _compact_status(status: dict[str, Any], focus: str | None = None) -> dict[st
     shown = ranked[:BOUNDED_VIEW_DEVICES]
     totals = status.get("pool")  # a large pool's get_system_status is already bounded and totalled
     if totals is None:
-        totals = {}
-        for d in devices.values():
-            t = totals.setdefault(d.get("kind", "?"), {"devices": 0, "available": 0, "queue": 0, "risky": 0})
-            t["devices"] += 1
-            t["available"] += bool(d["available"])
-            t["queue"] += d["queue_length"]
-            t["risky"] += bool(d["risky"])
+        totals = kind_totals((d.get("kind", "?"), d["available"], d["queue_length"], d["risky"])
+                             for d in devices.values())
     return {"task_index": status.get("task_index"), "router": status.get("router"), "pool": totals,
             "devices": {name: row(devices[name]) for name in shown},
             "semantic_events": {n: events[n] for n in shown if n in events},
