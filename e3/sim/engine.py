@@ -26,7 +26,7 @@ import salabim as sim
 
 from e3.errors import E3Error
 from e3.seeds import stream
-from e3.sim import salabim_patch
+from e3.sim.components import quiet_component
 from e3.sim.devices import DevicePrior
 from e3.sim.observation import Annotation, DeviceState, Observation, new_completed_task
 from e3.sim.policy_api import PolicyFactory
@@ -36,7 +36,6 @@ from e3.sim.truth import GroundTruth, OracleView, TruthSpec
 from e3.sim.workload import TaskView, WorkloadSpec, generate
 
 sim.yieldless(False)
-salabim_patch.apply()  # see e3/sim/salabim_patch.py: salabim's frame lookup cost more than a run
 
 
 class PolicyError(E3Error):
@@ -70,39 +69,11 @@ class _Job:
         self.device = ""
 
 
-class _LeanStatusMonitor(sim.salabim._StatusMonitor):
-    """salabim's status monitor with monitoring off, minus the per-change bookkeeping.
-
-    salabim sets ``status._value`` several times per event; with the monitor off, its ``tally``
-    only stores the value and its time (after clearing a statistics cache and checking for the
-    reserved "off" value, which no status takes). This does just that: same states, same event
-    order, fewer interpreter steps per event.
-    """
-
-    @property
-    def _value(self):
-        return self._tally
-
-    @_value.setter
-    def _value(self, value) -> None:
-        self._tally = value
-        self._ttally = self.env._now
-
-
-def _no_monitors(comp: sim.Component) -> None:
-    # salabim keeps a level monitor of every status change per component by default: a list
-    # that grows with the horizon. Switch it off so memory stays flat in the number of tasks.
-    comp.status.monitor(False)
-    comp.mode.monitor(False)
-    if type(comp.status) is sim.salabim._StatusMonitor and not comp.status._monitor:
-        comp.status.__class__ = _LeanStatusMonitor
-
-
 class _DeviceProc(sim.Component):
     def setup(self, model: Simulation, state: DeviceState) -> None:
         self.model = model
         self.state = state
-        _no_monitors(self)
+        quiet_component(self)
 
     def process(self):
         m, st, env = self.model, self.state, self.env
@@ -131,7 +102,7 @@ class _ArrivalProc(sim.Component):
     def setup(self, model: Simulation, tasks) -> None:
         self.model = model
         self.tasks = tasks
-        _no_monitors(self)
+        quiet_component(self)
 
     def process(self):
         env, arrive = self.env, self.model._arrive

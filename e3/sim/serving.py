@@ -45,6 +45,7 @@ import salabim as sim
 
 from e3.errors import E3Error
 from e3.seeds import stream
+from e3.sim.components import quiet_component
 from e3.sim.network import Network
 from e3.sim.nodes import ACTIVATING, ACTIVE, DEACTIVATING, INACTIVE, Node, Pod, SharedProcessor
 from e3.sim.trace import RowTraceWriter
@@ -309,11 +310,6 @@ class ServingStats:
     wall_s: float = 0.0
 
 
-def _quiet(comp: sim.Component) -> None:
-    comp.status.monitor(False)
-    comp.mode.monitor(False)
-
-
 class _Timers(sim.Component):
     """One component running timed callbacks (network deliveries, pod life-cycle steps) in time
     order: a component per request costs far more in salabim (see :mod:`e3.sim.engine`)."""
@@ -322,7 +318,7 @@ class _Timers(sim.Component):
         self.heap: list[tuple[float, int, Callable[[], None]]] = []
         self.seq = 0
         self.running = False
-        _quiet(self)
+        quiet_component(self)
 
     def push(self, at_ms: float, fn: Callable[[], None]) -> None:
         heapq.heappush(self.heap, (at_ms, self.seq, fn))
@@ -346,7 +342,7 @@ class _Timers(sim.Component):
 class _NodeProc(sim.Component):
     def setup(self, model: ServingSimulation, node: str) -> None:
         self.model, self.node = model, node
-        _quiet(self)
+        quiet_component(self)
 
     def process(self):
         while True:
@@ -360,7 +356,7 @@ class _NodeProc(sim.Component):
 class _ArrivalProc(sim.Component):
     def setup(self, model: ServingSimulation, requests: Iterable[RequestView]) -> None:
         self.model, self.requests = model, requests
-        _quiet(self)
+        quiet_component(self)
 
     def process(self):
         for r in self.requests:
@@ -374,7 +370,7 @@ class _ArrivalProc(sim.Component):
 class _SlotProc(sim.Component):
     def setup(self, model: ServingSimulation) -> None:
         self.model = model
-        _quiet(self)
+        quiet_component(self)
 
     def process(self):
         m = self.model
