@@ -197,11 +197,25 @@ def test_offline_without_mirror_is_a_clear_error(tmp_path, monkeypatch):
 
 def test_repository_trace_scenarios_load():
     cfg = load_config()
-    for name, n in (("azure_conv", "conv"), ("azure_code", "code")):
+    for name, n in (("azure_conv", "conv"), ("azure_code", "code"), ("azure_conv_drift", "conv")):
         sc = load_scenario(name, KINDS)
         w = scenario_workload(cfg["workload"], sc)
         assert w["arrivals"] == "trace" and w["trace"]["path"].endswith(f"AzureLLMInferenceTrace_{n}.csv")
         assert sc.block == "trace" and w["trace"]["time_scale"] == "auto"
+
+
+def test_trace_drift_scenario_is_the_trace_under_scale_drifts_plan():
+    # The rule written in config/scenarios/azure_conv_drift.yaml: azure_conv's workload, unchanged,
+    # under scale_drift's drift plan, unchanged (same selectors, windows, factor, reference horizon).
+    raw = {n: yaml.safe_load((REPO_ROOT / f"config/scenarios/{n}.yaml").read_text())
+           for n in ("azure_conv_drift", "azure_conv", "scale_drift")}
+    assert raw["azure_conv_drift"]["workload"] == raw["azure_conv"]["workload"]
+    for key in ("drift", "reference_horizon_tasks", "warmup_budget_tasks"):
+        assert raw["azure_conv_drift"][key] == raw["scale_drift"][key], key
+    assert raw["azure_conv_drift"]["block"] == "trace"
+    kinds = {f"L{i}": "llm" for i in range(8)} | {f"S{i}": "sdxl" for i in range(8)}
+    sc = load_scenario("azure_conv_drift", kinds)
+    assert sc.block == "trace"
 
 
 def test_real_azure_trace_on_the_paper_pool(tmp_path, traces_mirror):

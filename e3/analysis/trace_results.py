@@ -118,7 +118,10 @@ def fig8_trace(table: pd.DataFrame, out_base: str | Path) -> list[Path]:
             if i == 0:
                 rho = d["rho_pool"].mean()
                 ax.set_title(f"{sc} (rho_pool {rho:.2f})")
-            ax.set_xticks(sorted(d["n_devices"].unique()))
+            sizes = sorted(d["n_devices"].unique())
+            ax.set_xscale("log")  # pool sizes 4, 16, 100: evenly spread on a log axis
+            ax.set_xticks(sizes, [str(n) for n in sizes])
+            ax.minorticks_off()
     if axes[0][-1].get_legend() is not None:
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1.0), title=None, frameon=False)
     fig.tight_layout()
