@@ -326,7 +326,9 @@ def check_sweep(cfg: dict[str, Any], root: str | Path, source: str | Path = "con
         if not path.is_file():
             raise ConfigError(f"{source}: field 'sweep.scenarios.{i}': unknown scenario {name!r} (no {path}); "
                               f"available: {available_scenarios(folder)}")
-        sc = load_scenario(path, kinds)
+        # Ranks for `order: fastest` selectors need the priors; all-equal ranks (pool order) check
+        # the same structure: disjoint offsets stay disjoint under any one ranking.
+        sc = load_scenario(path, kinds, None, dict.fromkeys(kinds, 0.0))
         for line in horizon_warnings(sc, cfg["simulation"]["horizon_tasks"]):
             print(f"e3: warning: {line}", file=sys.stderr)
     known, ctrls = policy_names(plugins), controller_names()

@@ -143,6 +143,19 @@ def test_simulate_trace_scenario_summary_and_determinism(tmp_path):
         simulate(cfg, str(fixed), "round_robin", 1, tmp_path / "g", n_tasks=61)
 
 
+def test_trace_event_plan_is_rescaled_to_the_traces_horizon(tmp_path):
+    # A plan written for 300 tasks on a trace of 60 requests: its windows move to 60 tasks (they
+    # used to stay at 100..220, past the end of a short trace or at the start of a long one).
+    from e3.experiment.run import load_run_inputs
+
+    sc = write_scenario(tmp_path, {"path": str(mooncake(tmp_path, n=60)), "format": "mooncake", "time_scale": 3},
+                        reference_horizon_tasks=300, warmup_budget_tasks=5,
+                        drift=[{"device": "LLM#0", "start_task": 100, "end_task": 220, "factor": 3.0}])
+    ri = load_run_inputs(load_config(), str(sc), "round_robin")
+    assert ri.n_tasks == 60
+    assert [(w.start_task, w.end_task) for w in ri.scenario.drift] == [(20, 44)]
+
+
 def test_trace_workload_in_the_config_itself(tmp_path):
     base = load_config()
     w = {**base["workload"], "arrivals": "trace",
@@ -197,8 +210,9 @@ def test_offline_without_mirror_is_a_clear_error(tmp_path, monkeypatch):
 
 def test_repository_trace_scenarios_load():
     cfg = load_config()
+    rank = {d: 1.0 for d in KINDS}
     for name, n in (("azure_conv", "conv"), ("azure_code", "code"), ("azure_conv_drift", "conv")):
-        sc = load_scenario(name, KINDS)
+        sc = load_scenario(name, KINDS, None, rank)
         w = scenario_workload(cfg["workload"], sc)
         assert w["arrivals"] == "trace" and w["trace"]["path"].endswith(f"AzureLLMInferenceTrace_{n}.csv")
         assert sc.block == "trace" and w["trace"]["time_scale"] == "auto"
@@ -206,16 +220,23 @@ def test_repository_trace_scenarios_load():
 
 def test_trace_drift_scenario_is_the_trace_under_scale_drifts_plan():
     # The rule written in config/scenarios/azure_conv_drift.yaml: azure_conv's workload, unchanged,
-    # under scale_drift's drift plan, unchanged (same selectors, windows, factor, reference horizon).
+    # under scale_drift's drift plan (same windows, factor, fraction, reference horizon), whose
+    # quarter is the fastest LLM devices by prior instead of the first by name.
     raw = {n: yaml.safe_load((REPO_ROOT / f"config/scenarios/{n}.yaml").read_text())
            for n in ("azure_conv_drift", "azure_conv", "scale_drift")}
     assert raw["azure_conv_drift"]["workload"] == raw["azure_conv"]["workload"]
-    for key in ("drift", "reference_horizon_tasks", "warmup_budget_tasks"):
+    for key in ("reference_horizon_tasks", "warmup_budget_tasks"):
         assert raw["azure_conv_drift"][key] == raw["scale_drift"][key], key
+    ours, theirs = raw["azure_conv_drift"]["drift"], raw["scale_drift"]["drift"]
+    assert [{**w, "device": {k: v for k, v in w["device"].items() if k != "order"}} for w in ours] == theirs
+    assert all(w["device"]["order"] == "fastest" for w in ours)
     assert raw["azure_conv_drift"]["block"] == "trace"
     kinds = {f"L{i}": "llm" for i in range(8)} | {f"S{i}": "sdxl" for i in range(8)}
-    sc = load_scenario("azure_conv_drift", kinds)
-    assert sc.block == "trace"
+    rank = {f"L{i}": 100.0 - i for i in range(8)} | {f"S{i}": 1.0 for i in range(8)}  # L7 fastest
+    sc = load_scenario("azure_conv_drift", kinds, 300, rank)
+    assert sc.block == "trace" and sorted(w.device for w in sc.drift) == ["L6", "L7"]
+    with pytest.raises(ConfigError, match="order: 'fastest' ranks devices by their priors"):
+        load_scenario("azure_conv_drift", kinds)
 
 
 def test_real_azure_trace_on_the_paper_pool(tmp_path, traces_mirror):

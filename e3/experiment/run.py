@@ -30,7 +30,13 @@ from e3.mlperf.priors import load_priors
 from e3.policies.base import get_policy
 from e3.sim.engine import Simulation
 from e3.sim.load import offered_load, scenario_loads, time_scale_for
-from e3.sim.scenario import Scenario, horizon_warnings, load_scenario, scenario_workload
+from e3.sim.scenario import (
+    RANK_TASK_TOKENS,
+    Scenario,
+    horizon_warnings,
+    load_scenario,
+    scenario_workload,
+)
 from e3.sim.truth import TruthSpec
 from e3.sim.workload import TraceWorkload, WorkloadSpec
 
@@ -115,7 +121,8 @@ def load_run_inputs(cfg: dict[str, Any], scenario: str, policy: str,
         pool = generate_pool(records, gen, ref_tokens)
         mismatch = generated_mismatch(pool, named, mismatch)
     truth = TruthSpec(mismatch, t["mismatch_sigma"], t["noise_sigma"])
-    sc = load_scenario(scenario, {d.name: d.kind for d in pool}, horizon)
+    kinds, rank_ms = {d.name: d.kind for d in pool}, {d.name: d.prior_service_ms(*RANK_TASK_TOKENS) for d in pool}
+    sc = load_scenario(scenario, kinds, horizon, rank_ms)
     trace_cfg = cfg["workload"].get("arrivals") == "trace"
     w = scenario_workload(cfg["workload"], sc) if sc.workload or trace_cfg else cfg["workload"]
     wl = WorkloadSpec(w["arrival_rate_per_s"], w["arrivals"], w["mix"], tuple(w["input_token_bins"]),
@@ -128,6 +135,9 @@ def load_run_inputs(cfg: dict[str, Any], scenario: str, policy: str,
         if n_tasks is not None and n_tasks > n_window:
             raise E3Error(f"--tasks {n_tasks}: the trace window of scenario {sc.name!r} holds only {n_window} requests")
         horizon = n_tasks or n_window  # a trace's horizon is its window, not simulation.horizon_tasks
+        # The event plan was rescaled to simulation.horizon_tasks above, before the window was
+        # known: rescale it again, to the trace's horizon (the workload section is unaffected).
+        sc = load_scenario(scenario, kinds, horizon, rank_ms)
     elif gen:
         # Rule: the same load per device as the named pool, so utilisation stays comparable.
         wl = replace(wl, arrival_rate_per_s=wl.arrival_rate_per_s * len(pool) / len(named))

@@ -138,20 +138,38 @@ def _check_windows(src: str, kind: str, items: list[tuple[int, int, str, int]]) 
                                   f"'{kind}.{i1}' [{s1}, {e1})")
 
 
-def select_devices(src: str, field_name: str, rule: dict[str, Any], device_kinds: dict[str, str]) -> list[str]:
-    """Devices chosen by a selector rule ``{kind, fraction, offset}`` (scenario schema ``$defs.device``).
+# The task whose prior service time ranks devices for `order: fastest` (scenario schema
+# $defs.device): mid-range of the paper's token bins (input 128..2048, output 32..256).
+RANK_TASK_TOKENS = (1024, 128)
 
-    Of the ``n`` devices of ``kind`` in pool order, those from index ``floor(offset * n)``, count
-    ``max(1, round(fraction * n))``. Windows at disjoint offsets hit disjoint devices.
+
+def select_devices(src: str, field_name: str, rule: dict[str, Any], device_kinds: dict[str, str],
+                   rank_ms: dict[str, float] | None = None) -> list[str]:
+    """Devices chosen by a selector rule ``{kind, fraction, offset, order}`` (scenario schema
+    ``$defs.device``).
+
+    Of the ``n`` devices of ``kind``, in pool order (``order: pool``, the default) or by ascending
+    ``rank_ms`` (``order: fastest``; ties keep pool order), those from index ``floor(offset * n)``,
+    count ``max(1, round(fraction * n))``. Windows at disjoint offsets hit disjoint devices.
+
+    Args:
+        rank_ms: device -> prior service time (ms) of the :data:`RANK_TASK_TOKENS` task (Eq. 1/2);
+            needed only by ``order: fastest``.
 
     Raises:
-        ConfigError: the pool has no device of that kind, or the selection runs past its end.
+        ConfigError: the pool has no device of that kind, the selection runs past its end, or
+            ``order: fastest`` without ``rank_ms``.
     """
     import math
 
     devs = [d for d, k in device_kinds.items() if k == rule["kind"]]
     if not devs:
         raise ConfigError(f"{src}: field {field_name!r}: the pool has no {rule['kind']} device")
+    if rule.get("order", "pool") == "fastest":
+        if rank_ms is None:
+            raise ConfigError(f"{src}: field {field_name}.order: 'fastest' ranks devices by their priors, "
+                              "which this caller did not give (load the scenario with the pool's priors)")
+        devs = sorted(devs, key=lambda d: rank_ms[d])  # stable: ties stay in pool order
     start = math.floor(rule.get("offset", 0.0) * len(devs))
     count = max(1, round(rule["fraction"] * len(devs)))
     if start + count > len(devs):
@@ -161,13 +179,15 @@ def select_devices(src: str, field_name: str, rule: dict[str, Any], device_kinds
     return devs[start:start + count]
 
 
-def _expand_selectors(src: str, raw: dict[str, Any], device_kinds: dict[str, str]) -> None:
+def _expand_selectors(src: str, raw: dict[str, Any], device_kinds: dict[str, str],
+                      rank_ms: dict[str, float] | None) -> None:
     # Replace each window whose device is a selector rule by one window per selected device.
     for kind in ("semantic", "churn", "drift"):
         out = []
         for i, ev in enumerate(raw[kind]):
             if isinstance(ev["device"], dict):
-                out += [{**ev, "device": d} for d in select_devices(src, f"{kind}.{i}.device", ev["device"], device_kinds)]
+                out += [{**ev, "device": d} for d in select_devices(src, f"{kind}.{i}.device", ev["device"], device_kinds,
+                                                                    rank_ms)]
             else:
                 out.append(ev)
         raw[kind] = out
@@ -188,7 +208,7 @@ def _rescale(raw: dict[str, Any], horizon_tasks: int) -> None:
 
 
 def load_scenario(name_or_path: str | Path, device_kinds: dict[str, str],
-                  horizon_tasks: int | None = None) -> Scenario:
+                  horizon_tasks: int | None = None, rank_ms: dict[str, float] | None = None) -> Scenario:
     """Load, schema-validate and pool-check a scenario.
 
     Args:
@@ -197,6 +217,8 @@ def load_scenario(name_or_path: str | Path, device_kinds: dict[str, str],
             rules pick by this order).
         horizon_tasks: the run's horizon; plans with ``reference_horizon_tasks`` are rescaled to
             it (None: the plan as written, at its reference horizon).
+        rank_ms: device -> prior service time of the :data:`RANK_TASK_TOKENS` task (ms), for
+            selectors with ``order: fastest`` (:func:`select_devices`).
 
     Raises:
         ConfigError: missing file, schema violation (e.g. a negative time, NaN), a ``name`` that
@@ -217,7 +239,7 @@ def load_scenario(name_or_path: str | Path, device_kinds: dict[str, str],
                           f"{path.stem!r}; rename one so they agree")
     if raw.get("reference_horizon_tasks") and horizon_tasks is not None:
         _rescale(raw, horizon_tasks)  # without a horizon the plan stays as written
-    _expand_selectors(src, raw, device_kinds)
+    _expand_selectors(src, raw, device_kinds, rank_ms)
     for kind in ("semantic", "churn", "drift"):
         for i, ev in enumerate(raw[kind]):
             if ev["device"] not in device_kinds:
