@@ -219,21 +219,26 @@ def test_repository_trace_scenarios_load():
 
 
 def test_trace_drift_scenario_is_the_trace_under_scale_drifts_plan():
-    # The rule written in config/scenarios/azure_conv_drift.yaml: azure_conv's workload, unchanged,
-    # under scale_drift's drift plan (same windows, factor, fraction, reference horizon), whose
-    # quarter is the fastest LLM devices by prior instead of the first by name.
+    # The rule written in config/scenarios/azure_conv_drift.yaml: azure_conv's workload and warmup
+    # budget, unchanged, under scale_drift's drift plan (same factor and fraction; its windows,
+    # written for 300 tasks, rescaled to the whole trace's 19,366 requests), whose quarter is the
+    # fastest LLM devices by prior instead of the first by name.
     raw = {n: yaml.safe_load((REPO_ROOT / f"config/scenarios/{n}.yaml").read_text())
            for n in ("azure_conv_drift", "azure_conv", "scale_drift")}
-    assert raw["azure_conv_drift"]["workload"] == raw["azure_conv"]["workload"]
-    for key in ("reference_horizon_tasks", "warmup_budget_tasks"):
-        assert raw["azure_conv_drift"][key] == raw["scale_drift"][key], key
-    ours, theirs = raw["azure_conv_drift"]["drift"], raw["scale_drift"]["drift"]
-    assert [{**w, "device": {k: v for k, v in w["device"].items() if k != "order"}} for w in ours] == theirs
-    assert all(w["device"]["order"] == "fastest" for w in ours)
+    ours, conv, theirs = raw["azure_conv_drift"], raw["azure_conv"], raw["scale_drift"]
+    assert ours["workload"] == conv["workload"] and ours["warmup_budget_tasks"] == conv["warmup_budget_tasks"]
+    assert "reference_horizon_tasks" not in ours  # it would stretch the warmup budget too
+    n_conv, ref = 19366, theirs["reference_horizon_tasks"]  # requests of the whole conversation trace
+
+    def rescaled(w):
+        return {**w, "start_task": round(w["start_task"] * n_conv / ref), "end_task": round(w["end_task"] * n_conv / ref),
+                "device": {**w["device"], "order": "fastest"}}
+
+    assert ours["drift"] == [rescaled(w) for w in theirs["drift"]]
     assert raw["azure_conv_drift"]["block"] == "trace"
     kinds = {f"L{i}": "llm" for i in range(8)} | {f"S{i}": "sdxl" for i in range(8)}
     rank = {f"L{i}": 100.0 - i for i in range(8)} | {f"S{i}": 1.0 for i in range(8)}  # L7 fastest
-    sc = load_scenario("azure_conv_drift", kinds, 300, rank)
+    sc = load_scenario("azure_conv_drift", kinds, n_conv, rank)
     assert sc.block == "trace" and sorted(w.device for w in sc.drift) == ["L6", "L7"]
     with pytest.raises(ConfigError, match="order: 'fastest' ranks devices by their priors"):
         load_scenario("azure_conv_drift", kinds)
