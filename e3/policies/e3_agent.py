@@ -33,9 +33,10 @@ class E3Agent(Policy):
     Slow path: during the warmup budget the OPM refits every ``warmup_refit_every_tasks``
     completions with minimum one sample (every device, or with ``warmup_refit_scope: observed``
     only those with completions since the previous warmup refit), and the router switches to
-    ``sect`` when the budget ends (``router_after_warmup``: ``switch_once``, the default, switches once and lets a controller's
-    later ``switch_router`` hold, as Table 2 makes it a tool; ``force_sect`` re-applies the switch
-    at every later arrival, so a controller's switch lasts until the next arrival).
+    ``sect`` when the budget ends (``router_after_warmup``: ``switch_once``, the default,
+    switches once and lets a controller's later ``switch_router`` hold, as Table 2 makes it a
+    tool; ``force_sect`` re-applies the switch at every later arrival, so a controller's switch
+    lasts until the next arrival).
     After warmup the OPM refits every ``steady_refit_every_tasks`` completions (default 5, the
     warmup cadence of Table 4; section 3.7: "the OPM is updated online from recent execution
     feedback"), and whenever the controller asks (``trigger_online_profile_update``). ``None``
