@@ -191,7 +191,7 @@ def _run_files(cfg, scenario, policy, out, n_tasks):
     return sha256_file(out / "tasks.parquet"), summary
 
 
-@pytest.mark.parametrize("policy", ["e3", "sed_ewma"])
+@pytest.mark.parametrize("policy", ["e3", "sed_ewma", "oracle", "oracle_avoid"])
 @pytest.mark.parametrize("scenario,devices", [("churn", None), ("semantic", None), ("scale_drift", 40),
                                               ("scale_semantic", 40), ("scale_churn", 40)])
 def test_vectorised_sect_runs_equal_the_loop(repo, tmp_path, monkeypatch, policy, scenario, devices):
@@ -207,4 +207,20 @@ def test_vectorised_sect_runs_equal_the_loop(repo, tmp_path, monkeypatch, policy
     for threshold in (1, 10**9):
         monkeypatch.setattr(backlog, "VECTOR_MIN_DEVICES", threshold)
         results.append(_run_files(cfg, scenario, policy, tmp_path / f"t{threshold}", 3000))
+    assert results[0] == results[1]
+
+
+def test_vectorised_soft_penalty_oracle_equals_the_loop(repo, tmp_path, monkeypatch):
+    """oracle_avoid with a soft penalty (the operating-point frontier's Oracle): arrays and loop
+    give the same run, bit for bit."""
+    import e3.sim.backlog as backlog
+    from e3.config import load_config
+
+    cfg = load_config(repo / "config/config.yaml")
+    cfg["pool_generator"] = {"devices": 40}
+    cfg["policies"].setdefault("oracle_avoid", {})["soft_penalty_ms"] = 30000.0
+    results = []
+    for threshold in (1, 10**9):
+        monkeypatch.setattr(backlog, "VECTOR_MIN_DEVICES", threshold)
+        results.append(_run_files(cfg, "scale_semantic", "oracle_avoid", tmp_path / f"t{threshold}", 3000))
     assert results[0] == results[1]

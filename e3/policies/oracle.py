@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from e3.errors import ConfigError
 from e3.policies.base import Policy, register
+from e3.sim import backlog
 
 
 @register
@@ -12,7 +15,11 @@ class Oracle(Policy):
     *true current* parameters and the *true* backlogs (rest of the running task's realised
     service plus the true expected service of queued tasks). Sees hidden degradation through
     the parameters; never sees future arrivals, future events or future noise draws. An
-    upper-bound baseline, not an implementable policy."""
+    upper-bound baseline, not an implementable policy.
+
+    From ``e3.sim.backlog.VECTOR_MIN_DEVICES`` feasible devices of a kind it scores them over
+    arrays (:meth:`e3.sim.truth.OracleView.completion_ms`): the same choice in a few array
+    operations per task instead of a Python loop over every device and its queue (issue 11)."""
 
     name = "oracle"
     needs_truth = True
@@ -26,6 +33,10 @@ class Oracle(Policy):
     def choose(self, task, obs):
         self.decisions += 1
         o = self._oracle
-        best = min(obs.feasible(task.kind),
-                   key=lambda d: o.true_backlog_ms(d.name) + o.expected_service_ms(d.name, task))
+        feas = obs.feasible(task.kind)
+        if len(feas) >= backlog.VECTOR_MIN_DEVICES:
+            # the same scores over arrays, bit for bit, and the same first minimum in pool order
+            scores, available, _, devices = o.completion_ms(task)
+            return devices[int(np.argmin(np.where(available, scores, np.inf)))].name
+        best = min(feas, key=lambda d: o.true_backlog_ms(d.name) + o.expected_service_ms(d.name, task))
         return best.name

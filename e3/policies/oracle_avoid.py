@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from e3.policies.base import register
 from e3.policies.oracle import Oracle
+from e3.sim import backlog
 
 
 @register
@@ -32,6 +35,14 @@ class OracleAvoid(Oracle):
         o = self._oracle
         feas = obs.feasible(task.kind)
         pen = self.params["soft_penalty_ms"]
+        if len(feas) >= backlog.VECTOR_MIN_DEVICES:  # the loops below over arrays, bit for bit
+            scores, available, degraded, devices = o.completion_ms(task)
+            if pen is None:
+                healthy = available & ~degraded
+                s = np.where(healthy if healthy.any() else available, scores, np.inf)
+            else:
+                s = np.where(available, scores + pen * degraded, np.inf)
+            return devices[int(np.argmin(s))].name
         if pen is None:
             cands = [d for d in feas if not o.degraded(d.name)] or feas
             best = min(cands, key=lambda d: o.true_backlog_ms(d.name) + o.expected_service_ms(d.name, task))

@@ -142,3 +142,100 @@ class PoolBacklog:
         else:
             new = a.factor * a.c
         return total + new, a.available
+
+
+class _TrueKindArrays:
+    """The true-backlog arrays of one task kind (internal to :class:`TrueBacklog`)."""
+
+    __slots__ = ("kind", "states", "index", "alpha", "beta", "c", "factor", "semantic", "qsum_ms",
+                 "running", "service_end_ms", "available")
+
+    def __init__(self, kind: str, states: tuple[DeviceState, ...], eq: dict[str, tuple]) -> None:
+        n = len(states)
+        self.kind = kind
+        self.states = states
+        self.index = {st.name: i for i, st in enumerate(states)}
+        self.alpha = np.array([eq[st.name][1] for st in states], dtype=float)
+        self.beta = np.array([eq[st.name][2] for st in states], dtype=float)
+        self.c = np.array([eq[st.name][3] for st in states], dtype=float)
+        self.factor = np.ones(n)  # semantic x drift, as GroundTruth.expected_service_ms forms it
+        self.semantic = np.ones(n)
+        self.qsum_ms = np.zeros(n)
+        self.running = np.zeros(n, dtype=bool)
+        self.service_end_ms = np.zeros(n)
+        self.available = np.ones(n, dtype=bool)
+
+
+class TrueBacklog:
+    """Vectorised true expected completion times over each kind's devices: the Oracle's score
+    (paper section 2.3, Eq. 5) for large pools (issue 11).
+
+    Element ``i`` of :meth:`completion_ms` equals, bit for bit, what the engine's true backlog plus
+    :meth:`e3.sim.truth.GroundTruth.expected_service_ms` give for device ``i`` in Python: the rest of
+    the running task's *realised* service (``max(0, service_end - now)``), plus the true expected
+    service of each waiting task summed in FIFO order with the builtin ``sum`` (recomputed from the
+    start when the queue or the device's hidden factors change, never updated by subtraction), plus
+    the new task's true expected service (Eq. 1 / Eq. 2 times the semantic and drift factors).
+
+    Args:
+        obs: the run's observation (its queues; the object subscribes to their changes).
+        truth: the run's hidden ground truth (its parameters; the object subscribes to factor
+            changes). Kernel-internal: only :class:`e3.sim.truth.OracleView` hands out the result.
+        service_end_ms: device -> realised end of its running task (ms), the engine's own dict.
+    """
+
+    def __init__(self, obs: Observation, truth, service_end_ms: dict[str, float]) -> None:
+        self.obs = obs
+        self._truth = truth
+        self._service_end = service_end_ms
+        self._kinds = {k: _TrueKindArrays(k, ds, truth._eq) for k, ds in obs._by_kind.items()}
+        self._touched = obs._subscribe_touched()
+        self._changed = truth._subscribe_changed()
+        self._dirty: set[tuple[str, int]] = {(k, i) for k, a in self._kinds.items() for i in range(len(a.states))}
+
+    def _refresh(self, a: _TrueKindArrays, i: int) -> None:
+        st, t = a.states[i], self._truth
+        name = st._name
+        m = t.semantic_factor[name] * t.drift_factor[name]
+        kind, alpha, beta, c = t._eq[name]
+        a.factor[i] = m
+        a.semantic[i] = t.semantic_factor[name]
+        # the generator of the engine's _true_backlog_ms, through the same builtin sum
+        a.qsum_ms[i] = sum(m * service_ms(kind, alpha, beta, c, q.input_tokens, q.output_tokens) for q in st._queue)
+        a.running[i] = st._in_service is not None
+        a.service_end_ms[i] = self._service_end[name]
+        a.available[i] = st._available
+
+    def completion_ms(self, task: TaskView) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[DeviceState, ...]]:
+        """True expected completion of ``task`` on every device of its kind (ms).
+
+        Returns:
+            (scores_ms, available, degraded, devices): three arrays of shape (devices of
+            ``task.kind``,) in pool order (the scores, the feasibility mask, the hidden degraded
+            state of Eq. 3) and the devices in that order.
+
+        Raises:
+            KeyError: a kind the pool has no device of.
+        """
+        kinds = self._kinds
+        if self._touched:
+            for st in self._touched:
+                self._dirty.add((st._kind, kinds[st._kind].index[st._name]))
+            self._touched.clear()
+        if self._changed:
+            for name in self._changed:
+                kind = self._truth.kinds[name]
+                self._dirty.add((kind, kinds[kind].index[name]))
+            self._changed.clear()
+        if self._dirty:
+            for k, i in self._dirty:
+                self._refresh(kinds[k], i)
+            self._dirty.clear()
+        a = kinds[task.kind]
+        rest = a.service_end_ms - self.obs.now_ms
+        total = np.where(a.running & (rest > 0.0), rest, 0.0) + a.qsum_ms
+        if a.kind == LLM:
+            new = a.factor * (a.alpha * task.input_tokens + a.beta * task.output_tokens)
+        else:
+            new = a.factor * a.c
+        return total + new, a.available, a.semantic > 1.0, a.states

@@ -26,6 +26,7 @@ import salabim as sim
 
 from e3.errors import E3Error
 from e3.seeds import stream
+from e3.sim.backlog import TrueBacklog
 from e3.sim.components import quiet_component
 from e3.sim.devices import DevicePrior
 from e3.sim.observation import Annotation, DeviceState, Observation, new_completed_task
@@ -153,7 +154,9 @@ class Simulation:
         self._jobs: dict[int, _Job] = {}
         self._service_end = {d.name: 0.0 for d in pool}
         self._events = self._event_plan(scenario)
-        oracle = OracleView(self._truth, self._true_backlog_ms) if policy_cls.needs_truth else None
+        oracle = (OracleView(self._truth, self._true_backlog_ms,
+                             lambda: TrueBacklog(self.obs, self._truth, self._service_end))
+                  if policy_cls.needs_truth else None)
         kwargs = {"oracle": oracle} if oracle is not None else {}
         self.policy = policy_cls(pool, dict(policy_params), stream(seed, scenario.name, "policy", policy_cls.name),
                                  warmup_budget_tasks=scenario.warmup_budget_tasks, controllers=controllers,
@@ -171,13 +174,13 @@ class Simulation:
 
         t = self._truth
         for w in sc.semantic:
-            at(w.start_task, 1, lambda w=w: (t.semantic_factor.__setitem__(w.device, w.slowdown),
+            at(w.start_task, 1, lambda w=w: (t.set_semantic_factor(w.device, w.slowdown),
                                               self._annotate(w.device, "semantic_onset", w.label)))
-            at(w.end_task, 0, lambda w=w: (t.semantic_factor.__setitem__(w.device, 1.0),
+            at(w.end_task, 0, lambda w=w: (t.set_semantic_factor(w.device, 1.0),
                                             self._annotate(w.device, "semantic_offset", w.label)))
         for w in sc.drift:
-            at(w.start_task, 1, lambda w=w: t.drift_factor.__setitem__(w.device, w.factor))
-            at(w.end_task, 0, lambda w=w: t.drift_factor.__setitem__(w.device, 1.0))
+            at(w.start_task, 1, lambda w=w: t.set_drift_factor(w.device, w.factor))
+            at(w.end_task, 0, lambda w=w: t.set_drift_factor(w.device, 1.0))
         for w in sc.churn:
             at(w.leave_task, 1, lambda w=w: self._leave(w.device))
             at(w.return_task, 0, lambda w=w: self._return(w.device))

@@ -67,6 +67,27 @@ class GroundTruth:
         self.semantic_factor = {n: 1.0 for n in self.kinds}
         self.drift_factor = {n: 1.0 for n in self.kinds}
         self.noise_sigma = spec.noise_sigma
+        # Sets that receive every device whose factors change (e3.sim.backlog.TrueBacklog).
+        self._change_sinks: list[set[str]] = []
+
+    def set_semantic_factor(self, device: str, factor: float) -> None:
+        """Set ``device``'s hidden semantic slowdown (1.0 = none); the engine's scenario events."""
+        self.semantic_factor[device] = factor
+        for sink in self._change_sinks:
+            sink.add(device)
+
+    def set_drift_factor(self, device: str, factor: float) -> None:
+        """Set ``device``'s hidden drift step (1.0 = none); the engine's scenario events."""
+        self.drift_factor[device] = factor
+        for sink in self._change_sinks:
+            sink.add(device)
+
+    def _subscribe_changed(self) -> set[str]:
+        """A new set that receives the name of every device whose factors change from now on
+        (the subscriber empties it as it consumes it); kernel-internal."""
+        sink: set[str] = set()
+        self._change_sinks.append(sink)
+        return sink
 
     def degraded(self, device: str) -> bool:
         """Whether ``device`` is in a hidden semantic degraded state now (Eq. 3 stutter source)."""
@@ -96,13 +117,35 @@ class OracleView:
     Args:
         truth: the hidden ground truth.
         true_backlog_ms: callable(device) -> true remaining work on the device now (ms).
+        arrays_factory: zero-argument callable building the run's
+            :class:`e3.sim.backlog.TrueBacklog`, called at the first :meth:`completion_ms` (large
+            pools only), so small pools never pay for its bookkeeping.
     """
 
-    __slots__ = ("_truth", "_true_backlog_ms")
+    __slots__ = ("_truth", "_true_backlog_ms", "_arrays_factory", "_arrays")
 
-    def __init__(self, truth: GroundTruth, true_backlog_ms) -> None:
+    def __init__(self, truth: GroundTruth, true_backlog_ms, arrays_factory=None) -> None:
         self._truth = truth
         self._true_backlog_ms = true_backlog_ms
+        self._arrays_factory = arrays_factory
+        self._arrays = None
+
+    def completion_ms(self, task: TaskView):
+        """True backlog plus true expected service of ``task`` on every device of its kind, as
+        arrays (:meth:`e3.sim.backlog.TrueBacklog.completion_ms`: scores, availability, hidden
+        degraded state, the devices in pool order); element ``i`` equals
+        ``true_backlog_ms(d) + expected_service_ms(d, task)`` bit for bit.
+
+        Raises:
+            E3Error: the engine gave this view no arrays (a view built without a factory).
+        """
+        if self._arrays is None:
+            if self._arrays_factory is None:
+                from e3.errors import E3Error
+
+                raise E3Error("this OracleView has no vectorised backlog (no arrays_factory)")
+            self._arrays = self._arrays_factory()
+        return self._arrays.completion_ms(task)
 
     def expected_service_ms(self, device: str, task: TaskView) -> float:
         """Noise-free true service time of ``task`` on ``device`` now (ms)."""
