@@ -326,3 +326,53 @@ def test_get_system_status_of_a_large_pool_is_bounded():
     status = tools.call("get_system_status")
     assert len(status["devices"]) == BOUNDED_VIEW_DEVICES
     assert [status["devices"][d]["queue_length"] for d in list(status["devices"])[1:]] == [4] * (BOUNDED_VIEW_DEVICES - 1)
+
+
+def test_bounded_status_kept_incrementally_equals_a_full_scan():
+    """The bounded view's pool totals and longest-queue rows, kept from the engine's queue notes
+    (e3.sim.backlog.QueueCounts), equal a scan of every device after random queue changes,
+    churn, risk overrides and calibrations (issue 11)."""
+    import heapq
+    import random
+
+    from e3.agent.control import BOUNDED_VIEW_DEVICES, ControlSurface, RouterState, kind_totals
+    from e3.agent.opm import OnlinePerformanceModel
+    from e3.mlperf.pool import DevicePrior
+    from e3.sim.observation import DeviceState, Observation
+    from e3.sim.workload import TaskView
+
+    rng = random.Random(5)
+    pool = [DevicePrior(f"D{i:03d}", "llm" if i % 3 else "sdxl", "s", "v", 0.4, 30.0, 5000.0) for i in range(60)]
+    states = [DeviceState(p.name, p.kind) for p in pool]
+    obs = Observation(states)
+    router = RouterState("sect", 2000.0, 60000.0)
+    opm = OnlinePerformanceModel(pool)
+    tools = ControlSurface(router, opm, obs, sink=[].append)
+    for k in range(600):
+        obs.task_index = k
+        st = rng.choice(states)
+        step = rng.random()
+        if step < 0.45:
+            st._queue.append(TaskView(k, st.kind, 10, 10, 0.0))
+        elif step < 0.75 and st._queue:
+            st._in_service = st._queue.popleft()
+        elif step < 0.9:
+            st._in_service = None
+        elif step < 0.95:
+            obs._set_available(st, not st._available)
+        elif step < 0.98:
+            router.risky_until[st.name] = k + rng.randint(1, 30)
+        else:
+            opm.est[st.name].calibration = rng.choice([1.0, 1.3])
+        obs._touch(st)
+        if k % 13:
+            continue
+        status = tools.call("get_system_status")
+        risky = set(router.active(k))
+        assert status["pool"] == kind_totals((s.kind, s.available, s.queue_length, s.name in risky) for s in states)
+        first = [d for d in sorted(risky) if d in obs.devices]
+        room = max(0, BOUNDED_VIEW_DEVICES - len(first))
+        longest = heapq.nsmallest(room + len(first), states, key=lambda s: (-s.queue_length, s.name))
+        assert list(status["devices"]) == first + [s.name for s in longest if s.name not in first][:room]
+        assert tools._state()["calibration"] == {
+            d: e.calibration for d, e in opm.est.items() if e.calibration != 1.0}

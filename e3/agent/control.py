@@ -10,14 +10,15 @@ of which can reach it.
 from __future__ import annotations
 
 import functools
-import heapq
 import inspect
+import itertools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from e3.agent.opm import OnlinePerformanceModel
 from e3.errors import E3Error
+from e3.sim.backlog import QueueCounts
 from e3.sim.observation import Observation
 
 ROUTERS = ("sect", "explore_risk")
@@ -144,6 +145,12 @@ class ControlSurface:
         self.tool_errors = 0
         self.caller = "controller"
         self.focus: str | None = None  # the device of the trigger being handled (bounded status view)
+        # Bounded view of a large pool (built at its first use): queue counts kept incrementally,
+        # names in order, and the devices whose calibration differs from 1 (the audit's state).
+        self._queue_counts: QueueCounts | None = None
+        self._names_sorted: list[str] | None = None
+        self._calibrated: set[str] | None = None
+        self._calibration_written: set[str] | None = None
 
     # --- plumbing --------------------------------------------------------------------------
     def call(self, tool: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -179,15 +186,51 @@ class ControlSurface:
         # A large pool's audit lists only calibrations that differ from 1 (its size would otherwise
         # grow with the pool on every tool call).
         cal = ({d: e.calibration for d, e in est.items()} if len(est) <= BOUNDED_VIEW_DEVICES
-               else {d: e.calibration for d, e in est.items() if e.calibration != 1.0})
+               else {d: est[d].calibration for d in self._non_unit_calibrations()})
         return {"router": r.router, "explore_weight_ms": r.explore_weight_ms,
                 "risk_penalty_ms": r.risk_penalty_ms, "risky_until": r.active(self._obs.task_index),
                 "calibration": cal}
+
+    def _non_unit_calibrations(self) -> list[str]:
+        # The devices whose calibration is not 1, in the OPM's (pool) order: O(estimates written
+        # since the last call) through the OPM's subscription, not a scan of the pool.
+        est = self._opm.est
+        if self._calibrated is None:
+            self._calibration_written = self._opm.subscribe()
+            self._order = {d: i for i, d in enumerate(est)}
+            self._calibrated = {d for d, e in est.items() if e.calibration != 1.0}
+        for d in self._calibration_written:
+            if est[d].calibration != 1.0:
+                self._calibrated.add(d)
+            else:
+                self._calibrated.discard(d)
+        self._calibration_written.clear()
+        return sorted(self._calibrated, key=self._order.__getitem__)
 
     def _device(self, device: Any) -> str:
         if device not in self._obs.devices:
             raise ToolError(f"unknown device {device!r}; devices: {list(self._obs.devices)}")
         return device
+
+    def _pool_totals(self, risky: set[str]) -> dict[str, dict[str, int]]:
+        # = kind_totals over every device's row, from counts kept up to date incrementally
+        obs = self._obs
+        if self._queue_counts is None:
+            self._queue_counts = QueueCounts(obs)
+        kinds = obs._by_kind
+        risky_kind = [obs.devices[d].kind for d in risky if d in obs.devices]
+        return {kind: {"devices": len(ds), "available": len(obs.feasible(kind)),
+                       "queue": self._queue_counts.total(kind), "risky": risky_kind.count(kind)}
+                for kind, ds in kinds.items()}
+
+    def _longest_queues_first(self) -> Iterator[str]:
+        # Device names by (-queue_length, name): the non-empty queues, then the others by name
+        # (= sorted(devices, key=lambda st: (-st.queue_length, st.name)), lazily).
+        if self._names_sorted is None:
+            self._names_sorted = sorted(self._obs.devices)
+        busy = self._queue_counts.nonempty()
+        yield from sorted(busy, key=lambda d: (-busy[d], d))
+        yield from (d for d in self._names_sorted if d not in busy)
 
     # --- sensing ---------------------------------------------------------------------------
     def get_system_status(self) -> dict[str, Any]:
@@ -212,12 +255,11 @@ class ControlSurface:
             shown = list(devices)
         else:
             risky = set(self._router.active(k))
-            totals = kind_totals((st.kind, st.available, st.queue_length, st.name in risky) for st in devices.values())
+            totals = self._pool_totals(risky)
             first = [d for d in dict.fromkeys([self.focus, *active, *sorted(risky)]) if d in devices]
             room = max(0, BOUNDED_VIEW_DEVICES - len(first))
             taken = set(first)
-            longest = heapq.nsmallest(room + len(taken), devices.values(), key=lambda st: (-st.queue_length, st.name))
-            shown = first + [st.name for st in longest if st.name not in taken][:room]
+            shown = first + list(itertools.islice((d for d in self._longest_queues_first() if d not in taken), room))
             out.update(pool=totals, devices_total=len(devices))
         devs = {}
         for name in shown:

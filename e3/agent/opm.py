@@ -112,6 +112,7 @@ class OnlinePerformanceModel:
             self._unconsumed_maxlen = max(1000, math.ceil(math.log(1e-30) / math.log(1.0 - smoothing)))
         self._unconsumed: dict[str, deque] = {}
         self._sinks: list[set[str]] = []  # see subscribe()
+        self._window_sinks: list[set[str]] = []  # see subscribe_windows()
         for d in pool:
             e = DeviceEstimate(d.kind, d.alpha_prior_ms_per_token, d.beta_prior_ms_per_token, d.c_prior_ms)
             object.__setattr__(e, "_watch", (self._sinks, d.name))
@@ -126,6 +127,13 @@ class OnlinePerformanceModel:
         instead of rescanning the pool (issue 11)."""
         sink = set(self.est)
         self._sinks.append(sink)
+        return sink
+
+    def subscribe_windows(self) -> set[str]:
+        """Like :meth:`subscribe`, for each device whose recent window (:meth:`n_window`) changes:
+        a completion observed, or the window dropped by :meth:`mark_stale`."""
+        sink = set(self.est)
+        self._window_sinks.append(sink)
         return sink
 
     # --- fast path -----------------------------------------------------------------------------
@@ -147,6 +155,8 @@ class OnlinePerformanceModel:
         """Append one completed task to its device's window (no refit here)."""
         t, device, service = rec.task, rec.device, rec.service_ms
         self.window[device].append((rec.end_ms, t.input_tokens, t.output_tokens, service))
+        for sink in self._window_sinks:
+            sink.add(device)
         e = self.est[device]
         if e.kind != "llm":  # only the SDXL calibration consumes these
             self._unconsumed[device].append(service)
@@ -198,6 +208,8 @@ class OnlinePerformanceModel:
         """State hygiene after a device returns from churn: drop its window and raise its
         uncertainty, keeping the coefficients as a starting point (paper section 3.7)."""
         self.window[device].clear()
+        for sink in self._window_sinks:
+            sink.add(device)
         self._unconsumed[device].clear()
         self.est[device].uncertainty = 1.0
 

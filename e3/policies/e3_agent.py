@@ -157,9 +157,15 @@ class E3Agent(Policy):
             self._fire(Trigger("warmup_point", k), obs)
         feas = obs.feasible(task.kind)
         router = self.router
+        hard = self.params["hard_avoidance"]
+        if self._opm_eq and len(feas) >= backlog.VECTOR_MIN_DEVICES:  # the loops below over arrays
+            if router.router == "explore_risk":
+                pick = self._explore_vectorised(task, obs, k, hard, self.params["explore_min_samples"])
+                if pick is not None:
+                    return pick
+            return self._choose_vectorised(task, obs, k, hard, router.explore_weight_ms, router.risk_penalty_ms)
         # Without any risk override no device is risky.
         safe = [d for d in feas if not router.is_risky(d.name, k)] if router.risky_until else feas
-        hard = self.params["hard_avoidance"]
         cands = (safe or feas) if hard else feas
         opm = self.opm
         predict = opm.predict_ms
@@ -169,8 +175,6 @@ class E3Agent(Policy):
             if under:
                 return min(under, key=lambda d: (opm.n_window(d.name), obs.backlog_ms(d, predict))).name
         w, pen = router.explore_weight_ms, router.risk_penalty_ms
-        if self._opm_eq and len(feas) >= backlog.VECTOR_MIN_DEVICES:
-            return self._choose_vectorised(task, obs, k, hard, w, pen)
         best, best_score = None, 0.0
         est = opm.est
         for d in cands:
@@ -185,15 +189,17 @@ class E3Agent(Policy):
                 best, best_score = d, s
         return best.name
 
-    def _choose_vectorised(self, task, obs, k: int, hard: bool, w: float, pen: float) -> str:
-        """The SECT loop above over numpy arrays of the kind's devices: the same scores, bit for
-        bit, and the same choice (the first minimum in pool order), in O(changed devices) Python
-        work plus a few array operations per task (issue 11; :mod:`e3.sim.backlog`)."""
+    def _arrays(self, obs) -> PoolBacklog:
+        # The pool's backlog arrays with every device's OPM predictor, uncertainty and window size
+        # brought up to date: O(devices changed since the last call).
         pb = self._backlog
         if pb is None or pb.obs is not obs:
             pb = self._backlog = PoolBacklog(obs)
-            self._u = {kind: np.ones(len(pb.devices(kind))) for kind in {e.kind for e in self.opm.est.values()}}
+            kinds = {e.kind for e in self.opm.est.values()}
+            self._u = {kind: np.ones(len(pb.devices(kind))) for kind in kinds}
+            self._n_window = {kind: np.zeros(len(pb.devices(kind)), dtype=np.int64) for kind in kinds}
             self._scored_changed = self.opm.subscribe()
+            self._windows_changed = self.opm.subscribe_windows()
         changed = self._scored_changed
         if changed:
             est = self.opm.est
@@ -202,14 +208,51 @@ class E3Agent(Policy):
                 pb.set_predictor(d, e.kind, e.calibration, e.alpha, e.beta, e.c)
                 self._u[e.kind][pb.index(e.kind)[d]] = e.uncertainty
             changed.clear()
+        changed = self._windows_changed
+        if changed:
+            est, opm = self.opm.est, self.opm
+            for d in changed:
+                kind = est[d].kind
+                self._n_window[kind][pb.index(kind)[d]] = opm.n_window(d)
+            changed.clear()
+        return pb
+
+    def _risky_mask(self, pb: PoolBacklog, kind: str, k: int) -> np.ndarray:
+        index = pb.index(kind)
+        risky = np.zeros(len(index), dtype=bool)
+        risky[[index[d] for d, until in self.router.risky_until.items() if d in index and k < until]] = True
+        return risky
+
+    def _explore_vectorised(self, task, obs, k: int, hard: bool, need: int) -> str | None:
+        """The exploration choice of :meth:`choose` over arrays: among the candidates with fewer
+        than ``need`` samples in their window, the fewest samples, then the smallest estimated
+        backlog, then the first in pool order (bit for bit the loop's key); None when every
+        candidate has ``need`` samples (issue 11: the loop is O(devices) Python per task for the
+        whole warmup budget)."""
+        pb = self._arrays(obs)
+        kind = task.kind
+        b, cand = pb.backlog_ms(kind)
+        if self.router.risky_until and hard:
+            safe = cand & ~self._risky_mask(pb, kind, k)
+            if safe.any():
+                cand = safe
+        n = self._n_window[kind]
+        under = cand & (n < need)
+        if not under.any():
+            return None
+        fewest = under & (n == n[under].min())
+        return pb.devices(kind)[int(np.argmin(np.where(fewest, b, np.inf)))].name
+
+    def _choose_vectorised(self, task, obs, k: int, hard: bool, w: float, pen: float) -> str:
+        """The SECT loop above over numpy arrays of the kind's devices: the same scores, bit for
+        bit, and the same choice (the first minimum in pool order), in O(changed devices) Python
+        work plus a few array operations per task (issue 11; :mod:`e3.sim.backlog`)."""
+        pb = self._arrays(obs)
         kind = task.kind
         scores, cand = pb.completion_ms(task)
         s = scores - w * self._u[kind]
-        risky_until = self.router.risky_until
-        if risky_until:
-            index = pb.index(kind)
-            risky = np.zeros(len(s), dtype=bool)
-            risky[[index[d] for d, until in risky_until.items() if d in index and k < until]] = True
+        if self.router.risky_until:
+            risky = self._risky_mask(pb, kind, k)
             safe = cand & ~risky
             if hard and safe.any():
                 cand = safe

@@ -111,17 +111,7 @@ class PoolBacklog:
         a.factor[i], a.alpha[i], a.beta[i], a.c[i] = factor, alpha, beta, c
         self._dirty.add((kind, i))
 
-    def completion_ms(self, task: TaskView) -> tuple[np.ndarray, np.ndarray]:
-        """Expected completion of ``task`` on every device of its kind, and which are available.
-
-        Returns:
-            (scores_ms, available): arrays of shape (devices of ``task.kind``,) in pool order; the
-            scores equal ``obs.expected_completion_ms(d, task, ...)`` with each device's predictor,
-            bit for bit; ``available`` is the feasibility mask.
-
-        Raises:
-            KeyError: a kind this object keeps no arrays for.
-        """
+    def _sync(self) -> None:
         if self._touched:
             kinds = self._kinds
             for st in self._touched:
@@ -134,9 +124,39 @@ class PoolBacklog:
             for k, i in self._dirty:
                 kinds[k].refresh(i)
             self._dirty.clear()
-        a = self._kinds[task.kind]
+
+    def _backlog(self, a: _KindArrays) -> np.ndarray:
         rest = a.run_pred_ms - (self.obs.now_ms - a.run_start_ms)
-        total = a.qsum_ms + np.where(rest > 0, rest, 0.0)
+        return a.qsum_ms + np.where(rest > 0, rest, 0.0)
+
+    def backlog_ms(self, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        """Estimated backlog of every device of ``kind`` (ms) and which are available.
+
+        Returns:
+            (backlog_ms, available): arrays of shape (devices of ``kind``,) in pool order; the
+            backlogs equal ``obs.backlog_ms(d, predict)`` with each device's predictor, bit for bit.
+
+        Raises:
+            KeyError: a kind this object keeps no arrays for.
+        """
+        self._sync()
+        a = self._kinds[kind]
+        return self._backlog(a), a.available
+
+    def completion_ms(self, task: TaskView) -> tuple[np.ndarray, np.ndarray]:
+        """Expected completion of ``task`` on every device of its kind, and which are available.
+
+        Returns:
+            (scores_ms, available): arrays of shape (devices of ``task.kind``,) in pool order; the
+            scores equal ``obs.expected_completion_ms(d, task, ...)`` with each device's predictor,
+            bit for bit; ``available`` is the feasibility mask.
+
+        Raises:
+            KeyError: a kind this object keeps no arrays for.
+        """
+        self._sync()
+        a = self._kinds[task.kind]
+        total = self._backlog(a)
         if a.kind == LLM:
             new = a.factor * (a.alpha * task.input_tokens + a.beta * task.output_tokens)
         else:
@@ -239,3 +259,45 @@ class TrueBacklog:
         else:
             new = a.factor * a.c
         return total + new, a.available, a.semantic > 1.0, a.states
+
+
+class QueueCounts:
+    """Per-kind totals of queue lengths (waiting plus running) and the devices with a non-empty
+    queue, kept incrementally from the engine's queue notes (issue 11: the bounded status view of
+    a large pool, which would otherwise scan every device at every tool call).
+
+    Args:
+        obs: the run's observation; the object subscribes to its queue changes.
+    """
+
+    def __init__(self, obs: Observation) -> None:
+        self.obs = obs
+        self._touched = obs._subscribe_touched()
+        self._touched.update(obs.devices.values())  # the first sync reads every device once
+        self._length: dict[str, int] = {}  # device -> queue length, non-empty queues only
+        self._total = dict.fromkeys(obs._by_kind, 0)
+
+    def _sync(self) -> None:
+        length, total = self._length, self._total
+        for st in self._touched:
+            n, old = st.queue_length, length.get(st._name, 0)
+            if n != old:
+                total[st._kind] += n - old
+                if n:
+                    length[st._name] = n
+                else:
+                    del length[st._name]
+        self._touched.clear()
+
+    def total(self, kind: str) -> int:
+        """Tasks waiting or running on the devices of ``kind`` now (0 for an unknown kind)."""
+        if self._touched:
+            self._sync()
+        return self._total.get(kind, 0)
+
+    def nonempty(self) -> dict[str, int]:
+        """Device -> queue length (waiting plus running) of every device whose queue is not empty
+        now (a snapshot; order unspecified)."""
+        if self._touched:
+            self._sync()
+        return dict(self._length)
