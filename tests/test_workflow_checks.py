@@ -44,6 +44,19 @@ def test_sweep_typo_stops_snakemake_before_the_dag(project):
     assert after == [p for p in before if ".snakemake" not in p.parts]
 
 
+def test_schema_violation_stops_snakemake_naming_field_and_value(project):
+    """The workflow validates with the CLI's validator: a NaN or an out-of-range value given through
+    --configfile stops Snakemake before the DAG, naming the field."""
+    (project / "bad.yaml").write_text("simulation:\n  horizon_tasks: -5\ntruth:\n  noise_sigma: .nan\n")
+    r = _snakemake(project, "--configfile", "bad.yaml")
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and "nothing was run" in out, out[-3000:]
+    assert "field 'truth.noise_sigma': NaN is not allowed" in out
+    (project / "bad.yaml").write_text("simulation:\n  horizon_tasks: -5\n")
+    r = _snakemake(project, "--configfile", "bad.yaml")
+    assert r.returncode != 0 and "field 'simulation.horizon_tasks'" in r.stdout + r.stderr
+
+
 @pytest.mark.slow
 def test_refresh_follows_the_mirror_and_removes_a_stale_report(project, mlperf_mirror, tmp_path):
     mirror = tmp_path / "mirror"
