@@ -10,10 +10,11 @@ of which can reach it.
 from __future__ import annotations
 
 import functools
+import heapq
 import inspect
 import itertools
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from e3.agent.opm import OnlinePerformanceModel
@@ -199,13 +200,20 @@ class ControlSurface:
             self._calibration_written = self._opm.subscribe()
             self._order = {d: i for i, d in enumerate(est)}
             self._calibrated = {d for d, e in est.items() if e.calibration != 1.0}
-        for d in self._calibration_written:
-            if est[d].calibration != 1.0:
-                self._calibrated.add(d)
-            else:
-                self._calibrated.discard(d)
-        self._calibration_written.clear()
-        return sorted(self._calibrated, key=self._order.__getitem__)
+            self._calibrated_sorted: list[str] | None = None
+        if self._calibration_written:
+            for d in self._calibration_written:
+                if est[d].calibration != 1.0:
+                    if d not in self._calibrated:
+                        self._calibrated.add(d)
+                        self._calibrated_sorted = None
+                elif d in self._calibrated:
+                    self._calibrated.discard(d)
+                    self._calibrated_sorted = None
+            self._calibration_written.clear()
+        if self._calibrated_sorted is None:
+            self._calibrated_sorted = sorted(self._calibrated, key=self._order.__getitem__)
+        return self._calibrated_sorted
 
     def _device(self, device: Any) -> str:
         if device not in self._obs.devices:
@@ -223,14 +231,14 @@ class ControlSurface:
                        "queue": self._queue_counts.total(kind), "risky": risky_kind.count(kind)}
                 for kind, ds in kinds.items()}
 
-    def _longest_queues_first(self) -> Iterator[str]:
-        # Device names by (-queue_length, name): the non-empty queues, then the others by name
-        # (= sorted(devices, key=lambda st: (-st.queue_length, st.name)), lazily).
+    def _longest_queues_first(self, count: int) -> list[str]:
+        # The first ``count`` device names by (-queue_length, name): the non-empty queues, then
+        # the others by name (= sorted(devices, key=lambda st: (-st.queue_length, st.name))[:count]).
         if self._names_sorted is None:
             self._names_sorted = sorted(self._obs.devices)
         busy = self._queue_counts.nonempty()
-        yield from sorted(busy, key=lambda d: (-busy[d], d))
-        yield from (d for d in self._names_sorted if d not in busy)
+        first = [d for _, d in heapq.nsmallest(count, [(-n, d) for d, n in busy.items()])]
+        return first + list(itertools.islice((d for d in self._names_sorted if d not in busy), count - len(first)))
 
     # --- sensing ---------------------------------------------------------------------------
     def get_system_status(self) -> dict[str, Any]:
@@ -259,7 +267,7 @@ class ControlSurface:
             first = [d for d in dict.fromkeys([self.focus, *active, *sorted(risky)]) if d in devices]
             room = max(0, BOUNDED_VIEW_DEVICES - len(first))
             taken = set(first)
-            shown = first + list(itertools.islice((d for d in self._longest_queues_first() if d not in taken), room))
+            shown = first + [d for d in self._longest_queues_first(room + len(taken)) if d not in taken][:room]
             out.update(pool=totals, devices_total=len(devices))
         devs = {}
         for name in shown:
