@@ -13,6 +13,8 @@ import random
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from e3.agent.opm import OnlinePerformanceModel
 from e3.mlperf.pool import DevicePrior
@@ -224,3 +226,14 @@ def test_vectorised_soft_penalty_oracle_equals_the_loop(repo, tmp_path, monkeypa
         monkeypatch.setattr(backlog, "VECTOR_MIN_DEVICES", threshold)
         results.append(_run_files(cfg, "scale_semantic", "oracle_avoid", tmp_path / f"t{threshold}", 3000))
     assert results[0] == results[1]
+
+
+@given(st.lists(st.floats(min_value=-1e9, max_value=1e9, allow_nan=False), min_size=1, max_size=300))
+def test_opm_mean_and_std_equal_numpy_bit_for_bit(values):
+    """The OPM's refit uses mean_of/std_of for speed; they must equal np.mean/np.std exactly."""
+    import numpy as np
+
+    from e3.agent.opm import mean_of, std_of
+
+    x = np.array(values, dtype=float)
+    assert mean_of(x) == np.mean(x) and std_of(x) == np.std(x)
