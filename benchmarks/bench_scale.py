@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_scale.py --out benchmarks/results/scale.json            # the table (~10 min)
     python benchmarks/bench_scale.py --devices 4 100 --tasks 20000                   # quicker
     python benchmarks/bench_scale.py --targets --out benchmarks/results/scale_targets.json  # --devices 1000: one target
+    python benchmarks/bench_scale.py --baseline-root /tmp/old --tasks 20000 --out ...      # paired with another commit
 
 Table mode: for each policy and generated pool size (``e3 simulate --devices N``, scenario
 ``scale_drift``), one fresh process runs ``--tasks`` tasks; figures are tasks/s (engine run only),
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -56,11 +58,14 @@ def run_one(policy: str, devices: int, n_tasks: int, scenario: str, seed: int, w
             "mean_latency_ms": stats.latency_sum_ms / stats.n_tasks}
 
 
-def _child(policy: str, devices: int, n: int, scenario: str, seed: int, timeout_s: float, scope: str) -> dict:
-    cmd = [sys.executable, __file__, "--one", policy, str(devices), str(n), "--scenario", scenario, "--seed", str(seed),
-           "--warmup-refit-scope", scope]
+def _child(policy: str, devices: int, n: int, scenario: str, seed: int, timeout_s: float, scope: str,
+           root: Path = REPO) -> dict:
+    # -P and PYTHONPATH: the child imports e3 from ``root`` (this checkout, or --baseline-root's)
+    cmd = [sys.executable, "-P", str(root / "benchmarks" / "bench_scale.py"), "--one", policy, str(devices), str(n),
+           "--scenario", scenario, "--seed", str(seed), "--warmup-refit-scope", scope]
+    env = {**os.environ, "PYTHONPATH": str(root)}
     try:
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=timeout_s)
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=timeout_s, env=env, cwd=root)
     except subprocess.TimeoutExpired:
         return {"policy": policy, "devices": devices, "n_tasks": n, "scenario": scenario, "seed": seed,
                 "timed_out_after_s": timeout_s}
@@ -92,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
                          "warmup tasks, O(pool))")
     ap.add_argument("--targets", action="store_true", help="run the issue's scale targets instead of the table")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--baseline-root", type=Path,
+                    help="table mode: also run each case with the e3 of this checkout (another commit), right "
+                         "after this one's, and report the pair's speed-up and whether the mean latency agrees")
     ap.add_argument("--one", nargs=3, metavar=("POLICY", "DEVICES", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one:
@@ -108,11 +116,23 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(r)
         msg = (f"{r['tasks_per_s']:>9,.0f} tasks/s, {r['total_s']:.1f} s, peak {r['peak_rss_mib']:.0f} MiB"
                if "tasks_per_s" in r else f"timed out after {r['timed_out_after_s']:.0f} s")
+        if args.baseline_root and not args.targets:
+            b = _child(p, d, n, args.scenario, args.seed, args.timeout_s, args.warmup_refit_scope,
+                       args.baseline_root.resolve())
+            r["baseline"] = b
+            if "tasks_per_s" in r and "tasks_per_s" in b:
+                r["speedup_vs_baseline"] = r["tasks_per_s"] / b["tasks_per_s"]
+                r["same_mean_latency_as_baseline"] = r["mean_latency_ms"] == b["mean_latency_ms"]
+                msg += (f"; baseline {b['tasks_per_s']:,.0f} tasks/s, x{r['speedup_vs_baseline']:.2f}, same mean "
+                        f"latency: {r['same_mean_latency_as_baseline']}")
         print(f"[bench]   {msg}", file=sys.stderr, flush=True)
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     report = {"python": platform.python_version(), "machine": platform.machine(), "mode": "targets" if args.targets
               else "table", "scenario": args.scenario, "commit": commit, "command": " ".join(sys.argv),
               "e3_warmup_refit_scope": args.warmup_refit_scope, "rows": rows, "per_policy": []}
+    if args.baseline_root:
+        report["baseline_commit"] = subprocess.run(["git", "-C", str(args.baseline_root), "rev-parse", "HEAD"],
+                                                   capture_output=True, text=True).stdout.strip()
     if args.targets:
         for r in rows:
             limit = 60.0 if r["devices"] == 1000 else 180.0
