@@ -151,7 +151,9 @@ class ControlSurface:
         self._queue_counts: QueueCounts | None = None
         self._names_sorted: list[str] | None = None
         self._calibrated: set[str] | None = None
+        self._calibrated_sorted: list[str] | None = None
         self._calibration_written: set[str] | None = None
+        self._order: dict[str, int] = {}  # device -> pool position
 
     # --- plumbing --------------------------------------------------------------------------
     def call(self, tool: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -200,7 +202,6 @@ class ControlSurface:
             self._calibration_written = self._opm.subscribe()
             self._order = {d: i for i, d in enumerate(est)}
             self._calibrated = {d for d, e in est.items() if e.calibration != 1.0}
-            self._calibrated_sorted: list[str] | None = None
         if self._calibration_written:
             for d in self._calibration_written:
                 if est[d].calibration != 1.0:

@@ -60,14 +60,16 @@ _PREDICTOR_FIELDS = frozenset({"kind", "alpha", "beta", "c", "calibration", "unc
 
 
 def mean_of(x: np.ndarray) -> np.float64:
-    """``np.mean(x)`` of a 1-D float array, bit for bit (the same reduction and division),
-    without its Python-level overhead: the OPM's refit runs once per completed task."""
+    """``np.mean(x)`` of a non-empty 1-D float array of shape (n,), bit for bit (the same
+    reduction and division), without its Python-level overhead: the OPM's refit runs once per
+    completed task. Units are ``x``'s (ms in the refit)."""
     return np.add.reduce(x) / len(x)
 
 
 def std_of(x: np.ndarray) -> np.float64:
-    """``np.std(x)`` (population, ddof 0) of a 1-D float array, bit for bit: numpy's own steps
-    (pairwise sum / n, deviations, their squares, pairwise sum / n, sqrt) in the same order."""
+    """``np.std(x)`` (population, ddof 0) of a non-empty 1-D float array of shape (n,), bit for
+    bit: numpy's own steps (pairwise sum / n, deviations, their squares, pairwise sum / n, sqrt) in
+    the same order. Units are ``x``'s."""
     n = len(x)
     d = x - np.add.reduce(x) / n
     np.multiply(d, d, out=d)
