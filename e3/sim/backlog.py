@@ -23,6 +23,7 @@ import numpy as np
 
 from e3.service_model import LLM, service_ms
 from e3.sim.observation import DeviceState, Observation
+from e3.sim.truth import GroundTruth
 from e3.sim.workload import TaskView
 
 #: From this many feasible devices of a kind, the policies that use these arrays (e3, sed_ewma) score
@@ -204,7 +205,7 @@ class TrueBacklog:
         service_end_ms: device -> realised end of its running task (ms), the engine's own dict.
     """
 
-    def __init__(self, obs: Observation, truth, service_end_ms: dict[str, float]) -> None:
+    def __init__(self, obs: Observation, truth: GroundTruth, service_end_ms: dict[str, float]) -> None:
         self.obs = obs
         self._truth = truth
         self._service_end = service_end_ms
