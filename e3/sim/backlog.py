@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from e3.service_model import LLM, service_ms
+from e3.service_model import service_ms
 from e3.sim.observation import DeviceState, Observation
 from e3.sim.truth import GroundTruth
 from e3.sim.workload import TaskView
@@ -71,7 +71,37 @@ class _KindArrays:
         self.available[i] = st._available
 
 
-class PoolBacklog:
+class _IncrementalArrays:
+    """Per-kind arrays kept current by recomputing only the devices the engine touched (its queue
+    notes) or that :meth:`_mark` named: the bookkeeping :class:`PoolBacklog` and
+    :class:`TrueBacklog` share. Subclasses set ``_kinds`` (kind -> arrays with ``states`` and
+    ``index``) before calling :meth:`_track` and implement :meth:`_refresh`."""
+
+    def _track(self, obs: Observation) -> None:
+        self._touched = obs._subscribe_touched()
+        self._dirty: set[tuple[str, int]] = {(k, i) for k, a in self._kinds.items() for i in range(len(a.states))}
+
+    def _mark(self, kind: str, device: str) -> None:
+        a = self._kinds.get(kind)
+        if a is not None:
+            self._dirty.add((kind, a.index[device]))
+
+    def _refresh(self, arrays, i: int) -> None:
+        raise NotImplementedError
+
+    def _sync(self) -> None:
+        if self._touched:
+            for st in self._touched:
+                self._mark(st._kind, st._name)
+            self._touched.clear()
+        if self._dirty:
+            kinds = self._kinds
+            for k, i in self._dirty:
+                self._refresh(kinds[k], i)
+            self._dirty.clear()
+
+
+class PoolBacklog(_IncrementalArrays):
     """Vectorised expected completion times over each kind's devices (see the module docstring).
 
     Args:
@@ -85,8 +115,7 @@ class PoolBacklog:
     def __init__(self, obs: Observation, kinds: tuple[str, ...] | None = None) -> None:
         self.obs = obs  # the observation these arrays follow (a policy rebuilds them for a new run)
         self._kinds = {k: _KindArrays(k, ds) for k, ds in obs._by_kind.items() if kinds is None or k in kinds}
-        self._touched = obs._subscribe_touched()
-        self._dirty: set[tuple[str, int]] = {(k, i) for k, a in self._kinds.items() for i in range(len(a.states))}
+        self._track(obs)
 
     def devices(self, kind: str) -> tuple[DeviceState, ...]:
         """The devices of ``kind`` in array order (pool order), available or not.
@@ -112,19 +141,8 @@ class PoolBacklog:
         a.factor[i], a.alpha[i], a.beta[i], a.c[i] = factor, alpha, beta, c
         self._dirty.add((kind, i))
 
-    def _sync(self) -> None:
-        if self._touched:
-            kinds = self._kinds
-            for st in self._touched:
-                a = kinds.get(st._kind)
-                if a is not None:
-                    self._dirty.add((st._kind, a.index[st._name]))
-            self._touched.clear()
-        if self._dirty:
-            kinds = self._kinds
-            for k, i in self._dirty:
-                kinds[k].refresh(i)
-            self._dirty.clear()
+    def _refresh(self, arrays: _KindArrays, i: int) -> None:
+        arrays.refresh(i)
 
     def _backlog(self, a: _KindArrays) -> np.ndarray:
         rest = a.run_pred_ms - (self.obs.now_ms - a.run_start_ms)
@@ -157,12 +175,8 @@ class PoolBacklog:
         """
         self._sync()
         a = self._kinds[task.kind]
-        total = self._backlog(a)
-        if a.kind == LLM:
-            new = a.factor * (a.alpha * task.input_tokens + a.beta * task.output_tokens)
-        else:
-            new = a.factor * a.c
-        return total + new, a.available
+        new = a.factor * service_ms(a.kind, a.alpha, a.beta, a.c, task.input_tokens, task.output_tokens)
+        return self._backlog(a) + new, a.available
 
 
 class _TrueKindArrays:
@@ -187,7 +201,7 @@ class _TrueKindArrays:
         self.available = np.ones(n, dtype=bool)
 
 
-class TrueBacklog:
+class TrueBacklog(_IncrementalArrays):
     """Vectorised true expected completion times over each kind's devices: the Oracle's score
     (paper section 2.3, Eq. 5) for large pools (issue 11).
 
@@ -210,9 +224,8 @@ class TrueBacklog:
         self._truth = truth
         self._service_end = service_end_ms
         self._kinds = {k: _TrueKindArrays(k, ds, truth._eq) for k, ds in obs._by_kind.items()}
-        self._touched = obs._subscribe_touched()
+        self._track(obs)
         self._changed = truth._subscribe_changed()
-        self._dirty: set[tuple[str, int]] = {(k, i) for k, a in self._kinds.items() for i in range(len(a.states))}
 
     def _refresh(self, a: _TrueKindArrays, i: int) -> None:
         st, t = a.states[i], self._truth
@@ -238,27 +251,15 @@ class TrueBacklog:
         Raises:
             KeyError: a kind the pool has no device of.
         """
-        kinds = self._kinds
-        if self._touched:
-            for st in self._touched:
-                self._dirty.add((st._kind, kinds[st._kind].index[st._name]))
-            self._touched.clear()
         if self._changed:
             for name in self._changed:
-                kind = self._truth.kinds[name]
-                self._dirty.add((kind, kinds[kind].index[name]))
+                self._mark(self._truth.kinds[name], name)
             self._changed.clear()
-        if self._dirty:
-            for k, i in self._dirty:
-                self._refresh(kinds[k], i)
-            self._dirty.clear()
-        a = kinds[task.kind]
+        self._sync()
+        a = self._kinds[task.kind]
         rest = a.service_end_ms - self.obs.now_ms
         total = np.where(a.running & (rest > 0.0), rest, 0.0) + a.qsum_ms
-        if a.kind == LLM:
-            new = a.factor * (a.alpha * task.input_tokens + a.beta * task.output_tokens)
-        else:
-            new = a.factor * a.c
+        new = a.factor * service_ms(a.kind, a.alpha, a.beta, a.c, task.input_tokens, task.output_tokens)
         return total + new, a.available, a.semantic > 1.0, a.states
 
 
