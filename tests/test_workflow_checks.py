@@ -44,7 +44,7 @@ def test_sweep_typo_stops_snakemake_before_the_dag(project):
     assert after == [p for p in before if ".snakemake" not in p.parts]
 
 
-def test_schema_violation_stops_snakemake_naming_field_and_value(project):
+def test_schema_violation_stops_snakemake_naming_the_field(project):
     """The workflow validates with the CLI's validator: a NaN or an out-of-range value given through
     --configfile stops Snakemake before the DAG, naming the field."""
     (project / "bad.yaml").write_text("simulation:\n  horizon_tasks: -5\ntruth:\n  noise_sigma: .nan\n")

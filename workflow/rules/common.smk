@@ -10,7 +10,7 @@ from e3.errors import E3Error
 CONFIG_SOURCE = "config (config/config.yaml and any --configfile)"
 try:
     # The CLI's validator and schema (defaults filled in place, NaN refused by field name), so the
-    # two can never disagree; a tenth of the time of snakemake.utils.validate on this schema.
+    # two can never disagree and errors read the same.
     validate_config(config, load_schema("config.schema.yaml"), CONFIG_SOURCE)
     # Every name in the sweep must match something before the DAG exists: a missing scenario
     # file would otherwise drop its jobs silently when committed outputs are present (issue 13).
