@@ -6,8 +6,9 @@ Usage::
     python benchmarks/bench_jobs.py --baseline-root /tmp/old --out ...                # paired, against another
 
 The default ``snakemake --cores 8`` spends almost all of its CPU time in four kinds of job: the
-operating-point study (``op_simulate``), the E3 sweep (``simulate_other_batch0``), the fairness
-system (``simulate_fairness``) and the placement system (``simulate_migration``). This benchmark
+operating-point study (``op_simulate``), the E3 sweep (``simulate_scenario_batch0``: every non-llm
+cell of a scenario; ``simulate_other_batch0``, one cell, with ``sweep.batch_by: cell``), the
+fairness system (``simulate_fairness``) and the placement system (``simulate_migration``). This benchmark
 takes one job of each rule from the workflow's own dry run (``snakemake -n -p --forceall``,
 so the commands are the workflow's, not a copy), points its output at a scratch folder, and runs
 it as a whole process (Python start-up and imports included) ``--repeat`` times; CPU seconds are
@@ -39,9 +40,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# rule -> the folder its jobs write under (their --out)
-RULES = {"op_simulate": "resources/operating_points/", "simulate_other_batch0": "resources/runs/",
-         "simulate_fairness": "resources/fairness/", "simulate_migration": "resources/placement/"}
+# rule -> the folder its jobs write under (their --out); the two E3 sweep rules differ by --cells
+RULES = {"op_simulate": "resources/operating_points/", "simulate_scenario_batch0": "resources/runs/",
+         "simulate_other_batch0": "resources/runs/", "simulate_fairness": "resources/fairness/",
+         "simulate_migration": "resources/placement/"}
 
 
 def dag_commands(root: Path) -> tuple[dict[str, str], dict[str, int]]:
@@ -50,8 +52,8 @@ def dag_commands(root: Path) -> tuple[dict[str, str], dict[str, int]]:
     controller's E3 jobs, ``simulate_llm_batch0``, are left out), from
     ``snakemake -n -p --forceall`` in ``root`` (which also writes the configs the jobs read).
 
-    Raises:
-        SystemExit: a rule of :data:`RULES` has no job in the DAG.
+    Rules without a job in the DAG are absent from both dicts (e.g. ``simulate_other_batch0``
+    under the default ``sweep.batch_by: scenario``).
     """
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     # The small rules whose outputs the jobs read (configs, pool); the simulations are not run.
@@ -70,15 +72,14 @@ def dag_commands(root: Path) -> tuple[dict[str, str], dict[str, int]]:
         words = shlex.split(cmd)
         target = words[words.index("--out") + 1] if "--out" in words else ""
         rule = next((r for r, prefix in RULES.items() if target.startswith(prefix)), None)
+        if rule == "simulate_scenario_batch0" and "--cells" not in words:
+            rule = "simulate_other_batch0"
         if rule == "simulate_other_batch0" and words[words.index("--controller") + 1] == "llm":
             rule = None  # simulate_llm_batch0: replayed LLM responses, few jobs
         if rule is not None:
             jobs.setdefault(rule, set()).add(cmd)
     first = {rule: min(cmds) for rule, cmds in jobs.items()}  # the smallest: stable across runs
     counts = {rule: len(cmds) for rule, cmds in jobs.items()}
-    missing = [r for r in RULES if r not in first]
-    if missing:
-        raise SystemExit(f"bench_jobs: no job of {missing} in the dry run of {root}")
     return first, counts
 
 
@@ -88,7 +89,10 @@ def scratch_command(cmd: str, scratch: Path) -> list[str]:
     if ">" in words:
         words = words[:words.index(">")]
     i = words.index("--out")
-    words[i + 1] = str(scratch / "out" / Path(words[i + 1]).name)
+    parts = Path(words[i + 1]).parts
+    # keep the placeholders' folders ({policy}/{controller}/seed{seed} of a --cells batch)
+    first = next((k for k, part in enumerate(parts) if "{" in part), len(parts) - 1)
+    words[i + 1] = str(scratch.joinpath("out", *parts[first:]))
     return words
 
 
@@ -129,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each job (and of its baseline), default 3")
     ap.add_argument("--baseline-root", type=Path, help="a checkout of another commit to compare against, pair by pair")
-    ap.add_argument("--rules", nargs="+", default=list(RULES), choices=list(RULES), help="which jobs (default: all four)")
+    ap.add_argument("--rules", nargs="+", choices=list(RULES),
+                    help="which jobs (default: every rule with a job in the DAG)")
     ap.add_argument("--out", type=Path, help="write the figures here as JSON (atomically)")
     a = ap.parse_args(argv)
     if a.repeat < 1:
@@ -137,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.baseline_root is not None and not (a.baseline_root / "e3" / "cli.py").is_file():
         ap.error(f"--baseline-root {a.baseline_root}: no e3/cli.py there (a checkout of e3 is needed)")
     commands, counts = dag_commands(REPO)
+    missing = [r for r in a.rules or () if r not in commands]
+    if missing:
+        ap.error(f"no job of {missing} in the workflow's dry run")
+    a.rules = a.rules or [r for r in RULES if r in commands]
     results = {}
     with tempfile.TemporaryDirectory(prefix="e3-bench-jobs-") as tmp:
         for rule in a.rules:

@@ -125,11 +125,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         if getattr(args, opt) is not None:
             llm[key] = getattr(args, opt)
     from e3.fairness.scenario import is_fairness_scenario
-
-    if is_fairness_scenario(args.scenario):  # the second seed system (issue 14) has its own engine
-        return _simulate_fairness(args, cfg)
     from e3.placement.run import is_placement_scenario
 
+    if args.cells and (is_fairness_scenario(args.scenario) or is_placement_scenario(args.scenario)):
+        raise E3Error(f"--cells applies to E3 scenarios; {args.scenario!r} belongs to another system: "
+                      "give --policy (and --controller)")
+    if is_fairness_scenario(args.scenario):  # the second seed system (issue 14) has its own engine
+        return _simulate_fairness(args, cfg)
     if is_placement_scenario(args.scenario):  # the third seed system (issue 15): agent placement
         return _simulate_placement(args, cfg)
     if args.devices is not None:
@@ -138,12 +140,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         cfg["pool_generator"] = {**(cfg.get("pool_generator") or {}), "devices": args.devices}
         validate(cfg, load_schema("config.schema.yaml"), "--devices")
     plugins = tuple(args.plugin or ())
-    from e3.policies.base import get_policy
-
-    has_controller = "controller" in get_policy(args.policy, plugins).parameters
-    if args.controller and not has_controller and args.controller != "none":
-        raise E3Error(f"policy {args.policy!r} has no meta-controller; --controller must be 'none' or omitted")
-    overrides = {"controller": args.controller} if args.controller and has_controller else None
+    if args.cells:
+        return _simulate_cells(args, cfg, plugins)
+    overrides = _cell_overrides(args.policy, args.controller, plugins)
     if (args.seed is None) == (args.seeds is None):
         raise E3Error("give exactly one of --seed N (one run) or --seeds N [N ...] (a batch)")
     if args.seeds is not None:
@@ -163,6 +162,66 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     lat = summary["latency_ms"]
     _progress(f"done: {summary['n_tasks']} tasks, mean latency {lat['mean']:.1f} ms, p99 {lat['p99']:.1f} ms, "
               f"stutter {100 * summary['stutter_rate']:.2f} %, {summary['wall_s']:.2f} s wall")
+    return 0
+
+
+def _cell_overrides(policy: str, controller: str | None, plugins: tuple[str, ...]) -> dict | None:
+    """The policy overrides of one E3 cell: ``{"controller": controller}`` for a policy with a
+    meta-controller (``controller`` given), else None.
+
+    Raises:
+        E3Error: unknown policy, or a controller other than 'none' for a policy without one.
+    """
+    from e3.policies.base import get_policy
+
+    has_controller = "controller" in get_policy(policy, plugins).parameters
+    if controller and not has_controller and controller != "none":
+        raise E3Error(f"policy {policy!r} has no meta-controller; its controller must be 'none' or omitted")
+    return {"controller": controller} if controller and has_controller else None
+
+
+def _simulate_cells(args: argparse.Namespace, cfg: dict, plugins: tuple[str, ...]) -> int:
+    """``e3 simulate --cells``: several (policy, controller) cells of one E3 scenario, each for
+    every seed of ``--seeds``, in one process (one Snakemake job per scenario, issue 11). Each run
+    writes exactly what ``e3 simulate --policy P --controller C --seed S`` writes alone (tested).
+
+    Raises:
+        E3Error: no --seeds, --policy/--controller given as well, a cell listed twice or
+            malformed, an unknown policy, or --out lacking {policy}, {controller} or {seed}
+            (all checked before any run starts).
+    """
+    from e3.experiment.run import simulate_batch
+
+    if args.seeds is None:
+        raise E3Error("--cells runs a batch: give --seeds N [N ...]")
+    if args.controller is not None:
+        raise E3Error("--cells names each cell's controller (POLICY:CONTROLLER); drop --controller")
+    cells = []
+    for text in args.cells:
+        policy, _, controller = text.partition(":")
+        if not policy or ":" in controller:
+            raise E3Error(f"--cells {text!r}: expected POLICY or POLICY:CONTROLLER")
+        cells.append((policy, controller or "none"))
+    if len(set(cells)) != len(cells):
+        raise E3Error(f"--cells {args.cells}: a cell is listed twice")
+    missing = [p for p in ("{policy}", "{controller}", "{seed}") if p not in args.out]
+    if missing:
+        raise E3Error(f"--out {args.out!r}: with --cells the output folder needs the placeholders "
+                      f"{', '.join(missing)} (e.g. runs/{args.scenario}/{{policy}}/{{controller}}/seed{{seed}})")
+    overrides = [_cell_overrides(p, c, plugins) for p, c in cells]  # every cell checked before any run
+    n_runs = n_tasks = 0
+    wall = 0.0
+    for (policy, controller), over in zip(cells, overrides, strict=True):
+        out = args.out.replace("{policy}", policy).replace("{controller}", controller)
+        _progress(f"simulate scenario={args.scenario} policy={policy} controller={controller} "
+                  f"seeds={args.seeds} -> {out}")
+        summaries = simulate_batch(cfg, args.scenario, policy, args.seeds, out, n_tasks=args.tasks,
+                                   trace_format=args.format, policy_overrides=over, plugins=plugins,
+                                   progress=_progress if not args.quiet else None)
+        n_runs += len(summaries)
+        n_tasks += sum(x["n_tasks"] for x in summaries)
+        wall += sum(x["wall_s"] for x in summaries)
+    _progress(f"done: {len(cells)} cells, {n_runs} runs, {n_tasks} tasks, {wall:.2f} s simulating")
     return 0
 
 
@@ -364,11 +423,18 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Same inputs and seed give identical files.",
                        epilog="Examples: e3 simulate --scenario semantic --policy e3 --seed 1 --out runs/demo\n"
                               "          e3 simulate --scenario drift --policy oracle --seeds 1 2 3 "
-                              "--out 'runs/drift/seed{seed}'",
+                              "--out 'runs/drift/seed{seed}'\n"
+                              "          e3 simulate --scenario drift --cells oracle e3:rules --seeds 1 2 "
+                              "--out 'runs/drift/{policy}/{controller}/seed{seed}'",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("--scenario", required=True, help="scenario name (config/scenarios/NAME.yaml, or "
                                                       "config/fairness/NAME.yaml for the fairness system) or a YAML path")
-    s.add_argument("--policy", required=True, help="registered policy name (see `e3 list`)")
+    what = s.add_mutually_exclusive_group(required=True)
+    what.add_argument("--policy", help="registered policy name (see `e3 list`)")
+    what.add_argument("--cells", nargs="+", metavar="POLICY[:CONTROLLER]",
+                      help="E3 scenarios: run several cells in one process, each for every seed of "
+                           "--seeds; --out must contain {policy}, {controller} and {seed}, e.g. "
+                           "'runs/drift/{policy}/{controller}/seed{seed}' (controller 'none' when omitted)")
     seed = s.add_mutually_exclusive_group(required=True)
     seed.add_argument("--seed", type=_whole_number(0), help="replicate seed >= 0 (workload and truth derive from it)")
     seed.add_argument("--seeds", type=_whole_number(0), nargs="+", metavar="SEED",

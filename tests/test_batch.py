@@ -41,6 +41,52 @@ def test_batched_runs_are_byte_identical_to_single_runs(cfg, tmp_path, scenario,
                 assert a.read_bytes() == b.read_bytes(), f"seed {seed}: {f} differs"
 
 
+def test_scenario_batch_of_cells_is_byte_identical_to_single_runs(tmp_path):
+    # `e3 simulate --cells`: one process runs several cells one after another (the default
+    # Snakemake batch); nothing a cell leaves behind in the process may change the next cell's bytes
+    from e3.cli import main
+
+    cells = [("e3", "rules"), ("oracle", "none"), ("sed_ewma", "none"), ("e3", "none")]
+    assert main(["simulate", "--scenario", "churn", "--cells", *(f"{p}:{c}" for p, c in cells), "--seeds", "2", "1",
+                 "--tasks", "90", "--quiet", "--out", str(tmp_path / "batch/{policy}/{controller}/seed{seed}")]) == 0
+    for policy, controller in cells:
+        for seed in (1, 2):
+            single = tmp_path / "single" / policy / controller / f"seed{seed}"
+            assert main(["simulate", "--scenario", "churn", "--policy", policy, "--controller", controller,
+                         "--seed", str(seed), "--tasks", "90", "--quiet", "--out", str(single)]) == 0
+            for f in FILES:
+                a, b = tmp_path / "batch" / policy / controller / f"seed{seed}" / f, single / f
+                assert a.exists() == b.exists(), f
+                if a.exists():
+                    assert a.read_bytes() == b.read_bytes(), f"{policy}/{controller} seed {seed}: {f} differs"
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--cells", "oracle", "--seed", "1"], "give --seeds"),
+    (["--cells", "oracle", "--controller", "none"], "drop --controller"),
+    (["--cells", "oracle", "oracle:none"], "listed twice"),
+    (["--cells", "oracle:a:b"], "POLICY:CONTROLLER"),
+    (["--cells", "round_robin:rules"], "no meta-controller"),
+    (["--cells", "no_such_policy"], "no_such_policy"),
+])
+def test_cells_batch_refuses_bad_arguments_before_running(tmp_path, capsys, argv, match):
+    from e3.cli import main
+
+    seeds = [] if "--seed" in argv else ["--seeds", "1"]
+    out = str(tmp_path / "{policy}/{controller}/seed{seed}")
+    assert main(["simulate", "--scenario", "drift", *argv, *seeds, "--tasks", "5", "--out", out]) == 2
+    assert match in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_cells_batch_needs_policy_and_controller_placeholders(tmp_path, capsys):
+    from e3.cli import main
+
+    assert main(["simulate", "--scenario", "drift", "--cells", "oracle", "--seeds", "1",
+                 "--out", str(tmp_path / "seed{seed}")]) == 2
+    assert "{policy}, {controller}" in capsys.readouterr().err
+
+
 def test_batch_needs_seed_placeholder_and_distinct_seeds(cfg, tmp_path):
     with pytest.raises(E3Error, match="placeholder"):
         simulate_batch(cfg, "drift", "oracle", [1, 2], str(tmp_path / "x"))
@@ -59,13 +105,19 @@ def test_cli_takes_exactly_one_of_seed_and_seeds(tmp_path):
     assert (tmp_path / "s1/summary.json").exists() and (tmp_path / "s2/summary.json").exists()
 
 
-@pytest.mark.parametrize("batch_size,expected", [(None, 2), (3, 3), (1, 6)])
-def test_batch_rules_cover_every_run_once(repo, tmp_path, batch_size, expected):
+@pytest.mark.parametrize("batch_by,batch_size,expected", [
+    # 2 scenarios; per seed shard one job per scenario (or per non-llm cell: 2 per scenario), plus
+    # one llm-cell job per scenario (llm_seeds [1] is one shard)
+    (None, None, 2 + 2), (None, 3, 2 * 2 + 2), (None, 1, 5 * 2 + 2),
+    ("cell", None, 4 + 2), ("cell", 3, 2 * 4 + 2),
+])
+def test_batch_rules_cover_every_run_once(repo, tmp_path, batch_by, batch_size, expected):
     # dry run of the simulation stage: every run folder is the output of exactly one batch job
     over = tmp_path / "over.yaml"
-    over.write_text("sweep:\n  seeds: [1, 2, 3, 4, 5]\n  llm_seeds: [1]\n  scenarios: [drift]\n"
-                    "  cells: [{policy: oracle}, {policy: e3, controller: llm}]\n"
-                    + (f"  batch_size: {batch_size}\n" if batch_size else ""))
+    over.write_text("sweep:\n  seeds: [1, 2, 3, 4, 5]\n  llm_seeds: [1]\n  scenarios: [drift, semantic]\n"
+                    "  cells: [{policy: oracle}, {policy: e3, controller: rules}, {policy: e3, controller: llm}]\n"
+                    + (f"  batch_size: {batch_size}\n" if batch_size else "")
+                    + (f"  batch_by: {batch_by}\n" if batch_by else ""))
     exe = Path(sys.executable).with_name("snakemake")
     env = {**os.environ, "PATH": f"{exe.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     r = subprocess.run([str(exe), "aggregate", "-n", "--forceall", "--configfile", str(over)], cwd=repo,

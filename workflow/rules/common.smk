@@ -1,6 +1,7 @@
 # Shared helpers: config validation (before any rule runs) and named input/param functions.
 import functools
 import os
+import re
 
 from snakemake.exceptions import WorkflowError
 
@@ -89,6 +90,32 @@ def seed_shards():
         size = config["sweep"].get("batch_size") or max(1, len(seeds))
         out += [(kind, i, seeds[j : j + size]) for i, j in enumerate(range(0, len(seeds), size))]
     return out
+
+
+def batch_by():
+    """sweep.batch_by: 'scenario' (absent: the default) runs every non-llm cell of a sweep scenario
+    in one job per seed shard; 'cell' runs one job per (scenario, policy, controller) cell."""
+    return config["sweep"].get("batch_by") or "scenario"
+
+
+def scenario_batch_cells():
+    """The non-llm (policy, controller) cells one scenario batch job runs, in sweep order."""
+    return [(p, c) for p, c in sweep_cells() if c != "llm"]
+
+
+# A sweep scenario's non-llm runs belong to its scenario batch job; any other scenario's runs (the
+# trace results' scenarios) to the per-cell jobs. Scenario names are [a-z0-9_]+ (config schema).
+SWEEP_SCENARIOS = "|".join(re.escape(s) for s in config["sweep"]["scenarios"])
+SCENARIO_CONSTRAINT = {
+    "scenario": f"(?:{SWEEP_SCENARIOS})",
+    "cell": f"(?!(?:{SWEEP_SCENARIOS})/)[a-z0-9_]+" if batch_by() == "scenario" else "[a-z0-9_]+",
+}
+
+
+def scenario_batch_out_pattern(wildcards):
+    """A scenario's run folders with '{policy}', '{controller}' and '{seed}' left in:
+    `e3 simulate --cells --seeds --out`."""
+    return RUNS.format(scenario=wildcards.scenario, policy="{policy}", controller="{controller}", seed="{seed}")
 
 
 def batch_out_pattern(wildcards):
