@@ -231,18 +231,25 @@ def cmd_operating_points(args: argparse.Namespace) -> int:
     from e3.experiment.run import simulate_summaries
     from e3.io import write_text_atomic
 
-    rows = []
-    for cell in args.cells:
-        policy, _, controller = cell.partition(":")
-        controller = controller or "none"
-        cfg = load_config(args.config, sets=point_sets(args.study, args.point, policy))
-        over = {"controller": controller} if controller != "none" else None
-        for seed, s in zip(args.seeds, simulate_summaries(cfg, args.scenario, policy, args.seeds, over,
-                                                          tuple(args.plugin or ())), strict=True):
-            rows.append(summary_row(args.study, args.point, args.scenario, policy, controller, seed, s))
-        _progress(f"{args.study}/{args.point}/{args.scenario}: {policy} ({controller}), {len(args.seeds)} seeds")
-    write_text_atomic(args.out, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
-    _progress(f"{len(rows)} runs written to {args.out}")
+    if len(set(args.scenario)) != len(args.scenario):
+        raise E3Error(f"--scenario {args.scenario}: a scenario is listed twice")
+    if len(args.scenario) > 1 and "{scenario}" not in args.out:
+        raise E3Error(f"--out {args.out!r}: several scenarios need a '{{scenario}}' placeholder in the output "
+                      "file, e.g. 'shards/rate/rate0.1/{scenario}.jsonl'")
+    for scenario in args.scenario:  # one file per scenario, written once its runs are done
+        rows = []
+        for cell in args.cells:
+            policy, _, controller = cell.partition(":")
+            controller = controller or "none"
+            cfg = load_config(args.config, sets=point_sets(args.study, args.point, policy))
+            over = {"controller": controller} if controller != "none" else None
+            for seed, s in zip(args.seeds, simulate_summaries(cfg, scenario, policy, args.seeds, over,
+                                                              tuple(args.plugin or ())), strict=True):
+                rows.append(summary_row(args.study, args.point, scenario, policy, controller, seed, s))
+            _progress(f"{args.study}/{args.point}/{scenario}: {policy} ({controller}), {len(args.seeds)} seeds")
+        out = args.out.replace("{scenario}", scenario)
+        write_text_atomic(out, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+        _progress(f"{len(rows)} runs written to {out}")
     return 0
 
 
@@ -465,19 +472,25 @@ def build_parser() -> argparse.ArgumentParser:
                         "folder is refused, never deleted. With --seeds, a pattern containing {seed}")
     s.set_defaults(func=cmd_simulate)
 
-    o = sub.add_parser("operating-points", help="run one shard of the operating-point study (issue 10)",
-                       description="Run every cell and seed of one (study, point, scenario) of the operating-point "
-                                   "study in this process and write one JSONL row per run (no traces kept).",
-                       epilog="Example: e3 operating-points --study rate --point rate0.1 --scenario semantic "
-                              "--cells oracle e3:rules --seeds 1 2 --out /tmp/shard.jsonl")
+    o = sub.add_parser("operating-points", help="run shards of the operating-point study (issue 10)",
+                       description="Run every cell and seed of one (study, point) of the operating-point study, "
+                                   "for one or more scenarios, in this process and write one JSONL row per run "
+                                   "(no traces kept), one file per scenario.",
+                       epilog="Examples: e3 operating-points --study rate --point rate0.1 --scenario semantic "
+                              "--cells oracle e3:rules --seeds 1 2 --out /tmp/shard.jsonl\n"
+                              "          e3 operating-points --study rate --point rate0.1 --scenario semantic drift "
+                              "--cells oracle --seeds 1 2 --out '/tmp/rate0.1/{scenario}.jsonl'",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     o.add_argument("--study", required=True, choices=["rate", "penalty", "mismatch"])
     o.add_argument("--point", required=True, help="grid point, e.g. rate0.1, pen60000, mis0.5, ref")
-    o.add_argument("--scenario", required=True)
+    o.add_argument("--scenario", required=True, nargs="+", metavar="SCENARIO",
+                   help="scenario(s), run one after another; with several, --out needs {scenario}")
     o.add_argument("--cells", nargs="+", required=True, metavar="POLICY[:CONTROLLER]")
     o.add_argument("--seeds", nargs="+", required=True, type=_whole_number(0))
     o.add_argument("--config", help="config file (default: config/config.yaml)")
     o.add_argument("--plugin", action="append", help="extra module or .py file registering policies")
-    o.add_argument("--out", required=True, help="JSONL output (written atomically)")
+    o.add_argument("--out", required=True, help="JSONL output (written atomically); with several "
+                                                 "scenarios a pattern containing {scenario}")
     o.set_defaults(func=cmd_operating_points)
 
     lp = sub.add_parser("llm", help="record, export and import LLM controller responses")

@@ -116,3 +116,22 @@ def test_shard_cli_rows_equal_single_runs(tmp_path):
     want = summary_row("rate", "rate0.1", "semantic", "e3", "rules", 2, s)
     got = rows[(rows["policy"] == "e3") & (rows["seed"] == 2)].iloc[0].to_dict()
     assert got == want
+
+
+def test_shard_cli_with_several_scenarios_writes_each_scenario_as_alone(tmp_path):
+    # one job per (study, point) runs the study's scenarios in turn: each file equals its own run
+    together = str(tmp_path / "together" / "{scenario}.jsonl")
+    assert main(["operating-points", "--study", "mismatch", "--point", "mis0.5", "--scenario", "drift", "semantic",
+                 "--cells", "oracle", "e3:rules", "--seeds", "2", "1", "--out", together]) == 0
+    for sc in ("drift", "semantic"):
+        alone = tmp_path / f"{sc}.jsonl"
+        assert main(["operating-points", "--study", "mismatch", "--point", "mis0.5", "--scenario", sc,
+                     "--cells", "oracle", "e3:rules", "--seeds", "2", "1", "--out", str(alone)]) == 0
+        assert (tmp_path / "together" / f"{sc}.jsonl").read_bytes() == alone.read_bytes(), sc
+
+
+def test_shard_cli_with_several_scenarios_needs_the_placeholder(tmp_path, capsys):
+    assert main(["operating-points", "--study", "rate", "--point", "rate0.1", "--scenario", "drift", "semantic",
+                 "--cells", "oracle", "--seeds", "1", "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert "{scenario}" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

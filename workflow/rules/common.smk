@@ -157,15 +157,26 @@ def op_shards(wildcards=None):
     return [OP_SHARD.format(study=st, point=pt, scenario=sc) for st, pt, sc in _OP_SHARDS]
 
 
-def op_cells_arg(wildcards):
-    """`POLICY:CONTROLLER ...` of one shard of the study."""
-    sh = _OP_SHARDS.get((wildcards.study, wildcards.point, wildcards.scenario))
-    if sh is None:
-        raise ValueError(f"no operating-point shard {wildcards.study}/{wildcards.point}/{wildcards.scenario}")
-    return " ".join(f"{p}:{c}" for p, c in sh["cells"])
+# One job per (study, point) runs its cells on each of the study's scenarios: the scenarios of a
+# study are the same at every point (e3.analysis.op_grid.study_points), so a rule per study can
+# name its outputs.
+_OP_POINTS = {}
+for (_st, _pt, _sc), _sh in _OP_SHARDS.items():
+    _OP_POINTS.setdefault((_st, _pt), {"scenarios": [], "cells": _sh["cells"]})["scenarios"].append(_sc)
+OP_STUDY_SCENARIOS = {}
+for (_st, _pt), _p in _OP_POINTS.items():
+    if OP_STUDY_SCENARIOS.setdefault(_st, _p["scenarios"]) != _p["scenarios"]:
+        raise WorkflowError(f"operating points: study {_st!r} has other scenarios at point {_pt!r}")
 
 
-# --- the scale study (issue 11) ----------------------------------------------------------
+def op_cells_arg(study, point):
+    """`POLICY:CONTROLLER ...` of one (study, point) of the study."""
+    p = _OP_POINTS.get((study, point))
+    if p is None:
+        raise ValueError(f"no operating-point job {study}/{point}")
+    return " ".join(f"{pol}:{ctl}" for pol, ctl in p["cells"])
+
+
 SCALE_RUNS = "resources/scale/{devices}/{scenario}/{policy}/{controller}/seed{seed}"
 
 

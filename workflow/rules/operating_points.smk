@@ -1,40 +1,46 @@
 # The operating-point study (issue 10): its own target, `snakemake --cores 8 operating_points`.
-# Grids in config sweep.operating_points; one job per (study, point, scenario) runs all its cells
-# and seeds in one process (`e3 operating-points`) and writes one JSONL file of rows (the llm cells
-# are left out: their responses are recorded for the default operating point only). Helpers in
-# common.smk.
+# Grids in config sweep.operating_points; one job per (study, point) runs all its cells and seeds
+# on each of the study's scenarios in one process (`e3 operating-points`) and writes one JSONL file
+# of rows per scenario (the llm cells are left out: their responses are recorded for the default
+# operating point only). A rule per study: its scenarios name the outputs. Helpers in common.smk.
+for _study, _scenarios in OP_STUDY_SCENARIOS.items():
 
-
-rule op_simulate:
-    input:
-        config=EFFECTIVE_CONFIG,
-        priors=config["priors"]["frozen"],
-        scenario="config/scenarios/{scenario}.yaml",
-    output:
-        rows=OP_SHARD,
-    params:
-        cells=op_cells_arg,
-        seeds=" ".join(str(s) for s in config["sweep"]["operating_points"]["seeds"]),
-        plugins=plugin_args,
-    resources:
-        runtime=60,  # minutes (SLURM time limit)
-        mem_mb=2000,
-        cpus_per_task=1,
-    log:
-        "logs/operating_points/{study}/{point}/{scenario}.log",
-    benchmark:
-        "logs/benchmarks/operating_points/{study}/{point}/{scenario}.tsv"
-    wildcard_constraints:
-        study="rate|penalty|mismatch",
-        point=r"ref|(rate|pen|mis)[0-9.e+-]+",
-    conda:
-        "../envs/e3.yaml"
-    message:
-        "Operating points {wildcards.study}/{wildcards.point}: {wildcards.scenario}, {params.cells}"
-    shell:
-        "e3 operating-points --config {input.config} --study {wildcards.study} --point {wildcards.point} "
-        "--scenario {wildcards.scenario} --cells {params.cells} --seeds {params.seeds} {params.plugins} "
-        "--out {output.rows} > {log} 2>&1"
+    rule:
+        name:
+            f"op_simulate_{_study}"
+        input:
+            config=EFFECTIVE_CONFIG,
+            priors=config["priors"]["frozen"],
+            scenarios=[f"config/scenarios/{sc}.yaml" for sc in _scenarios],
+        output:
+            rows=[OP_SHARD.format(study=_study, point="{point}", scenario=sc) for sc in _scenarios],
+        params:
+            # the loop variable only in directives read when the rule is defined (name, output,
+            # log, params); `shell` and `message` are read at run time, when it holds the last study
+            study=_study,
+            cells=lambda wc, study=_study: op_cells_arg(study, wc.point),
+            scenarios=" ".join(_scenarios),
+            out=lambda wc, study=_study: OP_SHARD.format(study=study, point=wc.point, scenario="{scenario}"),
+            seeds=" ".join(str(s) for s in config["sweep"]["operating_points"]["seeds"]),
+            plugins=plugin_args,
+        resources:
+            runtime=120,  # minutes (SLURM time limit)
+            mem_mb=2000,
+            cpus_per_task=1,
+        log:
+            f"logs/operating_points/{_study}/{{point}}.log",
+        benchmark:
+            f"logs/benchmarks/operating_points/{_study}/{{point}}.tsv"
+        wildcard_constraints:
+            point=r"ref|(rate|pen|mis)[0-9.e+-]+",
+        conda:
+            "../envs/e3.yaml"
+        message:
+            "Operating points {params.study}/{wildcards.point}: {params.scenarios}, {params.cells}"
+        shell:
+            "e3 operating-points --config {input.config} --study {params.study} --point {wildcards.point} "
+            "--scenario {params.scenarios} --cells {params.cells} --seeds {params.seeds} {params.plugins} "
+            "--out '{params.out}' > {log} 2>&1"
 
 
 rule operating_points:
