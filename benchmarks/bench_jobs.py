@@ -7,8 +7,9 @@ Usage::
 
 The default ``snakemake --cores 8`` spends almost all of its CPU time in four kinds of job: the
 operating-point study (``op_simulate_{rate,penalty,mismatch}``, one job per grid point), the E3
-sweep (``simulate_scenario_batch0``: every non-llm cell of a scenario; ``simulate_other_batch0``,
-one cell, with ``sweep.batch_by: cell``), the fairness system (``simulate_fairness``) and the
+sweep (``simulate_scenario_parts``: the rules ``simulate_{scenario}_part{k}_batch{i}``, each a
+part of a scenario's non-llm cells; ``simulate_other_batch0``, one cell, with
+``sweep.batch_by: cell``), the fairness system (``simulate_fairness``) and the
 placement system (``simulate_migration``). This benchmark
 takes one job of each rule from the workflow's own dry run (``snakemake -n -p --forceall``,
 so the commands are the workflow's, not a copy), points its output at a scratch folder, and runs
@@ -43,7 +44,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 # rule -> the folder its jobs write under (their --out); the two E3 sweep rules differ by --cells
 RULES = {"op_simulate_rate": "resources/operating_points/", "op_simulate_penalty": "resources/operating_points/",
-         "op_simulate_mismatch": "resources/operating_points/", "simulate_scenario_batch0": "resources/runs/",
+         "op_simulate_mismatch": "resources/operating_points/", "simulate_scenario_parts": "resources/runs/",
          "simulate_other_batch0": "resources/runs/", "simulate_fairness": "resources/fairness/",
          "simulate_migration": "resources/placement/"}
 
@@ -76,7 +77,7 @@ def dag_commands(root: Path) -> tuple[dict[str, str], dict[str, int]]:
         rule = next((r for r, prefix in RULES.items() if target.startswith(prefix)), None)
         if rule == "op_simulate_rate":  # the three studies' rules write under one folder
             rule = f"op_simulate_{words[words.index('--study') + 1]}"
-        if rule == "simulate_scenario_batch0" and "--cells" not in words:
+        if rule == "simulate_scenario_parts" and "--cells" not in words:
             rule = "simulate_other_batch0"
         if rule == "simulate_other_batch0" and words[words.index("--controller") + 1] == "llm":
             rule = None  # simulate_llm_batch0: replayed LLM responses, few jobs

@@ -105,19 +105,9 @@ def test_cli_takes_exactly_one_of_seed_and_seeds(tmp_path):
     assert (tmp_path / "s1/summary.json").exists() and (tmp_path / "s2/summary.json").exists()
 
 
-@pytest.mark.parametrize("batch_by,batch_size,expected", [
-    # 2 scenarios; per seed shard one job per scenario (or per non-llm cell: 2 per scenario), plus
-    # one llm-cell job per scenario (llm_seeds [1] is one shard)
-    (None, None, 2 + 2), (None, 3, 2 * 2 + 2), (None, 1, 5 * 2 + 2),
-    ("cell", None, 4 + 2), ("cell", 3, 2 * 4 + 2),
-])
-def test_batch_rules_cover_every_run_once(repo, tmp_path, batch_by, batch_size, expected):
-    # dry run of the simulation stage: every run folder is the output of exactly one batch job
+def _simulation_job_counts(repo, over_text, tmp_path):
     over = tmp_path / "over.yaml"
-    over.write_text("sweep:\n  seeds: [1, 2, 3, 4, 5]\n  llm_seeds: [1]\n  scenarios: [drift, semantic]\n"
-                    "  cells: [{policy: oracle}, {policy: e3, controller: rules}, {policy: e3, controller: llm}]\n"
-                    + (f"  batch_size: {batch_size}\n" if batch_size else "")
-                    + (f"  batch_by: {batch_by}\n" if batch_by else ""))
+    over.write_text(over_text)
     exe = Path(sys.executable).with_name("snakemake")
     env = {**os.environ, "PATH": f"{exe.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     r = subprocess.run([str(exe), "aggregate", "-n", "--forceall", "--configfile", str(over)], cwd=repo,
@@ -126,5 +116,29 @@ def test_batch_rules_cover_every_run_once(repo, tmp_path, batch_by, batch_size, 
     out = (r.stdout + r.stderr).splitlines()
     table = out[out.index("Job stats:"):]
     table = table[:next(i for i, line in enumerate(table) if line.startswith("total"))]
-    counts = {line.split()[0]: int(line.split()[1]) for line in table if line.startswith("simulate_")}
+    return {line.split()[0]: int(line.split()[1]) for line in table if line.startswith("simulate_")}
+
+
+def test_scenario_batches_stay_under_snakemakes_metadata_cache(repo, tmp_path):
+    # 7 cells x 10 seeds x 2 files would be 140 outputs: each scenario's cells go to 2 jobs of <= 120
+    cells = ["oracle", "round_robin", "fixed_heuristic", "jsq", "sed_ewma", "dts", "ducb"]
+    counts = _simulation_job_counts(
+        repo, "sweep:\n  seeds: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n  llm_seeds: [1]\n  scenarios: [drift, semantic]\n"
+        f"  cells: [{', '.join('{policy: ' + c + '}' for c in cells)}]\n", tmp_path)
+    assert counts == {f"simulate_{sc}_part{k}_batch0": 1 for sc in ("drift", "semantic") for k in (0, 1)}, counts
+
+
+@pytest.mark.parametrize("batch_by,batch_size,expected", [
+    # 2 scenarios; per seed shard one job per scenario (or per non-llm cell: 2 per scenario), plus
+    # one llm-cell job per scenario (llm_seeds [1] is one shard)
+    (None, None, 2 + 2), (None, 3, 2 * 2 + 2), (None, 1, 5 * 2 + 2),
+    ("cell", None, 4 + 2), ("cell", 3, 2 * 4 + 2),
+])
+def test_batch_rules_cover_every_run_once(repo, tmp_path, batch_by, batch_size, expected):
+    # dry run of the simulation stage: every run folder is the output of exactly one batch job
+    counts = _simulation_job_counts(
+        repo, "sweep:\n  seeds: [1, 2, 3, 4, 5]\n  llm_seeds: [1]\n  scenarios: [drift, semantic]\n"
+        "  cells: [{policy: oracle}, {policy: e3, controller: rules}, {policy: e3, controller: llm}]\n"
+        + (f"  batch_size: {batch_size}\n" if batch_size else "")
+        + (f"  batch_by: {batch_by}\n" if batch_by else ""), tmp_path)
     assert sum(counts.values()) == expected, counts

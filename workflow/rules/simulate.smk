@@ -32,50 +32,56 @@ rule effective_config:
 # One job simulates a batch, in one process that loads config, priors and pool once: starting
 # Python and importing (~1.3 s of CPU) costs more than a 300-task run, and Snakemake ignores
 # `group:` when executing locally, so batching is done here. Outputs stay one folder per run.
-# - sweep.batch_by: scenario (the default): one job runs every non-llm cell of a sweep scenario
-#   for a shard of seeds (`e3 simulate --cells --seeds`); adding a cell re-runs the scenario's job.
+# - sweep.batch_by: scenario (the default): one job runs a part of the non-llm cells of a sweep
+#   scenario (at most SCENARIO_BATCH_MAX_OUTPUTS outputs, common.smk) for a shard of seeds
+#   (`e3 simulate --cells --seeds`); adding a cell re-runs that scenario's jobs.
 # - per cell (batch_by: cell, llm-controller cells, and scenarios outside the sweep such as the
 #   trace results'): one job runs a cell for a shard of seeds (`e3 simulate --seeds`).
 # Shards hold `sweep.batch_size` seeds (null: all). A rule per shard: an output list must be known
 # when the rule is defined.
-if batch_by() == "scenario" and scenario_batch_cells():
-    for _shard_index, _shard in [(i, seeds) for kind, i, seeds in seed_shards() if kind == "other"]:
+if batch_by() == "scenario":
+    for _sc in config["sweep"]["scenarios"]:
+        for _shard_index, _shard in [(i, seeds) for kind, i, seeds in seed_shards() if kind == "other"]:
+            for _part, _cells in enumerate(scenario_cell_parts(len(_shard))):
 
-        rule:
-            name:
-                f"simulate_scenario_batch{_shard_index}"
-            input:
-                config=EFFECTIVE_CONFIG,
-                priors=config["priors"]["frozen"],
-                scenario="config/scenarios/{scenario}.yaml",
-                trace_file=scenario_trace_file,
-            output:
-                summaries=[RUNS.format(scenario="{scenario}", policy=p, controller=c, seed=s) + "/summary.json"
-                           for p, c in scenario_batch_cells() for s in _shard],
-                traces=[RUNS.format(scenario="{scenario}", policy=p, controller=c, seed=s) + "/tasks.parquet"
-                        for p, c in scenario_batch_cells() for s in _shard],
-            params:
-                out=scenario_batch_out_pattern,
-                cells=" ".join(f"{p}:{c}" for p, c in scenario_batch_cells()),
-                seeds=" ".join(str(s) for s in _shard),
-                plugins=plugin_args,
-            resources:
-                runtime=60,  # minutes (SLURM time limit)
-                mem_mb=2000,
-                cpus_per_task=1,
-            log:
-                f"logs/simulate/{{scenario}}/batch{_shard_index}.log",
-            benchmark:
-                f"logs/benchmarks/simulate/{{scenario}}/batch{_shard_index}.tsv"
-            wildcard_constraints:
-                scenario=SCENARIO_CONSTRAINT["scenario"],
-            conda:
-                "../envs/e3.yaml"
-            message:
-                "Simulating {wildcards.scenario}: every non-llm cell, seeds {params.seeds}"
-            shell:
-                "e3 simulate --config {input.config} --scenario {wildcards.scenario} --cells {params.cells} "
-                "--seeds {params.seeds} {params.plugins} --format parquet --out '{params.out}' > {log} 2>&1"
+                rule:
+                    name:
+                        f"simulate_{_sc}_part{_part}_batch{_shard_index}"
+                    input:
+                        config=EFFECTIVE_CONFIG,
+                        priors=config["priors"]["frozen"],
+                        scenario=f"config/scenarios/{_sc}.yaml",
+                        trace_file=list(_scenario_trace_path(_sc)),
+                    output:
+                        summaries=[f"{RUNS}/summary.json".format(scenario=_sc, policy=p, controller=c, seed=s)
+                                   for p, c in _cells for s in _shard],
+                        traces=[f"{RUNS}/tasks.parquet".format(scenario=_sc, policy=p, controller=c, seed=s)
+                                for p, c in _cells for s in _shard],
+                    params:
+                        # loop variables only in directives read when the rule is defined; `shell`
+                        # and `message` are read at run time, when they hold the last values
+                        scenario=_sc,
+                        # a function: Snakemake would expand the placeholders of a string
+                        out=lambda wc, sc=_sc: RUNS.format(scenario=sc, policy="{policy}", controller="{controller}",
+                                                           seed="{seed}"),
+                        cells=" ".join(f"{p}:{c}" for p, c in _cells),
+                        seeds=" ".join(str(s) for s in _shard),
+                        plugins=plugin_args,
+                    resources:
+                        runtime=60,  # minutes (SLURM time limit)
+                        mem_mb=2000,
+                        cpus_per_task=1,
+                    log:
+                        f"logs/simulate/{_sc}/part{_part}_batch{_shard_index}.log",
+                    benchmark:
+                        f"logs/benchmarks/simulate/{_sc}/part{_part}_batch{_shard_index}.tsv"
+                    conda:
+                        "../envs/e3.yaml"
+                    message:
+                        "Simulating {params.scenario}: {params.cells}, seeds {params.seeds}"
+                    shell:
+                        "e3 simulate --config {input.config} --scenario {params.scenario} --cells {params.cells} "
+                        "--seeds {params.seeds} {params.plugins} --format parquet --out '{params.out}' > {log} 2>&1"
 
 
 for _kind, _shard_index, _shard in seed_shards():
@@ -106,7 +112,7 @@ for _kind, _shard_index, _shard in seed_shards():
             f"logs/benchmarks/simulate/{{scenario}}/{{policy}}/{{controller}}/batch{_shard_index}.tsv"
         wildcard_constraints:
             controller=CONTROLLER_CONSTRAINT[_kind],
-            scenario=SCENARIO_CONSTRAINT["cell"] if _kind == "other" else "[a-z0-9_]+",
+            scenario=PER_CELL_SCENARIO if _kind == "other" else "[a-z0-9_]+",
         conda:
             "../envs/e3.yaml"
         message:
