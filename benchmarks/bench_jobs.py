@@ -9,8 +9,9 @@ The default ``snakemake --cores 8`` spends almost all of its CPU time in four ki
 operating-point study (``op_simulate_{rate,penalty,mismatch}``, one job per grid point), the E3
 sweep (``simulate_scenario_parts``: the rules ``simulate_{scenario}_part{k}_batch{i}``, each a
 part of a scenario's non-llm cells; ``simulate_other_batch0``, one cell, with
-``sweep.batch_by: cell``), the fairness system (``simulate_fairness``) and the
-placement system (``simulate_migration``). This benchmark
+``sweep.batch_by: cell``), the fairness system (``simulate_fairness``: the rules
+``simulate_fairness_{scenario}_part{k}``) and the placement system (``simulate_migration``: the
+rules ``simulate_migration_{scenario}_part{k}``). This benchmark
 takes one job of each rule from the workflow's own dry run (``snakemake -n -p --forceall``,
 so the commands are the workflow's, not a copy), points its output at a scratch folder, and runs
 it as a whole process (Python start-up and imports included) ``--repeat`` times; CPU seconds are

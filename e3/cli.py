@@ -127,13 +127,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from e3.fairness.scenario import is_fairness_scenario
     from e3.placement.run import is_placement_scenario
 
-    if args.cells and (is_fairness_scenario(args.scenario) or is_placement_scenario(args.scenario)):
-        raise E3Error(f"--cells applies to E3 scenarios; {args.scenario!r} belongs to another system: "
-                      "give --policy (and --controller)")
-    if is_fairness_scenario(args.scenario):  # the second seed system (issue 14) has its own engine
-        return _simulate_fairness(args, cfg)
-    if is_placement_scenario(args.scenario):  # the third seed system (issue 15): agent placement
-        return _simulate_placement(args, cfg)
+    for system, belongs in (("fairness", is_fairness_scenario), ("placement", is_placement_scenario)):
+        if belongs(args.scenario):  # the second (issue 14) and third (issue 15) seed systems
+            for opt in ("tasks", "devices", "plugin"):
+                if getattr(args, opt):
+                    raise E3Error(f"--{opt} does not apply to the {system} system's scenario {args.scenario!r}")
+            if args.cells:
+                return _simulate_cells(args, cfg, (), system)
+            return _simulate_fairness(args, cfg) if system == "fairness" else _simulate_placement(args, cfg)
     if args.devices is not None:
         from e3.config import load_schema, validate
 
@@ -180,18 +181,40 @@ def _cell_overrides(policy: str, controller: str | None, plugins: tuple[str, ...
     return {"controller": controller} if controller and has_controller else None
 
 
-def _simulate_cells(args: argparse.Namespace, cfg: dict, plugins: tuple[str, ...]) -> int:
-    """``e3 simulate --cells``: several (policy, controller) cells of one E3 scenario, each for
-    every seed of ``--seeds``, in one process (one Snakemake job per scenario, issue 11). Each run
-    writes exactly what ``e3 simulate --policy P --controller C --seed S`` writes alone (tested).
+def _other_system_cell(system: str, policy: str, controller: str) -> None:
+    """Check one fairness or placement cell as its ``load_inputs`` will (the controller 'none'
+    means the policy's default for placement, as ``--controller none`` does).
 
     Raises:
-        E3Error: no --seeds, --policy/--controller given as well, a cell listed twice or
-            malformed, an unknown policy, or --out lacking {policy}, {controller} or {seed}
-            (all checked before any run starts).
+        ConfigError: unknown policy, or a controller the policy does not take.
     """
-    from e3.experiment.run import simulate_batch
+    from e3.errors import ConfigError
 
+    if system == "fairness":
+        from e3.fairness.policies import get_policy
+
+        cls = get_policy(policy)
+        ctl = controller or cls.controllers[0]
+    else:
+        from e3.placement.policies import get_policy
+
+        cls = get_policy(policy)
+        ctl = (None if controller == "none" else controller) or cls.controllers[0]
+    if ctl not in cls.controllers:
+        raise ConfigError(f"{system} policy {policy!r}: controller {ctl!r} is not one of {list(cls.controllers)}")
+
+
+def _simulate_cells(args: argparse.Namespace, cfg: dict, plugins: tuple[str, ...], system: str = "e3") -> int:
+    """``e3 simulate --cells``: several (policy, controller) cells of one scenario of ``system``
+    (e3, fairness or placement), each for every seed of ``--seeds``, in one process (the
+    workflow's batch jobs, issue 11). Each run writes exactly what ``e3 simulate --policy P
+    --controller C --seed S`` writes alone (tested).
+
+    Raises:
+        E3Error: no --seeds, --controller given as well, a cell listed twice or malformed, an
+            unknown policy or controller, or --out lacking {policy}, {controller} or {seed} (all
+            checked before any run starts).
+    """
     if args.seeds is None:
         raise E3Error("--cells runs a batch: give --seeds N [N ...]")
     if args.controller is not None:
@@ -208,20 +231,40 @@ def _simulate_cells(args: argparse.Namespace, cfg: dict, plugins: tuple[str, ...
     if missing:
         raise E3Error(f"--out {args.out!r}: with --cells the output folder needs the placeholders "
                       f"{', '.join(missing)} (e.g. runs/{args.scenario}/{{policy}}/{{controller}}/seed{{seed}})")
-    overrides = [_cell_overrides(p, c, plugins) for p, c in cells]  # every cell checked before any run
-    n_runs = n_tasks = 0
+    progress = _progress if not args.quiet else None
+    if system == "e3":
+        from e3.experiment.run import simulate_batch
+
+        overrides = [_cell_overrides(p, c, plugins) for p, c in cells]  # every cell checked before any run
+
+        def run(i: int, policy: str, controller: str, out: str) -> list[dict]:
+            return simulate_batch(cfg, args.scenario, policy, args.seeds, out, n_tasks=args.tasks,
+                                  trace_format=args.format, policy_overrides=overrides[i], plugins=plugins,
+                                  progress=progress)
+    else:
+        for p, c in cells:
+            _other_system_cell(system, p, c)
+        if system == "fairness":
+            from e3.fairness.run import simulate_batch as fairness_batch
+
+            def run(i: int, policy: str, controller: str, out: str) -> list[dict]:
+                return fairness_batch(cfg, args.scenario, policy, controller, args.seeds, out, progress=progress)
+        else:
+            from e3.placement.run import simulate_batch as placement_batch
+
+            def run(i: int, policy: str, controller: str, out: str) -> list[dict]:
+                return placement_batch(cfg, args.scenario, policy, None if controller == "none" else controller,
+                                       args.seeds, out, progress=progress)
+    n_runs = 0
     wall = 0.0
-    for (policy, controller), over in zip(cells, overrides, strict=True):
+    for i, (policy, controller) in enumerate(cells):
         out = args.out.replace("{policy}", policy).replace("{controller}", controller)
-        _progress(f"simulate scenario={args.scenario} policy={policy} controller={controller} "
+        _progress(f"simulate ({system}) scenario={args.scenario} policy={policy} controller={controller} "
                   f"seeds={args.seeds} -> {out}")
-        summaries = simulate_batch(cfg, args.scenario, policy, args.seeds, out, n_tasks=args.tasks,
-                                   trace_format=args.format, policy_overrides=over, plugins=plugins,
-                                   progress=_progress if not args.quiet else None)
+        summaries = run(i, policy, controller, out)
         n_runs += len(summaries)
-        n_tasks += sum(x["n_tasks"] for x in summaries)
         wall += sum(x["wall_s"] for x in summaries)
-    _progress(f"done: {len(cells)} cells, {n_runs} runs, {n_tasks} tasks, {wall:.2f} s simulating")
+    _progress(f"done: {len(cells)} cells, {n_runs} runs, {wall:.2f} s simulating")
     return 0
 
 
@@ -257,9 +300,6 @@ def _simulate_fairness(args: argparse.Namespace, cfg: dict) -> int:
     """``e3 simulate`` for a fairness-system scenario (config/fairness/NAME.yaml)."""
     from e3.fairness.run import simulate_batch
 
-    for opt in ("tasks", "devices", "plugin"):
-        if getattr(args, opt):
-            raise E3Error(f"--{opt} does not apply to the fairness system's scenario {args.scenario!r}")
     if (args.seed is None) == (args.seeds is None):
         raise E3Error("give exactly one of --seed N (one run) or --seeds N [N ...] (a batch)")
     seeds = args.seeds if args.seeds is not None else [args.seed]
@@ -281,9 +321,6 @@ def _simulate_placement(args: argparse.Namespace, cfg: dict) -> int:
     """``e3 simulate`` for an agent-placement scenario (config/agents/NAME.yaml)."""
     from e3.placement.run import simulate, simulate_batch
 
-    for opt in ("tasks", "devices", "plugin"):
-        if getattr(args, opt):
-            raise E3Error(f"--{opt} does not apply to the agent placement system's scenario {args.scenario!r}")
     if (args.seed is None) == (args.seeds is None):
         raise E3Error("give exactly one of --seed N (one run) or --seeds N [N ...] (a batch)")
     ctl = None if args.controller in (None, "none") else args.controller
@@ -439,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     what = s.add_mutually_exclusive_group(required=True)
     what.add_argument("--policy", help="registered policy name (see `e3 list`)")
     what.add_argument("--cells", nargs="+", metavar="POLICY[:CONTROLLER]",
-                      help="E3 scenarios: run several cells in one process, each for every seed of "
+                      help="run several cells in one process, each for every seed of "
                            "--seeds; --out must contain {policy}, {controller} and {seed}, e.g. "
                            "'runs/drift/{policy}/{controller}/seed{seed}' (controller 'none' when omitted)")
     seed = s.add_mutually_exclusive_group(required=True)

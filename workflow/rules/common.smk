@@ -105,19 +105,27 @@ def scenario_batch_cells():
 
 # Snakemake keeps the metadata records it reads in a functools.lru_cache of 128 entries: a job
 # with more output files than that makes every re-run re-read each record from disk (measured: a
-# no-op re-run went from 3.5 s to 4.5 s with 280 outputs per job). A scenario's cells are split
-# into parts of at most this many outputs per job (two files per run).
+# no-op re-run went from 3.5 s to 4.5 s with 280 outputs per job). A batch job writes at most this
+# many outputs...
 SCENARIO_BATCH_MAX_OUTPUTS = 120
+# ... and runs at most this many cells: about three jobs per scenario keep the 8 job slots busy on
+# 2 cores until the end of the run, where one long job would leave a core idle.
+MAX_CELLS_PER_JOB = 5
 
 
-def scenario_cell_parts(shard_size):
-    """The non-llm cells split into consecutive, nearly equal parts, each run by one job per
-    (sweep scenario, seed shard of `shard_size` seeds) with at most SCENARIO_BATCH_MAX_OUTPUTS outputs."""
-    cells = scenario_batch_cells()
-    per_job = max(1, SCENARIO_BATCH_MAX_OUTPUTS // (2 * shard_size))
+def cell_parts(cells, files_per_cell):
+    """`cells` split into consecutive, nearly equal parts, one batch job each: at most
+    MAX_CELLS_PER_JOB cells and SCENARIO_BATCH_MAX_OUTPUTS output files (`files_per_cell` each)."""
+    per_job = max(1, min(MAX_CELLS_PER_JOB, SCENARIO_BATCH_MAX_OUTPUTS // files_per_cell))
     n_parts = -(-len(cells) // per_job) if cells else 0
     bounds = [round(i * len(cells) / n_parts) for i in range(n_parts + 1)]
     return [cells[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+def scenario_cell_parts(shard_size):
+    """The E3 sweep's non-llm cells in parts, one job each per (sweep scenario, seed shard of
+    `shard_size` seeds; two files per run)."""
+    return cell_parts(scenario_batch_cells(), 2 * shard_size)
 
 
 # A sweep scenario's non-llm runs belong to its scenario batch jobs (one rule each, outputs named
@@ -304,6 +312,11 @@ FAIRNESS_OUTPUTS = [
 ] + [f"results/figures/fig9_fairness.{ext}" for ext in ("png", "pdf")] + ["results/fairness_comparison.md"]
 
 
+def fairness_scenario_cells(scenario):
+    """(policy, controller) cells of fairness.sweep, in order (the same in every scenario)."""
+    return [(c["policy"], c.get("controller", "none")) for c in config["fairness"]["sweep"]["cells"]]
+
+
 def fairness_runs():
     """summary.json of every fairness run: scenarios x cells x seeds of fairness.sweep."""
     s = config["fairness"]["sweep"]
@@ -323,6 +336,14 @@ MIGRATION_CONFIG = "resources/config/placement_effective.yaml"
 MIGRATION_OUTPUTS = [
     f"results/tables/migration.{ext}" for ext in ("csv", "md", "tex")
 ] + [f"results/figures/fig10_migration.{ext}" for ext in ("png", "pdf")] + ["results/migration_comparison.md"]
+
+
+def migration_scenario_cells(scenario):
+    """(policy, controller) cells of placement.sweep that run in `scenario`, in order (a cell with
+    its own `scenarios` runs only those)."""
+    s = config["placement"]["sweep"]
+    return [(c["policy"], c.get("controller", "none")) for c in s["cells"]
+            if scenario in c.get("scenarios", s["scenarios"])]
 
 
 def migration_runs():

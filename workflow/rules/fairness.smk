@@ -26,35 +26,44 @@ rule fairness_config:
         "../scripts/write_config.py"
 
 
-# One job per (scenario, policy, controller) cell runs all its seeds in one process (inputs,
-# priors and the best static plan loaded once), as the E3 sweep's batches do.
-rule simulate_fairness:
-    input:
-        config=FAIRNESS_CONFIG,
-        priors=config["priors"]["frozen"],
-        scenario="config/fairness/{scenario}.yaml",
-    output:
-        summaries=expand(
-            f"{FAIRNESS_RUNS}/summary.json", seed=config["fairness"]["sweep"]["seeds"], allow_missing=True
-        ),
-    params:
-        out=lambda wc: FAIRNESS_RUNS.format(seed="{seed}", **wc),
-        seeds=" ".join(str(s) for s in config["fairness"]["sweep"]["seeds"]),
-    resources:
-        runtime=120,  # minutes (SLURM time limit)
-        mem_mb=2000,
-        cpus_per_task=1,
-    log:
-        "logs/fairness/{scenario}/{policy}/{controller}.log",
-    benchmark:
-        "logs/benchmarks/fairness/{scenario}/{policy}/{controller}.tsv"
-    conda:
-        "../envs/e3.yaml"
-    message:
-        "Fairness system: {wildcards.scenario}, {wildcards.policy} ({wildcards.controller}), seeds {params.seeds}"
-    shell:
-        "e3 simulate --config {input.config} --scenario {wildcards.scenario} --policy {wildcards.policy} "
-        "--controller {wildcards.controller} --seeds {params.seeds} --out '{params.out}' > {log} 2>&1"
+# Batch jobs as in the E3 sweep (simulate.smk): per scenario, a few jobs each run a part of the
+# cells (common.smk: cell_parts) for every seed in one process (`e3 simulate --cells --seeds`;
+# inputs, priors and the best static plan loaded once per cell). Outputs named in full.
+for _sc in config["fairness"]["sweep"]["scenarios"]:
+    for _part, _cells in enumerate(cell_parts(fairness_scenario_cells(_sc), len(config["fairness"]["sweep"]["seeds"]))):
+
+        rule:
+            name:
+                f"simulate_fairness_{_sc}_part{_part}"
+            input:
+                config=FAIRNESS_CONFIG,
+                priors=config["priors"]["frozen"],
+                scenario=f"config/fairness/{_sc}.yaml",
+            output:
+                summaries=[f"{FAIRNESS_RUNS}/summary.json".format(scenario=_sc, policy=p, controller=c, seed=s)
+                           for p, c in _cells for s in config["fairness"]["sweep"]["seeds"]],
+            params:
+                # loop variables only in directives read when the rule is defined (simulate.smk)
+                scenario=_sc,
+                out=lambda wc, sc=_sc: FAIRNESS_RUNS.format(scenario=sc, policy="{policy}", controller="{controller}",
+                                                             seed="{seed}"),
+                cells=" ".join(f"{p}:{c}" for p, c in _cells),
+                seeds=" ".join(str(s) for s in config["fairness"]["sweep"]["seeds"]),
+            resources:
+                runtime=120,  # minutes (SLURM time limit)
+                mem_mb=2000,
+                cpus_per_task=1,
+            log:
+                f"logs/fairness/{_sc}/part{_part}.log",
+            benchmark:
+                f"logs/benchmarks/fairness/{_sc}/part{_part}.tsv"
+            conda:
+                "../envs/e3.yaml"
+            message:
+                "Fairness system: {params.scenario}, {params.cells}, seeds {params.seeds}"
+            shell:
+                "e3 simulate --config {input.config} --scenario {params.scenario} --cells {params.cells} "
+                "--seeds {params.seeds} --out '{params.out}' > {log} 2>&1"
 
 
 rule fairness_results:

@@ -27,36 +27,46 @@ rule migration_config:
         "../scripts/write_config.py"
 
 
-# One job per (scenario, policy, controller) cell runs all its seeds in one process (inputs loaded
-# once), as the E3 sweep's batches do (`e3 simulate --seeds`).
-rule simulate_migration:
-    input:
-        config=MIGRATION_CONFIG,
-        priors=config["priors"]["frozen"],
-        scenario="config/agents/{scenario}.yaml",
-        llm=llm_responses,
-    output:
-        summaries=expand(
-            f"{MIGRATION_RUNS}/summary.json", seed=config["placement"]["sweep"]["seeds"], allow_missing=True
-        ),
-    params:
-        out=lambda wc: MIGRATION_RUNS.format(seed="{seed}", **wc),
-        seeds=" ".join(str(s) for s in config["placement"]["sweep"]["seeds"]),
-    resources:
-        runtime=120,  # minutes (SLURM time limit)
-        mem_mb=2000,
-        cpus_per_task=1,
-    log:
-        "logs/placement/{scenario}/{policy}/{controller}.log",
-    benchmark:
-        "logs/benchmarks/placement/{scenario}/{policy}/{controller}.tsv"
-    conda:
-        "../envs/e3.yaml"
-    message:
-        "Agent placement: {wildcards.scenario}, {wildcards.policy} ({wildcards.controller}), seeds {params.seeds}"
-    shell:
-        "e3 simulate --config {input.config} --scenario {wildcards.scenario} --policy {wildcards.policy} "
-        "--controller {wildcards.controller} --seeds {params.seeds} --out '{params.out}' > {log} 2>&1"
+# Batch jobs as in the E3 sweep (simulate.smk): per scenario, a few jobs each run a part of the
+# cells that run there (common.smk: cell_parts) for every seed in one process
+# (`e3 simulate --cells --seeds`). Outputs named in full.
+for _sc in config["placement"]["sweep"]["scenarios"]:
+    for _part, _cells in enumerate(cell_parts(migration_scenario_cells(_sc), len(config["placement"]["sweep"]["seeds"]))):
+
+        rule:
+            name:
+                f"simulate_migration_{_sc}_part{_part}"
+            input:
+                config=MIGRATION_CONFIG,
+                priors=config["priors"]["frozen"],
+                scenario=f"config/agents/{_sc}.yaml",
+                # the committed LLM responses, an input of a part with an llm-controller cell only
+                llm=[config["controllers"]["llm"]["frozen"]] if any(c == "llm" for _, c in _cells) else [],
+            output:
+                summaries=[f"{MIGRATION_RUNS}/summary.json".format(scenario=_sc, policy=p, controller=c, seed=s)
+                           for p, c in _cells for s in config["placement"]["sweep"]["seeds"]],
+            params:
+                # loop variables only in directives read when the rule is defined (simulate.smk)
+                scenario=_sc,
+                out=lambda wc, sc=_sc: MIGRATION_RUNS.format(scenario=sc, policy="{policy}", controller="{controller}",
+                                                              seed="{seed}"),
+                cells=" ".join(f"{p}:{c}" for p, c in _cells),
+                seeds=" ".join(str(s) for s in config["placement"]["sweep"]["seeds"]),
+            resources:
+                runtime=120,  # minutes (SLURM time limit)
+                mem_mb=2000,
+                cpus_per_task=1,
+            log:
+                f"logs/placement/{_sc}/part{_part}.log",
+            benchmark:
+                f"logs/benchmarks/placement/{_sc}/part{_part}.tsv"
+            conda:
+                "../envs/e3.yaml"
+            message:
+                "Agent placement: {params.scenario}, {params.cells}, seeds {params.seeds}"
+            shell:
+                "e3 simulate --config {input.config} --scenario {params.scenario} --cells {params.cells} "
+                "--seeds {params.seeds} --out '{params.out}' > {log} 2>&1"
 
 
 rule migration_results:
