@@ -18,7 +18,8 @@ it as a whole process (Python start-up and imports included) ``--repeat`` times;
 the operating system's user + system time of the finished child.
 
 With ``--baseline-root DIR`` (a checkout of another commit, e.g. ``git worktree add /tmp/old
-4ac39f8``), each repetition runs the job with this checkout's ``e3`` and then with DIR's
+4ec5848``; it must take the commands' options, so no commit before 877919c, which added
+``e3 simulate --cells`` and several ``--scenario`` for ``e3 operating-points``), each repetition runs the job with this checkout's ``e3`` and then with DIR's
 (``PYTHONPATH``), in turn, so the ratio ``cpu / baseline cpu`` is taken pair by pair on the same
 machine state; the jobs' outputs (operating-point rows, summaries) are compared too, and the
 benchmark fails if they differ. ``estimate_cpu_s`` multiplies each rule's median by its number of

@@ -171,14 +171,36 @@ def _cell_overrides(policy: str, controller: str | None, plugins: tuple[str, ...
     meta-controller (``controller`` given), else None.
 
     Raises:
-        E3Error: unknown policy, or a controller other than 'none' for a policy without one.
+        E3Error: unknown policy or controller, or a controller other than 'none' for a policy
+            without one.
     """
+    from e3.agent.controllers import controller_names
     from e3.policies.base import get_policy
 
     has_controller = "controller" in get_policy(policy, plugins).parameters
     if controller and not has_controller and controller != "none":
         raise E3Error(f"policy {policy!r} has no meta-controller; its controller must be 'none' or omitted")
+    if controller and has_controller and controller not in controller_names():
+        raise E3Error(f"policy {policy!r}: unknown controller {controller!r}; known: {controller_names()}")
     return {"controller": controller} if controller and has_controller else None
+
+
+def _parse_cells(texts: list[str]) -> list[tuple[str, str]]:
+    """``--cells POLICY[:CONTROLLER] ...`` as (policy, controller) pairs, controller 'none' when
+    omitted (as in the config's sweep cells).
+
+    Raises:
+        E3Error: a cell is empty or has two colons, or is listed twice.
+    """
+    cells = []
+    for text in texts:
+        policy, _, controller = text.partition(":")
+        if not policy or ":" in controller:
+            raise E3Error(f"--cells {text!r}: expected POLICY or POLICY:CONTROLLER")
+        cells.append((policy, controller or "none"))
+    if len(set(cells)) != len(cells):
+        raise E3Error(f"--cells {texts}: a cell is listed twice")
+    return cells
 
 
 def _other_system_cell(system: str, policy: str, controller: str) -> None:
@@ -194,7 +216,7 @@ def _other_system_cell(system: str, policy: str, controller: str) -> None:
         from e3.fairness.policies import get_policy
 
         cls = get_policy(policy)
-        ctl = controller or cls.controllers[0]
+        ctl = controller
     else:
         from e3.placement.policies import get_policy
 
@@ -219,14 +241,7 @@ def _simulate_cells(args: argparse.Namespace, cfg: dict, plugins: tuple[str, ...
         raise E3Error("--cells runs a batch: give --seeds N [N ...]")
     if args.controller is not None:
         raise E3Error("--cells names each cell's controller (POLICY:CONTROLLER); drop --controller")
-    cells = []
-    for text in args.cells:
-        policy, _, controller = text.partition(":")
-        if not policy or ":" in controller:
-            raise E3Error(f"--cells {text!r}: expected POLICY or POLICY:CONTROLLER")
-        cells.append((policy, controller or "none"))
-    if len(set(cells)) != len(cells):
-        raise E3Error(f"--cells {args.cells}: a cell is listed twice")
+    cells = _parse_cells(args.cells)
     missing = [p for p in ("{policy}", "{controller}", "{seed}") if p not in args.out]
     if missing:
         raise E3Error(f"--out {args.out!r}: with --cells the output folder needs the placeholders "
@@ -279,11 +294,10 @@ def cmd_operating_points(args: argparse.Namespace) -> int:
     if len(args.scenario) > 1 and "{scenario}" not in args.out:
         raise E3Error(f"--out {args.out!r}: several scenarios need a '{{scenario}}' placeholder in the output "
                       "file, e.g. 'shards/rate/rate0.1/{scenario}.jsonl'")
+    cells = _parse_cells(args.cells)
     for scenario in args.scenario:  # one file per scenario, written once its runs are done
         rows = []
-        for cell in args.cells:
-            policy, _, controller = cell.partition(":")
-            controller = controller or "none"
+        for policy, controller in cells:
             cfg = load_config(args.config, sets=point_sets(args.study, args.point, policy))
             over = {"controller": controller} if controller != "none" else None
             for seed, s in zip(args.seeds, simulate_summaries(cfg, scenario, policy, args.seeds, over,
@@ -461,24 +475,28 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", help="also write the resolved pool as JSON")
     q.set_defaults(func=cmd_pool)
 
-    s = sub.add_parser("simulate", help="run one simulation (one scenario, policy and seed)",
+    s = sub.add_parser("simulate", help="run simulations (one scenario; a policy or several cells; seeds)",
                        description="Simulate the edge pool under SCENARIO with POLICY and write DIR/tasks.parquet "
                                    "(one row per task), DIR/summary.json and, for e3, DIR/audit.jsonl. "
-                                   "Same inputs and seed give identical files.",
+                                   "--seeds runs a batch of seeds, --cells a batch of policies and controllers, "
+                                   "in one process. Same inputs and seed give identical files.",
                        epilog="Examples: e3 simulate --scenario semantic --policy e3 --seed 1 --out runs/demo\n"
                               "          e3 simulate --scenario drift --policy oracle --seeds 1 2 3 "
                               "--out 'runs/drift/seed{seed}'\n"
                               "          e3 simulate --scenario drift --cells oracle e3:rules --seeds 1 2 "
                               "--out 'runs/drift/{policy}/{controller}/seed{seed}'",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    s.add_argument("--scenario", required=True, help="scenario name (config/scenarios/NAME.yaml, or "
-                                                      "config/fairness/NAME.yaml for the fairness system) or a YAML path")
+    s.add_argument("--scenario", required=True, help="scenario name (config/scenarios/NAME.yaml; "
+                                                      "config/fairness/NAME.yaml for the fairness system, "
+                                                      "config/agents/NAME.yaml for agent placement) or a YAML path")
     what = s.add_mutually_exclusive_group(required=True)
     what.add_argument("--policy", help="registered policy name (see `e3 list`)")
     what.add_argument("--cells", nargs="+", metavar="POLICY[:CONTROLLER]",
                       help="run several cells in one process, each for every seed of "
                            "--seeds; --out must contain {policy}, {controller} and {seed}, e.g. "
-                           "'runs/drift/{policy}/{controller}/seed{seed}' (controller 'none' when omitted)")
+                           "'runs/drift/{policy}/{controller}/seed{seed}'. A cell without :CONTROLLER "
+                           "means controller 'none', as in the config's sweep cells (unlike --policy "
+                           "without --controller, which takes the policy's default)")
     seed = s.add_mutually_exclusive_group(required=True)
     seed.add_argument("--seed", type=_whole_number(0), help="replicate seed >= 0 (workload and truth derive from it)")
     seed.add_argument("--seeds", type=_whole_number(0), nargs="+", metavar="SEED",

@@ -65,9 +65,11 @@ def test_scenario_batch_of_cells_is_byte_identical_to_single_runs(tmp_path):
     (["--cells", "oracle", "--seed", "1"], "give --seeds"),
     (["--cells", "oracle", "--controller", "none"], "drop --controller"),
     (["--cells", "oracle", "oracle:none"], "listed twice"),
-    (["--cells", "oracle:a:b"], "POLICY:CONTROLLER"),
-    (["--cells", "round_robin:rules"], "no meta-controller"),
-    (["--cells", "no_such_policy"], "no_such_policy"),
+    # a good cell first: nothing may run before the bad one is refused
+    (["--cells", "oracle", "oracle:a:b"], "POLICY:CONTROLLER"),
+    (["--cells", "oracle", "round_robin:rules"], "no meta-controller"),
+    (["--cells", "oracle", "no_such_policy"], "no_such_policy"),
+    (["--cells", "oracle", "e3:bogus"], "unknown controller 'bogus'"),
 ])
 def test_cells_batch_refuses_bad_arguments_before_running(tmp_path, capsys, argv, match):
     from e3.cli import main
@@ -120,10 +122,12 @@ def _simulation_job_counts(repo, over_text, tmp_path):
 
 
 def test_scenario_batches_stay_under_snakemakes_metadata_cache(repo, tmp_path):
-    # 7 cells x 10 seeds x 2 files would be 140 outputs: each scenario's cells go to 2 jobs of <= 120
-    cells = ["oracle", "round_robin", "fixed_heuristic", "jsq", "sed_ewma", "dts", "ducb"]
+    # 5 cells (the cell cap) x 13 seeds x 2 files = 130 outputs: the 120-output cap alone splits
+    # each scenario's cells into 2 jobs (4 cells, 104 outputs, at most)
+    cells = ["oracle", "round_robin", "fixed_heuristic", "jsq", "sed_ewma"]
+    seeds = list(range(1, 14))
     counts = _simulation_job_counts(
-        repo, "sweep:\n  seeds: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n  llm_seeds: [1]\n  scenarios: [drift, semantic]\n"
+        repo, f"sweep:\n  seeds: {seeds}\n  llm_seeds: [1]\n  scenarios: [drift, semantic]\n"
         f"  cells: [{', '.join('{policy: ' + c + '}' for c in cells)}]\n", tmp_path)
     assert counts == {f"simulate_{sc}_part{k}_batch0": 1 for sc in ("drift", "semantic") for k in (0, 1)}, counts
 
@@ -135,31 +139,43 @@ def test_scenario_batches_stay_under_snakemakes_metadata_cache(repo, tmp_path):
     ("cell", None, 4 + 2), ("cell", 3, 2 * 4 + 2),
 ])
 def test_batch_rules_cover_every_run_once(repo, tmp_path, batch_by, batch_size, expected):
-    # dry run of the simulation stage: every run folder is the output of exactly one batch job
-    counts = _simulation_job_counts(
-        repo, "sweep:\n  seeds: [1, 2, 3, 4, 5]\n  llm_seeds: [1]\n  scenarios: [drift, semantic]\n"
-        "  cells: [{policy: oracle}, {policy: e3, controller: rules}, {policy: e3, controller: llm}]\n"
-        + (f"  batch_size: {batch_size}\n" if batch_size else "")
-        + (f"  batch_by: {batch_by}\n" if batch_by else ""), tmp_path)
+    # dry run of the simulation stage: the job count, and which rule makes each run's files
+    # (Snakemake prefers a rule without wildcards to one with them without a word, so an overlap
+    # would not fail the dry run: `--summary` names the producer of every file)
+    over = ("sweep:\n  seeds: [1, 2, 3, 4, 5]\n  llm_seeds: [1]\n  scenarios: [drift, semantic]\n"
+            "  cells: [{policy: oracle}, {policy: e3, controller: rules}, {policy: e3, controller: llm}]\n"
+            + (f"  batch_size: {batch_size}\n" if batch_size else "")
+            + (f"  batch_by: {batch_by}\n" if batch_by else ""))
+    counts = _simulation_job_counts(repo, over, tmp_path)
     assert sum(counts.values()) == expected, counts
+    made_by = _producers(repo, tmp_path / "over.yaml", "aggregate")
+    for sc in ("drift", "semantic"):
+        for policy, controller in (("oracle", "none"), ("e3", "rules"), ("e3", "llm")):
+            for seed in ([1] if controller == "llm" else [1, 2, 3, 4, 5]):
+                for f in ("summary.json", "tasks.parquet"):
+                    path = f"resources/runs/{sc}/{policy}/{controller}/seed{seed}/{f}"
+                    want = ("simulate_llm_batch" if controller == "llm" else
+                            "simulate_other_batch" if batch_by == "cell" else f"simulate_{sc}_part")
+                    assert made_by.get(path, "").startswith(want), (path, made_by.get(path))
+
+
+def _producers(repo, configfile, *targets):
+    """{output file: rule that makes it} from ``snakemake --summary`` (a dry look at the DAG)."""
+    exe = Path(sys.executable).with_name("snakemake")
+    env = {**os.environ, "PATH": f"{exe.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    args = [str(exe), "--summary", *targets] + (["--configfile", str(configfile)] if configfile else [])
+    r = subprocess.run(args, cwd=repo, capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = [line.split("\t") for line in r.stdout.splitlines()[1:] if "\t" in line]
+    return {row[0]: row[2] for row in rows}
 
 
 def test_fairness_and_placement_batches_cover_every_run_once(repo):
-    # `snakemake --summary` names each output file and the rule that makes it: every run of the
-    # two systems' sweeps comes from exactly one part job of its scenario, none is left out
+    # every run of the two systems' sweeps is made by a part job of its own scenario, and no
+    # other run is
     import yaml
 
-    exe = Path(sys.executable).with_name("snakemake")
-    env = {**os.environ, "PATH": f"{exe.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    r = subprocess.run([str(exe), "--summary", "fairness_results", "migration_results"], cwd=repo,
-                       capture_output=True, text=True, env=env)
-    assert r.returncode == 0, r.stderr[-3000:]
-    rows = [line.split("\t") for line in r.stdout.splitlines()[1:] if line.endswith("summary.json") or
-            "/summary.json\t" in line]
-    made_by = {}
-    for row in rows:
-        assert row[0] not in made_by, row[0]
-        made_by[row[0]] = row[2]
+    made_by = _producers(repo, None, "fairness_results", "migration_results")
     cfg = yaml.safe_load((repo / "config/config.yaml").read_text())
     for system, root, rule in (("fairness", "resources/fairness", "simulate_fairness_"),
                                ("placement", "resources/placement", "simulate_migration_")):

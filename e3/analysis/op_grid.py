@@ -66,11 +66,12 @@ def study_points(op: dict[str, Any], cells: list[dict[str, Any]]) -> list[dict[s
 
 
 def study_shards(op: dict[str, Any], cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The study grouped into batches: one per (study, point, scenario), each with its cells.
+    """The study grouped into shards: one per (study, point, scenario), each with its cells.
 
-    One Snakemake job runs a shard (every cell and seed of it) in one process
-    (``e3 operating-points``) and writes one JSONL file of rows (:func:`summary_row`), so the
-    study costs a few dozen process starts instead of ten thousand.
+    A shard's rows (:func:`summary_row`, every cell and seed of it) go to one JSONL file. One
+    Snakemake job runs the shards of one (study, point), its scenarios in turn, in one process
+    (``e3 operating-points --scenario A B ...``), so the study costs 20 process starts instead of
+    ten thousand.
 
     Returns:
         dicts with ``study``, ``point``, ``scenario``, ``cells`` ([(policy, controller)]) and

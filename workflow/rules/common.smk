@@ -93,8 +93,9 @@ def seed_shards():
 
 
 def batch_by():
-    """sweep.batch_by: 'scenario' (absent: the default) runs every non-llm cell of a sweep scenario
-    in one job per seed shard; 'cell' runs one job per (scenario, policy, controller) cell."""
+    """sweep.batch_by: 'scenario' (absent: the default) runs the non-llm cells of each sweep
+    scenario in parts (scenario_cell_parts), one job per part and seed shard; 'cell' runs one job
+    per (scenario, policy, controller) cell and seed shard."""
     return config["sweep"].get("batch_by") or "scenario"
 
 
@@ -105,7 +106,7 @@ def scenario_batch_cells():
 
 # Snakemake keeps the metadata records it reads in a functools.lru_cache of 128 entries: a job
 # with more output files than that makes every re-run re-read each record from disk (measured: a
-# no-op re-run went from 3.5 s to 4.5 s with 280 outputs per job). A batch job writes at most this
+# no-op re-run went from 3.6 s to 4.5 s with 280 outputs per job). A batch job writes at most this
 # many outputs...
 SCENARIO_BATCH_MAX_OUTPUTS = 120
 # ... and runs at most this many cells: about three jobs per scenario keep the 8 job slots busy on
@@ -115,9 +116,13 @@ MAX_CELLS_PER_JOB = 5
 
 def cell_parts(cells, files_per_cell):
     """`cells` split into consecutive, nearly equal parts, one batch job each: at most
-    MAX_CELLS_PER_JOB cells and SCENARIO_BATCH_MAX_OUTPUTS output files (`files_per_cell` each)."""
+    MAX_CELLS_PER_JOB cells and SCENARIO_BATCH_MAX_OUTPUTS output files (`files_per_cell` each),
+    but always at least one cell per part (a cell with more files gets a part of its own).
+    No cells, no parts."""
+    if not cells:
+        return []
     per_job = max(1, min(MAX_CELLS_PER_JOB, SCENARIO_BATCH_MAX_OUTPUTS // files_per_cell))
-    n_parts = -(-len(cells) // per_job) if cells else 0
+    n_parts = -(-len(cells) // per_job)
     bounds = [round(i * len(cells) / n_parts) for i in range(n_parts + 1)]
     return [cells[a:b] for a, b in zip(bounds, bounds[1:])]
 
@@ -194,6 +199,7 @@ def op_cells_arg(study, point):
     return " ".join(f"{pol}:{ctl}" for pol, ctl in p["cells"])
 
 
+# --- the scale study (issue 11) ----------------------------------------------------------
 SCALE_RUNS = "resources/scale/{devices}/{scenario}/{policy}/{controller}/seed{seed}"
 
 
@@ -312,8 +318,8 @@ FAIRNESS_OUTPUTS = [
 ] + [f"results/figures/fig9_fairness.{ext}" for ext in ("png", "pdf")] + ["results/fairness_comparison.md"]
 
 
-def fairness_scenario_cells(scenario):
-    """(policy, controller) cells of fairness.sweep, in order (the same in every scenario)."""
+def fairness_scenario_cells():
+    """(policy, controller) cells of fairness.sweep, in order (every scenario runs them all)."""
     return [(c["policy"], c.get("controller", "none")) for c in config["fairness"]["sweep"]["cells"]]
 
 
@@ -321,11 +327,9 @@ def fairness_runs():
     """summary.json of every fairness run: scenarios x cells x seeds of fairness.sweep."""
     s = config["fairness"]["sweep"]
     return [
-        f"{FAIRNESS_RUNS}/summary.json".format(
-            scenario=sc, policy=c["policy"], controller=c.get("controller", "none"), seed=seed
-        )
+        f"{FAIRNESS_RUNS}/summary.json".format(scenario=sc, policy=p, controller=c, seed=seed)
         for sc in s["scenarios"]
-        for c in s["cells"]
+        for p, c in fairness_scenario_cells()
         for seed in s["seeds"]
     ]
 
@@ -351,11 +355,8 @@ def migration_runs():
     with its own `scenarios` runs only those)."""
     s = config["placement"]["sweep"]
     return [
-        f"{MIGRATION_RUNS}/summary.json".format(
-            scenario=sc, policy=c["policy"], controller=c.get("controller", "none"), seed=seed
-        )
+        f"{MIGRATION_RUNS}/summary.json".format(scenario=sc, policy=p, controller=c, seed=seed)
         for sc in s["scenarios"]
-        for c in s["cells"]
-        if sc in c.get("scenarios", s["scenarios"])
+        for p, c in migration_scenario_cells(sc)
         for seed in s["seeds"]
     ]

@@ -30,7 +30,7 @@ rule fairness_config:
 # cells (common.smk: cell_parts) for every seed in one process (`e3 simulate --cells --seeds`;
 # inputs, priors and the best static plan loaded once per cell). Outputs named in full.
 for _sc in config["fairness"]["sweep"]["scenarios"]:
-    for _part, _cells in enumerate(cell_parts(fairness_scenario_cells(_sc), len(config["fairness"]["sweep"]["seeds"]))):
+    for _part, _cells in enumerate(cell_parts(fairness_scenario_cells(), len(config["fairness"]["sweep"]["seeds"]))):
 
         rule:
             name:
