@@ -148,6 +148,10 @@ def test_aco_matches_brute_force_on_a_small_instance():
     eta = [[1.0 / c[i][b] for b in range(m)] for i in range(n)]
     res = ant_system(dem, cap, [0] * n, list(range(n)), [True] * m, eta, obj, 1.0, 2.0, 0.1, 1.0, 10, 30, random.Random(3))
     assert ok(res.assignment) and res.cost == pytest.approx(best)
+    # scoring the ants in one call (objective_many) changes nothing, evaluation count included
+    many = ant_system(dem, cap, [0] * n, list(range(n)), [True] * m, eta, obj, 1.0, 2.0, 0.1, 1.0, 10, 30,
+                      random.Random(3), objective_many=lambda xs: [obj(list(map(int, x))) for x in xs])
+    assert many == res
 
 
 def _policy(cfg, controller, llm=None):
@@ -180,6 +184,7 @@ def test_llm_moves_rejected_when_infeasible_or_worse(cfg, tmp_path):
     full = x[0]  # make agent 0's server exactly full: any move into it is infeasible
     used = pol._used(x, set())
     ev.capacity[full] = list(used[full])
+    ev.rebuild_arrays()
     intruder = next(a for a in range(n) if x[a] != full)
     deltas = []
     for a in range(n):
@@ -328,3 +333,34 @@ def test_effective_config_without_sweep_validates(cfg):
     c = copy.deepcopy(cfg)
     del c["placement"]["sweep"]
     assert "sweep" not in section(c)
+
+
+def test_vectorised_evaluator_equals_the_loops_bit_for_bit(cfg):
+    """The ACO scores its ants with Evaluator.objective_many, and feasible/eta run over arrays
+    (issue 11): each must equal the one-assignment objective and the plain loops exactly."""
+    import numpy as np
+
+    pol, ev = _policy(cfg, "local_search")
+    n, m = len(ev.agents), len(ev.servers)
+    rng = random.Random(7)
+    access = [rng.randrange(m) for _ in ev.chains]
+    current = [rng.randrange(m) for _ in range(n)]
+    for k in (1, 2, 10):
+        X = np.array([[rng.randrange(m) for _ in range(n)] for _ in range(k)])
+        for cur in (None, current):
+            assert ev.objective_many(X, access, cur) == [ev.objective(list(map(int, row)), access, cur) for row in X]
+    for _ in range(200):
+        x = [rng.randrange(m) for _ in range(n)]
+        allowed = [rng.random() < 0.9 for _ in range(m)]
+        used = [[0.0] * len(DIMS) for _ in range(m)]
+        for a, s in enumerate(x):
+            for d in range(len(DIMS)):
+                used[s][d] += ev.demand[a][d]
+        expect = all(allowed[s] for s in x) and all(
+            u <= c + 1e-9 for row, cap in zip(used, ev.capacity, strict=True) for u, c in zip(row, cap, strict=True))
+        assert ev.feasible(x, allowed) is expect
+    for cur in (None, current):
+        loop = [[1.0 / max((ev.rtt[access[ev.owner[a]]][s] + ev.svc_ms[s]) / 1000.0 + ev.rc[a][s]
+                           + (ev.mig[a][cur[a]][s] if cur is not None else 0.0), 1e-9)
+                 for s in range(m)] for a in range(n)]
+        assert ev.eta(access, cur).tolist() == loop

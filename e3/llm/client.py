@@ -102,6 +102,22 @@ class LLMReply:
     cached: bool
 
 
+# Replay exports already read by this process, by (path, size, mtime): a batch job runs many
+# replaying clients, and checking every key of an export against its request's hash costs more
+# than a short run (issue 11). The entries are only read; replies copy what they hand out.
+_REPLAY_EXPORTS: dict[tuple[str, int, int], dict[str, dict[str, Any]]] = {}
+
+
+def _replay_entries(path: Path) -> dict[str, dict[str, Any]]:
+    """:func:`e3.llm.cache.read_export` of ``path``, read once per process while the file is
+    unchanged (same size and modification time). Raises what ``read_export`` raises."""
+    st = path.stat()
+    sig = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if sig not in _REPLAY_EXPORTS:
+        _REPLAY_EXPORTS[sig] = read_export(path)
+    return _REPLAY_EXPORTS[sig]
+
+
 class LLMClient:
     """Owns every LLM call of a run; counts calls, cache hits and tokens.
 
@@ -120,7 +136,7 @@ class LLMClient:
             fz = Path(s.frozen) if Path(s.frozen).is_absolute() else root / s.frozen
             fz = fz if fz.exists() else None
         if s.mode == "replay" and fz is not None:
-            self._frozen = read_export(fz)
+            self._frozen = _replay_entries(fz)
         elif s.mode != "live":
             cdir = Path(s.cache_dir)
             self.cache = ResponseCache(cdir if cdir.is_absolute() else root / cdir)
@@ -177,7 +193,8 @@ class LLMClient:
         usage = response.get("usage") or {}
         self.prompt_tokens += int(usage.get("prompt_tokens") or 0)
         self.completion_tokens += int(usage.get("completion_tokens") or 0)
-        return LLMReply(response.get("content"), list(response.get("tool_calls") or []),
+        # copies: a replayed response is shared by every client of the process (_replay_entries)
+        return LLMReply(response.get("content"), [dict(tc) for tc in response.get("tool_calls") or []],
                         {k: int(v or 0) for k, v in usage.items()}, key, cached)
 
     def _call_provider(self, req: dict[str, Any]) -> dict[str, Any]:

@@ -36,7 +36,8 @@ class AcoResult:
 def ant_system(demand: Sequence[Sequence[float]], capacity: Sequence[Sequence[float]], base: Sequence[int],
                free: Sequence[int], allowed: Sequence[bool], eta: Sequence[Sequence[float]],
                objective: Callable[[list[int]], float], alpha: float, beta: float, rho: float, q: float,
-               ants: int, iterations: int, rng: random.Random, warm_start: bool = False) -> AcoResult:
+               ants: int, iterations: int, rng: random.Random, warm_start: bool = False,
+               objective_many: Callable[[np.ndarray], Sequence[float]] | None = None) -> AcoResult:
     """Minimise ``objective`` over assignments of the ``free`` items; the others stay at ``base``.
 
     Args:
@@ -47,6 +48,9 @@ def ant_system(demand: Sequence[Sequence[float]], capacity: Sequence[Sequence[fl
         objective: full assignment -> cost (> 0 for the ``q / cost`` deposit).
         alpha, beta, rho, q: Ant System parameters; ``ants`` per iteration, ``iterations``.
         rng: seeded stream; ``warm_start``: ``base`` itself is the first global best if it fits.
+        objective_many: optional, the same objective of several assignments at once (int array of
+            shape (k, items) -> k costs), equal to ``objective`` row by row; scores an
+            iteration's feasible ants in one call.
 
     Raises:
         E3Error: mismatched sizes or a non-positive cost.
@@ -81,6 +85,7 @@ def ant_system(demand: Sequence[Sequence[float]], capacity: Sequence[Sequence[fl
             best, best_cost = list(base), objective(list(base))
             evals += 1
     rows = np.asarray(free, dtype=int)
+    ant_ix = np.arange(ants)
     for _ in range(iterations):
         # the ants of one iteration are built side by side (vectorised over ants); they share one
         # random agent order, each draws its own bins
@@ -89,27 +94,27 @@ def ant_system(demand: Sequence[Sequence[float]], capacity: Sequence[Sequence[fl
         alive = np.ones(ants, dtype=bool)
         order = free[:]
         rng.shuffle(order)
+        attract = tau ** alpha * heur  # items x bins; tau changes only between iterations
+        # ufunc reductions: ndarray.all/sum/cumsum's Python wrappers cost more than these arrays
         for i in order:
-            fit = (res >= dem[i] - 1e-9).all(axis=2)  # ants x bins
-            w = (tau[i] ** alpha * heur[i])[None, :] * fit
-            cum = np.cumsum(w, axis=1)
+            fit = np.logical_and.reduce(res >= dem[i] - 1e-9, axis=2)  # ants x bins
+            cum = np.add.accumulate(attract[i][None, :] * fit, axis=1)
             tot = cum[:, -1]
             alive &= tot > 0
             r = np.array([rng.random() for _ in range(ants)]) * tot
-            pick = np.minimum((cum <= r[:, None]).sum(axis=1), n_bins - 1)
+            pick = np.minimum(np.add.reduce(cum <= r[:, None], axis=1), n_bins - 1)
             xs[:, i] = pick
-            res[np.arange(ants), pick] -= dem[i]
+            res[ant_ix, pick] -= dem[i]
         it_best, it_cost = None, float("inf")
-        for k in range(ants):
-            if not alive[k]:
-                continue  # this ant found no fitting bin for some agent
-            x = [int(v) for v in xs[k]]
-            c = objective(x)
+        live = np.flatnonzero(alive)  # an ant that found no fitting bin for some agent is dropped
+        costs = objective_many(xs[live]) if objective_many is not None and len(live) else \
+            [objective([int(v) for v in xs[k]]) for k in live]
+        for k, c in zip(live, costs, strict=True):
             evals += 1
             if not c > 0:
                 raise E3Error(f"ant_system: objective must be > 0 (value: {c!r})")
             if c < it_cost:
-                it_best, it_cost = x, c
+                it_best, it_cost = [int(v) for v in xs[k]], c
         if it_best is not None and it_cost < best_cost:
             best, best_cost = it_best, it_cost
         tau[rows] *= 1.0 - rho

@@ -66,7 +66,7 @@ class Evaluator:
         self.mig = [[[0.0 if s == d else moved[a] / 1e9 * c["price_per_gb"]
                       + (self.rtt[s][d] + 8.0 * moved[a] / self.bw * 1000.0 + init_ms) / 1000.0 * c["price_per_s"]
                       for d in range(n)] for s in range(n)] for a in range(len(agents))]
-        self._arrays()
+        self.rebuild_arrays()
 
     def tr(self, a: int, b: int, n_bytes: float) -> float:
         """One-way transfer between server indices (ms), 0 on the same server."""
@@ -76,8 +76,11 @@ class Evaluator:
         """The deadline rule on mean tokens for ``user`` at ``access``."""
         return self.deadline_factor * len(self.chains[user]) * self.svc_ms[access] + self.slack_ms
 
-    def _arrays(self) -> None:
-        """Numpy views of the static facts for the vectorised objective."""
+    def rebuild_arrays(self) -> None:
+        """Numpy copies of the static facts (service, RTT, chains, demand, capacity, resource and
+        migration costs) for the vectorised objective, :meth:`feasible` and :meth:`eta`. They do not
+        follow the lists: call it again after editing ``demand``, ``capacity``, ``rc`` or ``mig``
+        in place."""
         n = len(self.servers)
         self._svc = np.array(self.svc_ms)
         rtt = np.array(self.rtt)
@@ -91,6 +94,9 @@ class Evaluator:
         self._rc = np.array(self.rc)
         self._mig = np.array(self.mig)
         self._ar = np.arange(len(self.agents))
+        self._dem = np.array(self.demand, dtype=float).reshape(len(self.agents), len(DIMS))
+        self._cap = np.array(self.capacity, dtype=float).reshape(n, len(DIMS))
+        self._rtt = rtt
 
     def loads(self, x: list[int]) -> list[float]:
         """Predicted utilisation per server."""
@@ -105,6 +111,20 @@ class Evaluator:
         if srv.shape[1] > 1:
             lat += (self._tr_msg[srv[:, :-1], srv[:, 1:]] * self._mask[:, 1:]).sum(axis=1)
         return lat + self._tr_msg[srv[:, -1], acc]
+
+    def _lat_many(self, X: np.ndarray, acc: np.ndarray) -> np.ndarray:
+        """:meth:`_lat` of each row of ``X`` (shape (k, agents)), shape (k, users), element for
+        element the same operations (one bincount over row-offset bins keeps each server's sum in
+        agent order; the chain sums reduce the same contiguous last axis)."""
+        k, n = X.shape[0], len(self.servers)
+        w = self.rate * self._svc[X] / 1000.0
+        rho = np.bincount((X + n * np.arange(k)[:, None]).ravel(), weights=w.ravel(), minlength=k * n).reshape(k, n)
+        wait = self._svc / (1.0 - np.minimum(rho, self.load_cap))
+        srv = X[:, self._chain]  # k x users x max chain
+        lat = self._tr_in[acc, srv[:, :, 0]] + (wait[np.arange(k)[:, None, None], srv] * self._mask).sum(axis=2)
+        if srv.shape[2] > 1:
+            lat += (self._tr_msg[srv[:, :, :-1], srv[:, :, 1:]] * self._mask[:, 1:]).sum(axis=2)
+        return lat + self._tr_msg[srv[:, :, -1], acc]
 
     def user_latency_ms(self, x: list[int], access: list[int]) -> list[float]:
         """Predicted task latency per user (ms)."""
@@ -121,27 +141,43 @@ class Evaluator:
             cost += float(self._mig[self._ar, np.asarray(current), xs].sum())
         return cost
 
-    def feasible(self, x: list[int], allowed: list[bool]) -> bool:
-        """Every server's summed demand fits its capacity and only allowed servers are used."""
-        used = [[0.0] * len(DIMS) for _ in self.servers]
-        for a, s in enumerate(x):
-            if not allowed[s]:
-                return False
-            for k in range(len(DIMS)):
-                used[s][k] += self.demand[a][k]
-        return all(u <= c + 1e-9 for row, cap in zip(used, self.capacity, strict=True) for u, c in zip(row, cap, strict=True))
-
-    def eta(self, access: list[int], current: list[int] | None) -> list[list[float]]:
-        """ACO heuristic per agent and server: ``1 / (latency of the owner to s (s) + resource cost
-        of the agent on s + migration cost from its current server)``."""
+    def objective_many(self, X: np.ndarray, access: list[int], current: list[int] | None = None) -> list[float]:
+        """:meth:`objective` of each row of ``X`` (int array of shape (k, agents), one assignment
+        per row), bit for bit: the per-server loads, latencies and chain sums are computed for all
+        rows at once; the means and sums over users and agents run row by row, as numpy reduces
+        one assignment (tests/test_placement.py). The ACO's ants are scored this way."""
+        acc = np.asarray(access)
+        lat = self._lat_many(X, acc)
+        dl = self.deadline_factor * self._len * self._svc[acc] + self.slack_ms
+        late = (lat > dl).sum(axis=1)
+        rc = self._rc[self._ar, X]
+        mig = self._mig[self._ar, np.asarray(current), X] if current is not None else None
         out = []
-        for a in range(len(self.agents)):
-            acc = access[self.owner[a]]
-            row = []
-            for s in range(len(self.servers)):
-                v = (self.rtt[acc][s] + self.svc_ms[s]) / 1000.0 + self.rc[a][s]
-                if current is not None:
-                    v += self.mig[a][current[a]][s]
-                row.append(1.0 / max(v, 1e-9))
-            out.append(row)
+        for r in range(X.shape[0]):
+            cost = self.lat_w * float(lat[r].mean()) / 1000.0 + self.mu * float(late[r])
+            cost += float(rc[r].sum())
+            if mig is not None:
+                cost += float(mig[r].sum())
+            out.append(cost)
         return out
+
+    def feasible(self, x: list[int], allowed: list[bool]) -> bool:
+        """Every server's summed demand fits its capacity (``used <= cap + 1e-9`` per dimension,
+        demands added in agent order) and only allowed servers are used."""
+        xs = np.asarray(x)
+        if not np.asarray(allowed, dtype=bool)[xs].all():
+            return False
+        d = len(DIMS)
+        used = np.bincount((xs[:, None] * d + np.arange(d)).ravel(), weights=self._dem.ravel(),
+                           minlength=len(self.servers) * d).reshape(-1, d)
+        return bool((used <= self._cap + 1e-9).all())
+
+    def eta(self, access: list[int], current: list[int] | None) -> np.ndarray:
+        """ACO heuristic per agent and server, shape (agents, servers): ``1 / max(latency of the
+        owner to s (s) + resource cost of the agent on s + migration cost from its current server,
+        1e-9)``."""
+        acc = np.asarray(access)[np.asarray(self.owner, dtype=int)]
+        v = (self._rtt[acc] + self._svc) / 1000.0 + self._rc
+        if current is not None:
+            v = v + self._mig[self._ar, np.asarray(current)]
+        return 1.0 / np.maximum(v, 1e-9)

@@ -252,7 +252,8 @@ class Aco(PlacementPolicy):
         base = [s if s >= 0 else 0 for s in x]
         res = ant_system(self.ev.demand, self.ev.capacity, base, agents, allowed, eta,
                          lambda y: self.ev.objective(y, access, current), a["alpha"], a["beta"], a["rho"], a["q"],
-                         a["ants"], iterations, self.rng, warm_start=current is not None)
+                         a["ants"], iterations, self.rng, warm_start=current is not None,
+                         objective_many=lambda ys: self.ev.objective_many(ys, access, current))
         self.counts["aco_runs"] += 1
         self.counts["aco_evaluations"] += res.evaluations
         if res.assignment is None:  # no ant found room: the greedy rule (fails loudly at t = 0)
