@@ -118,6 +118,22 @@ def test_shard_cli_rows_equal_single_runs(tmp_path):
     assert got == want
 
 
+@pytest.mark.parametrize("scenario,policy,controller", [("churn", "e3", "rules"), ("semantic", "e3", "page_hinkley"),
+                                                     ("drift", "sed_ewma", None), ("semantic", "oracle_avoid", None)])
+def test_summaries_without_files_equal_the_written_runs(cfg, tmp_path, scenario, policy, controller):
+    """simulate_summaries keeps the latency column in memory and drops audit records: every
+    summary field but wall_s must equal what `e3 simulate` writes to summary.json."""
+    from e3.experiment.run import simulate_summaries
+
+    over = {"controller": controller} if controller else None
+    got = simulate_summaries(cfg, scenario, policy, [1, 2], over)
+    for seed, s in zip([1, 2], got, strict=True):
+        simulate(cfg, scenario, policy, seed, tmp_path / f"seed{seed}", policy_overrides=over)
+        written = json.loads((tmp_path / f"seed{seed}" / "summary.json").read_text())
+        assert json.dumps({k: v for k, v in s.items() if k != "wall_s"}, sort_keys=True) == \
+            json.dumps(written, sort_keys=True)
+
+
 def test_shard_cli_with_several_scenarios_writes_each_scenario_as_alone(tmp_path):
     # one job per (study, point) runs the study's scenarios in turn: each file equals its own run
     together = str(tmp_path / "together" / "{scenario}.jsonl")

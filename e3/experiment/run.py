@@ -149,7 +149,7 @@ def load_run_inputs(cfg: dict[str, Any], scenario: str, policy: str,
 
 
 def build_simulation(cfg: dict[str, Any], scenario: str, policy: str, seed: int, n_tasks: int | None,
-                     trace_path: Path, policy_overrides: dict[str, Any] | None = None,
+                     trace_path: Path | None, policy_overrides: dict[str, Any] | None = None,
                      plugins: tuple[str, ...] = (), progress=None, audit_sink=None,
                      inputs: RunInputs | None = None) -> Simulation:
     """Assemble a :class:`Simulation` from the config (pool, priors, workload, truth, policy).
@@ -239,16 +239,18 @@ def read_trace_column(trace_path: Path, column: str) -> np.ndarray:
     return pacsv.read_csv(trace_path, convert_options=opts).column(0).to_numpy()
 
 
-def summarize(simulation: Simulation, trace_path: Path, cfg: dict[str, Any], seed: int,
+def summarize(simulation: Simulation, trace_path: Path | None, cfg: dict[str, Any], seed: int,
               workload: WorkloadSpec | None = None) -> dict[str, Any]:
     """The ``summary.json`` content of a finished run.
 
     Args:
+        trace_path: the run's trace file, or None for a run that kept its latencies in memory
+            (``Simulation(trace_path=None)``).
         workload: the run's workload (with a generated pool its rate is scaled); default: the
             config's ``workload`` section. Feeds the offered-load figures (``load``).
     """
     s = simulation.stats
-    lat = read_trace_column(trace_path, "latency_ms")
+    lat = read_trace_column(trace_path, "latency_ms") if trace_path is not None else simulation.latency_ms
     util = {d: (b / s.makespan_ms if s.makespan_ms > 0 else 0.0) for d, b in s.busy_ms.items()}
     pol = simulation.policy
     ps = pol.summary()
@@ -350,21 +352,25 @@ def simulate_batch(cfg: dict[str, Any], scenario: str, policy: str, seeds: list[
 def simulate_summaries(cfg: dict[str, Any], scenario: str, policy: str, seeds: list[int],
                        policy_overrides: dict[str, Any] | None = None, plugins: tuple[str, ...] = (),
                        n_tasks: int | None = None) -> list[dict[str, Any]]:
-    """Run one cell for several seeds and return their summaries, keeping no files.
+    """Run one cell for several seeds and return their summaries, writing no files.
 
-    Each seed runs exactly as :func:`simulate` runs it (the trace goes to a temporary folder that
-    is removed), so the summaries equal those of separate ``e3 simulate`` runs. Studies that read
-    only summaries (the operating points) batch their runs this way.
+    Each seed runs as :func:`simulate` runs it, with two differences that change no figure: the
+    trace keeps only its latency column in memory (:class:`e3.sim.trace.LatencyColumn`, the
+    values the trace file would hold), and audit records are dropped as they come. So the
+    summaries equal those of separate ``e3 simulate`` runs (tested, ``wall_s`` aside). Studies
+    that read only summaries (the operating points) batch their runs this way.
 
     Returns:
         One summary dict per seed, in order (``wall_s`` included).
     """
-    import tempfile
-
     inputs = load_run_inputs(cfg, scenario, policy, policy_overrides, plugins, n_tasks)
     out = []
-    with tempfile.TemporaryDirectory(prefix="e3-summaries-") as tmp:
-        for seed in seeds:
-            out.append(simulate(cfg, scenario, policy, seed, Path(tmp) / f"seed{seed}", n_tasks,
-                                policy_overrides=policy_overrides, plugins=plugins, inputs=inputs))
+    for seed in seeds:
+        simulation = build_simulation(cfg, scenario, policy, seed, n_tasks, None, policy_overrides, plugins,
+                                      None, lambda rec: None, inputs=inputs)
+        simulation.run()
+        summary = summarize(simulation, None, cfg, seed, inputs.workload)
+        if (warning := fallback_warning(summary)) is not None:
+            print(f"e3: warning: {warning}", file=sys.stderr, flush=True)
+        out.append(summary)
     return out

@@ -32,7 +32,7 @@ from e3.sim.devices import DevicePrior
 from e3.sim.observation import Annotation, DeviceState, Observation, new_completed_task
 from e3.sim.policy_api import PolicyFactory
 from e3.sim.scenario import Scenario
-from e3.sim.trace import TraceWriter
+from e3.sim.trace import LatencyColumn, TraceWriter
 from e3.sim.truth import GroundTruth, OracleView, TruthSpec
 from e3.sim.workload import TaskView, WorkloadSpec, generate
 
@@ -129,7 +129,8 @@ class Simulation:
             policy and scenario of a replicate faces the same tasks and the same base truth; the
             policy's own stream derives from (seed, scenario, policy).
         n_tasks: horizon in tasks.
-        trace_path: per-task trace output (.parquet or .csv), streamed.
+        trace_path: per-task trace output (.parquet or .csv), streamed; None: no file, only the
+            latency column is kept (:attr:`latency_ms` after :meth:`run`).
         progress: optional ``callable(str)``; called about every 10 % of the horizon.
         controllers: config ``controllers`` section (meta-controller options), handed to the policy.
         audit_sink: callable(record) receiving the policy's audit records as they happen.
@@ -137,11 +138,12 @@ class Simulation:
 
     def __init__(self, pool: list[DevicePrior], scenario: Scenario, workload: WorkloadSpec,
                  truth: TruthSpec, policy_cls: PolicyFactory, policy_params: dict[str, Any],
-                 seed: int, n_tasks: int, trace_path: str | Path,
+                 seed: int, n_tasks: int, trace_path: str | Path | None,
                  progress: Callable[[str], None] | None = None,
                  controllers: dict[str, Any] | None = None, audit_sink=None) -> None:
         self.pool, self.scenario, self.n_tasks = pool, scenario, n_tasks
-        self.trace_path = Path(trace_path)
+        self.trace_path = Path(trace_path) if trace_path is not None else None
+        self.latency_ms = None  # float64 array (ms), set by run() when trace_path is None
         self.progress = progress
         # Workload, mismatch jitter and noise depend on the replicate seed only: every policy and
         # every scenario of a replicate faces the same tasks and the same base truth.
@@ -279,7 +281,7 @@ class Simulation:
         self._procs = {st.name: _DeviceProc(env=self.env, model=self, state=st, name=st.name)
                        for st in self._states}
         _ArrivalProc(env=self.env, model=self, tasks=self._tasks, name="arrivals")
-        with TraceWriter(self.trace_path) as w:
+        with (TraceWriter(self.trace_path) if self.trace_path is not None else LatencyColumn()) as w:
             self._writer = w
             # Objects from before the run (imported libraries, config) are long-lived: keep the
             # cyclic garbage collector from re-scanning them at every full collection.
@@ -288,6 +290,8 @@ class Simulation:
                 self.env.run()
             finally:
                 gc.unfreeze()
+        if isinstance(w, LatencyColumn):
+            self.latency_ms = w.latency_ms()
         if self._jobs or self.stats.n_tasks != self.n_tasks:
             raise E3Error(f"conservation violated: {self.stats.n_tasks} of {self.n_tasks} tasks finished, "
                           f"{len(self._jobs)} still in the system")

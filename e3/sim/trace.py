@@ -141,6 +141,48 @@ class TraceWriter:
         self._writer.close()
 
 
+class LatencyColumn(TraceWriter):
+    """A :class:`TraceWriter` that writes no file and keeps only the ``latency_ms`` column, for
+    runs that report just their summary (the operating-point study): the rows are buffered,
+    ordered and turned into ``end_ms - arrival_ms`` exactly as the writer does, so
+    :meth:`latency_ms` equals the column read back from the file it would have written.
+
+    Use as a context manager, like the writer.
+
+    Raises:
+        RuntimeError: on exit, a task before a finished one never finished (a gap in task_id).
+    """
+
+    def __init__(self, batch_rows: int = 65536) -> None:
+        super().__init__(Path("latency_ms"), batch_rows)  # the path is never opened
+        self._chunks: list[np.ndarray] = []
+
+    def __enter__(self) -> LatencyColumn:
+        return self
+
+    def _flush(self, rows: int) -> None:
+        if rows == 0:
+            return
+        arrival = np.array([t.arrival_ms for t in self._task[:rows]], dtype=np.float64)
+        end = np.array(self._end[:rows], dtype=np.float64)
+        self._chunks.append(end - arrival)  # as TraceWriter._flush's latency_ms
+        for col in self._cols:
+            del col[:rows]
+        self._base += rows
+        self.rows_written += rows
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            waiting = sum(t is not None for t in self._task[self._next - self._base:])
+            if waiting:
+                raise RuntimeError(f"trace has {waiting} rows after a gap at task {self._next}")
+            self._flush(self._next - self._base)
+
+    def latency_ms(self) -> np.ndarray:
+        """Task latencies in ms (``end_ms - arrival_ms``), shape (rows,), in task_id order."""
+        return np.concatenate(self._chunks) if self._chunks else np.empty(0, dtype=np.float64)
+
+
 class RowTraceWriter:
     """Write trace rows (tuples in ``schema``'s column order) to ``path`` (.parquet or .csv).
 
