@@ -13,7 +13,7 @@ import random
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from e3.agent.opm import OnlinePerformanceModel
@@ -237,3 +237,58 @@ def test_opm_mean_and_std_equal_numpy_bit_for_bit(values):
 
     x = np.array(values, dtype=float)
     assert mean_of(x) == np.mean(x) and std_of(x) == np.std(x)
+
+
+def _fit_eq1_reference(x_in, x_out, y):
+    """fit_eq1_nonneg as written with numpy's public np.linalg calls (before issue 11's change)."""
+    import numpy as np
+
+    X = np.column_stack([x_in, x_out]).astype(float)
+    if len(y) < 2 or np.linalg.matrix_rank(X) < 2:
+        return None
+    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+    a, b = float(coef[0]), float(coef[1])
+    if a >= 0 and b >= 0:
+        return a, b
+    best = None
+    for j in (0, 1):
+        col = X[:, j]
+        denom = float(col @ col)
+        v = max(0.0, float(col @ y) / denom) if denom > 0 else 0.0
+        cand = (v, 0.0) if j == 0 else (0.0, v)
+        sse = float(np.sum((y - X @ np.array(cand)) ** 2))
+        if best is None or sse < best[0]:
+            best = (sse, cand)
+    return best[1]
+
+
+_TOKENS = st.integers(min_value=0, max_value=8192)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_TOKENS, _TOKENS, st.floats(min_value=0.0, max_value=1e6, allow_nan=False)),
+                min_size=1, max_size=40),
+       st.sampled_from(["free", "proportional", "constant_out"]))
+def test_fit_eq1_nonneg_equals_numpy_linalg_bit_for_bit(rows, shape):
+    """The steady refit calls numpy's LAPACK gufuncs directly; coefficients, rank decisions (None)
+    and the NNLS fallback must equal the np.linalg.matrix_rank / np.linalg.lstsq version exactly,
+    rank-deficient windows (x_out proportional to x_in, or constant) included."""
+    import numpy as np
+
+    from e3.agent.opm import fit_eq1_nonneg
+
+    x_in = np.array([r[0] for r in rows], dtype=float)
+    x_out = {"free": np.array([r[1] for r in rows], dtype=float), "proportional": 3.0 * x_in,
+             "constant_out": np.full(len(rows), float(rows[0][1]))}[shape]
+    y = np.array([r[2] for r in rows], dtype=float)
+    assert fit_eq1_nonneg(x_in, x_out, y) == _fit_eq1_reference(x_in, x_out, y)
+
+
+def test_fit_eq1_nonneg_refuses_nan_as_numpy_does():
+    import numpy as np
+
+    from e3.agent.opm import fit_eq1_nonneg
+
+    x = np.array([1.0, 2.0, np.nan])
+    with pytest.raises(np.linalg.LinAlgError):
+        fit_eq1_nonneg(x, np.array([1.0, 5.0, 2.0]), np.array([3.0, 4.0, 5.0]))
