@@ -106,6 +106,14 @@ class TraceWriter:
         """Write the first ``rows`` buffered rows (all finished) and drop them from the buffers."""
         if rows == 0:
             return
+        self._write(rows)
+        for col in self._cols:
+            del col[:rows]
+        self._base += rows
+        self.rows_written += rows
+
+    def _write(self, rows: int) -> None:
+        """Write the first ``rows`` buffered rows to the file."""
         tasks = self._task[:rows]
         arrival = np.array([t.arrival_ms for t in tasks], dtype=np.float64)
         start = np.array(self._start[:rows], dtype=np.float64)
@@ -127,10 +135,6 @@ class TraceWriter:
             pa.array(self._redispatches[:rows], type=pa.int32()),
         ]
         self._writer.write_table(pa.Table.from_arrays(arrays, schema=SCHEMA))
-        for col in self._cols:
-            del col[:rows]
-        self._base += rows
-        self.rows_written += rows
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
@@ -138,7 +142,8 @@ class TraceWriter:
             if waiting:
                 raise RuntimeError(f"trace has {waiting} rows after a gap at task {self._next}")
             self._flush(self._next - self._base)
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()
 
 
 class LatencyColumn(TraceWriter):
@@ -160,23 +165,10 @@ class LatencyColumn(TraceWriter):
     def __enter__(self) -> LatencyColumn:
         return self
 
-    def _flush(self, rows: int) -> None:
-        if rows == 0:
-            return
+    def _write(self, rows: int) -> None:
         arrival = np.array([t.arrival_ms for t in self._task[:rows]], dtype=np.float64)
         end = np.array(self._end[:rows], dtype=np.float64)
-        self._chunks.append(end - arrival)  # as TraceWriter._flush's latency_ms
-        for col in self._cols:
-            del col[:rows]
-        self._base += rows
-        self.rows_written += rows
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            waiting = sum(t is not None for t in self._task[self._next - self._base:])
-            if waiting:
-                raise RuntimeError(f"trace has {waiting} rows after a gap at task {self._next}")
-            self._flush(self._next - self._base)
+        self._chunks.append(end - arrival)  # as TraceWriter._write's latency_ms
 
     def latency_ms(self) -> np.ndarray:
         """Task latencies in ms (``end_ms - arrival_ms``), shape (rows,), in task_id order."""
