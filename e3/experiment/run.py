@@ -279,6 +279,13 @@ def summarize(simulation: Simulation, trace_path: Path | None, cfg: dict[str, An
     }
 
 
+def _warn_fallbacks(summary: dict[str, Any]) -> None:
+    """Print :func:`e3.agent.controllers.fallback_warning`'s warning, if any, to stderr (the
+    run's log under Snakemake)."""
+    if (warning := fallback_warning(summary)) is not None:
+        print(f"e3: warning: {warning}", file=sys.stderr, flush=True)
+
+
 def simulate(cfg: dict[str, Any], scenario: str, policy: str, seed: int, out_dir: str | Path,
              n_tasks: int | None = None, trace_format: str | None = None,
              policy_overrides: dict[str, Any] | None = None, plugins: tuple[str, ...] = (),
@@ -310,8 +317,7 @@ def simulate(cfg: dict[str, Any], scenario: str, policy: str, seed: int, out_dir
         wall = summary.pop("wall_s")
         write_json_atomic(staging / "summary.json", summary)
         write_json_atomic(staging / "timing.json", {"wall_s": wall, "tasks_per_s": summary["n_tasks"] / max(wall, 1e-9)})
-    if (warning := fallback_warning(summary)) is not None:  # stderr is the run's log under Snakemake
-        print(f"e3: warning: {warning}", file=sys.stderr, flush=True)
+    _warn_fallbacks(summary)
     summary["wall_s"] = wall
     return summary
 
@@ -370,7 +376,6 @@ def simulate_summaries(cfg: dict[str, Any], scenario: str, policy: str, seeds: l
                                       None, lambda rec: None, inputs=inputs)
         simulation.run()
         summary = summarize(simulation, None, cfg, seed, inputs.workload)
-        if (warning := fallback_warning(summary)) is not None:
-            print(f"e3: warning: {warning}", file=sys.stderr, flush=True)
+        _warn_fallbacks(summary)
         out.append(summary)
     return out

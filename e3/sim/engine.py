@@ -290,7 +290,7 @@ class Simulation:
                 self.env.run()
             finally:
                 gc.unfreeze()
-        if isinstance(w, LatencyColumn):
+        if self.trace_path is None:
             self.latency_ms = w.latency_ms()
         if self._jobs or self.stats.n_tasks != self.n_tasks:
             raise E3Error(f"conservation violated: {self.stats.n_tasks} of {self.n_tasks} tasks finished, "
