@@ -55,12 +55,27 @@ def _program_inputs(system: System):
     return nodes, models, cap, demand, svc
 
 
+#: Solved programs of this process, keyed by everything :func:`plan_for` passes to the solver.
+#: The same program recurs: the rate calibration and the best static plan once per cell of a
+#: scenario, the multi-agent planner's first plan once per seed. HiGHS is deterministic, so a
+#: repeat returns what a new solve would.
+_PLANS: dict[tuple, Plan] = {}
+
+
 def plan_for(system: System, f: dict[str, Any], rates: dict[str, float], current=None, churn: float = 0.0,
              stretch_weight: float = 0.0) -> Plan:
-    """The deployment program (:func:`e3.fairness.static.best_deployment`) of this system."""
-    nodes, models, cap, demand, svc = _program_inputs(system)
-    return best_deployment(nodes, models, cap, demand, svc, rates, f["static"]["service_weight_per_s"], current, churn,
-                           stretch_weight)
+    """The deployment program (:func:`e3.fairness.static.best_deployment`) of this system
+    (remembered per process; callers only read the returned :class:`Plan`)."""
+    key = (repr(system), f["static"]["service_weight_per_s"], tuple(sorted(rates.items())),
+           None if current is None else tuple(sorted(current)), churn, stretch_weight)
+    plan = _PLANS.get(key)
+    if plan is None:
+        if len(_PLANS) >= 4096:  # bounded: most epoch plans never recur
+            _PLANS.clear()
+        nodes, models, cap, demand, svc = _program_inputs(system)
+        plan = _PLANS[key] = best_deployment(nodes, models, cap, demand, svc, rates, f["static"]["service_weight_per_s"],
+                                             current, churn, stretch_weight)
+    return plan
 
 
 def calibrate_rate(system: System, f: dict[str, Any], mix: dict[str, float], target: float) -> float:

@@ -27,7 +27,7 @@ import salabim as sim
 from e3.errors import E3Error
 from e3.seeds import stream
 from e3.sim.backlog import TrueBacklog
-from e3.sim.components import quiet_component
+from e3.sim.components import QuietEnvironment, quiet_component
 from e3.sim.devices import DevicePrior
 from e3.sim.observation import Annotation, DeviceState, Observation, new_completed_task
 from e3.sim.policy_api import PolicyFactory
@@ -277,7 +277,7 @@ class Simulation:
         """Run to completion of every task; write the trace. Returns the counters."""
         self._t0 = time.perf_counter()
         # All randomness comes from e3's own streams; salabim's global seeding is neutralised.
-        self.env = sim.Environment(trace=False, random_seed=0, set_numpy_random_seed=False)
+        self.env = QuietEnvironment(trace=False, random_seed=0, set_numpy_random_seed=False)
         self._procs = {st.name: _DeviceProc(env=self.env, model=self, state=st, name=st.name)
                        for st in self._states}
         _ArrivalProc(env=self.env, model=self, tasks=self._tasks, name="arrivals")

@@ -45,7 +45,7 @@ import salabim as sim
 
 from e3.errors import E3Error
 from e3.seeds import stream
-from e3.sim.components import quiet_component
+from e3.sim.components import QuietEnvironment, quiet_component
 from e3.sim.network import Network
 from e3.sim.nodes import ACTIVATING, ACTIVE, DEACTIVATING, INACTIVE, Node, Pod, SharedProcessor
 from e3.sim.trace import RowTraceWriter
@@ -177,9 +177,18 @@ class ServingObservation:
     recent: deque = field(default_factory=lambda: deque(maxlen=2000))
     activation_ms_observed: list[tuple[str, str, float]] = field(default_factory=list)
 
+    _active: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False, compare=False)
+
     def active_pods(self, model: str) -> list[str]:
-        """Nodes with an active pod of ``model``, in node order."""
-        return [n for n in self.nodes if self.pods[(n, model)].state == ACTIVE]
+        """Nodes with an active pod of ``model``, in node order (a new list per call)."""
+        nodes = self._active.get(model)
+        if nodes is None:  # routers ask per request; pod states change per slot at most
+            nodes = self._active[model] = tuple(n for n in self.nodes if self.pods[(n, model)].state == ACTIVE)
+        return list(nodes)
+
+    def pod_state_changed(self, model: str) -> None:
+        """Engine hook: a pod of ``model`` changed state, so its active nodes are recomputed."""
+        self._active.pop(model, None)
 
 
 @dataclass(frozen=True)
@@ -409,6 +418,7 @@ class ServingSimulation:
         self.models = list(models)
         self._nodes = {n.name: n for n in nodes}
         self._pods = {(n.name, m): Pod(n.name, m, dict(demand[(n.name, m)])) for n in nodes for m in models}
+        self._node_pods = {n.name: [self._pods[(n.name, m)] for m in models] for n in nodes}  # model order
         self._requests = requests
         self._truth = ServingTruth(base_service_ms, self._pods, spec.mismatch_sigma, spec.noise_sigma,
                                    stream(seed, "serving", "truth"))
@@ -435,12 +445,17 @@ class ServingSimulation:
     # --- telemetry mirrors ------------------------------------------------------------------------
     def _sync(self, pod: Pod) -> None:
         st = self._status[pod.key]
+        if st.state != pod.state:
+            self.obs.pod_state_changed(pod.model)
         st.state, st.queue_length, st.busy, st.activations = pod.state, len(pod.queue), pod.in_service is not None, pod.activations
-        node = self._nodes[pod.node]
-        ns = self.obs.nodes[pod.node]
-        ns.used.update(node.used)
-        ns.busy_jobs = len(self._proc[pod.node])
-        mu = self.stats.max_used[pod.node]
+        self.obs.nodes[pod.node].busy_jobs = len(self._proc[pod.node])
+
+    def _sync_used(self, node_name: str) -> None:
+        """Mirror a node's reservations and track their maxima; called wherever they change
+        (:meth:`Node.reserve` in ``_activate``, :meth:`Node.release` in ``_deactivated``)."""
+        node = self._nodes[node_name]
+        self.obs.nodes[node_name].used.update(node.used)
+        mu = self.stats.max_used[node_name]
         for d, v in node.used.items():
             mu[d] = max(mu[d], v)
 
@@ -454,6 +469,7 @@ class ServingSimulation:
             self.stats.refused_activations += 1
             return False
         node.reserve(pod.demand)
+        self._sync_used(pod.node)
         pod.epoch += 1
         if immediate:
             pod.state = ACTIVE
@@ -506,6 +522,7 @@ class ServingSimulation:
             return
         pod.state = INACTIVE
         self._nodes[pod.node].release(pod.demand)
+        self._sync_used(pod.node)
         self._sync(pod)
 
     def _orphan(self, r: _Req) -> None:
@@ -590,7 +607,7 @@ class ServingSimulation:
         self._advance(node)
         now = self.env.now()
         proc = self._proc[node]
-        pods = [self._pods[(node, m)] for m in self.models]
+        pods = self._node_pods[node]
         while True:
             if self.spec.sharing == "fifo":
                 if len(proc) > 0:
@@ -707,7 +724,7 @@ class ServingSimulation:
             E3Error: conservation violated (a request neither served, timed out nor failed).
         """
         t0 = time.perf_counter()
-        self.env = sim.Environment(trace=False, random_seed=0, set_numpy_random_seed=False)
+        self.env = QuietEnvironment(trace=False, random_seed=0, set_numpy_random_seed=False)
         self._slot_index = 0
         self._timers = _Timers(env=self.env, name="timers")
         self._nodeprocs = {n: _NodeProc(env=self.env, model=self, node=n, name=f"node.{n}") for n in self._nodes}
