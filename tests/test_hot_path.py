@@ -9,7 +9,10 @@ against the formulas.
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -20,7 +23,7 @@ from e3.agent.opm import OnlinePerformanceModel
 from e3.mlperf.pool import DevicePrior
 from e3.service_model import service_ms
 from e3.sim.observation import DeviceState, Observation
-from e3.sim.trace import SCHEMA, TraceWriter
+from e3.sim.trace import SCHEMA, TraceWriter, bool_array, fixed_width_array, string_array
 from e3.sim.workload import TaskView
 
 
@@ -65,6 +68,51 @@ def test_trace_writer_out_of_order_equals_sorted_rows(tmp_path, batch_rows):
     got = pq.read_table(path)
     assert got.schema == SCHEMA
     assert got.equals(_reference_table(rows))
+    # The latencies kept in memory (what summary.json is computed from) are the file's column.
+    assert w.latency_ms().tobytes() == got.column("latency_ms").to_numpy().tobytes()
+
+
+def test_trace_file_bytes_equal_a_file_of_pa_array_columns(tmp_path):
+    """The numpy-buffer columns write the same bytes as columns built by ``pa.array``."""
+    rows = _rows(300, random.Random(5))
+    with TraceWriter(tmp_path / "w.parquet", batch_rows=64) as w:
+        for r in rows:
+            w.add(*r)
+    ref = _reference_table(rows)
+    with pq.ParquetWriter(tmp_path / "r.parquet", SCHEMA, compression="zstd") as pw:
+        for off in range(0, len(rows), 64):
+            pw.write_table(ref.slice(off, 64))
+    assert (tmp_path / "w.parquet").read_bytes() == (tmp_path / "r.parquet").read_bytes()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(), max_size=40), st.lists(st.booleans(), max_size=70),
+       st.lists(st.integers(-2**31, 2**31 - 1), max_size=40), st.lists(st.floats(allow_nan=True), max_size=40))
+def test_buffer_columns_equal_pa_array(texts, bools, ints, floats):
+    assert string_array(texts).equals(pa.array(texts, type=pa.string()))
+    assert bool_array(bools).equals(pa.array(bools, type=pa.bool_()))
+    assert fixed_width_array(np.array(ints, dtype=np.int32), pa.int32()).equals(pa.array(ints, type=pa.int32()))
+    got = fixed_width_array(np.array(floats, dtype=np.float64), pa.float64())
+    assert got.to_numpy().tobytes() == np.array(floats, dtype=np.float64).tobytes()  # NaN != NaN in equals
+    for arr in (string_array(texts), bool_array(bools), got):
+        arr.validate(full=True)
+
+
+def test_fixed_width_array_refuses_another_dtype():
+    with pytest.raises(ValueError, match="need a 1-d int64 array, got float64"):
+        fixed_width_array(np.zeros(3), pa.int64())
+
+
+def test_a_simulation_run_does_not_import_pandas(repo, tmp_path):
+    """pandas costs about 0.3 s of CPU per process; the E3 trace writer avoids pyarrow's lazy
+    pandas import, so a simulation job never pays it (a structural check, not a timing)."""
+    code = ("import sys; from e3.cli import main; "
+            f"main(['simulate', '--config', {str(repo / 'config' / 'config.yaml')!r}, '--scenario', 'churn', "
+            f"'--policy', 'e3', '--seeds', '1', '--tasks', '300', '--out', {str(tmp_path / 'r{seed}')!r}]); "
+            "print('pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stderr
+    assert (tmp_path / "r1" / "tasks.parquet").is_file()
 
 
 def test_trace_writer_reports_a_gap(tmp_path):

@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from e3 import __version__
 from e3.agent.controllers import fallback_warning
@@ -231,26 +229,19 @@ def trace_workload(tcfg: dict[str, Any], pool: list, truth: TruthSpec) -> tuple[
     return replace(base, time_scale=scale), info
 
 
-def read_trace_column(trace_path: Path, column: str) -> np.ndarray:
-    """One column of a trace file (.parquet or .csv) as a numpy array."""
-    if trace_path.suffix == ".parquet":
-        return pq.read_table(trace_path, columns=[column]).column(0).to_numpy()
-    opts = pacsv.ConvertOptions(include_columns=[column])
-    return pacsv.read_csv(trace_path, convert_options=opts).column(0).to_numpy()
-
-
-def summarize(simulation: Simulation, trace_path: Path | None, cfg: dict[str, Any], seed: int,
+def summarize(simulation: Simulation, cfg: dict[str, Any], seed: int,
               workload: WorkloadSpec | None = None) -> dict[str, Any]:
     """The ``summary.json`` content of a finished run.
 
+    Latency statistics come from :attr:`Simulation.latency_ms`, the trace's ``latency_ms`` column
+    as the writer built it (equal to reading it back from the file; not read back).
+
     Args:
-        trace_path: the run's trace file, or None for a run that kept its latencies in memory
-            (``Simulation(trace_path=None)``).
         workload: the run's workload (with a generated pool its rate is scaled); default: the
             config's ``workload`` section. Feeds the offered-load figures (``load``).
     """
     s = simulation.stats
-    lat = read_trace_column(trace_path, "latency_ms") if trace_path is not None else simulation.latency_ms
+    lat = simulation.latency_ms  # the trace's latency_ms column, kept by the writer (no read-back)
     util = {d: (b / s.makespan_ms if s.makespan_ms > 0 else 0.0) for d, b in s.busy_ms.items()}
     pol = simulation.policy
     ps = pol.summary()
@@ -313,7 +304,7 @@ def simulate(cfg: dict[str, Any], scenario: str, policy: str, seed: int, out_dir
             simulation.run()
         if audit_path.stat().st_size == 0:
             audit_path.unlink()
-        summary = summarize(simulation, trace, cfg, seed, inputs.workload)
+        summary = summarize(simulation, cfg, seed, inputs.workload)
         wall = summary.pop("wall_s")
         write_json_atomic(staging / "summary.json", summary)
         write_json_atomic(staging / "timing.json", {"wall_s": wall, "tasks_per_s": summary["n_tasks"] / max(wall, 1e-9)})
@@ -375,7 +366,7 @@ def simulate_summaries(cfg: dict[str, Any], scenario: str, policy: str, seeds: l
         simulation = build_simulation(cfg, scenario, policy, seed, n_tasks, None, policy_overrides, plugins,
                                       None, lambda rec: None, inputs=inputs)
         simulation.run()
-        summary = summarize(simulation, None, cfg, seed, inputs.workload)
+        summary = summarize(simulation, cfg, seed, inputs.workload)
         _warn_fallbacks(summary)
         out.append(summary)
     return out

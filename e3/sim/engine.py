@@ -129,8 +129,8 @@ class Simulation:
             policy and scenario of a replicate faces the same tasks and the same base truth; the
             policy's own stream derives from (seed, scenario, policy).
         n_tasks: horizon in tasks.
-        trace_path: per-task trace output (.parquet or .csv), streamed; None: no file, only the
-            latency column is kept (:attr:`latency_ms` after :meth:`run`).
+        trace_path: per-task trace output (.parquet or .csv), streamed; None: no file. Either
+            way the latency column is kept (:attr:`latency_ms` after :meth:`run`).
         progress: optional ``callable(str)``; called about every 10 % of the horizon.
         controllers: config ``controllers`` section (meta-controller options), handed to the policy.
         audit_sink: callable(record) receiving the policy's audit records as they happen.
@@ -143,7 +143,7 @@ class Simulation:
                  controllers: dict[str, Any] | None = None, audit_sink=None) -> None:
         self.pool, self.scenario, self.n_tasks = pool, scenario, n_tasks
         self.trace_path = Path(trace_path) if trace_path is not None else None
-        self.latency_ms = None  # float64 array (ms), set by run() when trace_path is None
+        self.latency_ms = None  # float64 array (ms): the trace's latency_ms column, set by run()
         self.progress = progress
         # Workload, mismatch jitter and noise depend on the replicate seed only: every policy and
         # every scenario of a replicate faces the same tasks and the same base truth.
@@ -290,8 +290,7 @@ class Simulation:
                 self.env.run()
             finally:
                 gc.unfreeze()
-        if self.trace_path is None:
-            self.latency_ms = w.latency_ms()
+        self.latency_ms = w.latency_ms()
         if self._jobs or self.stats.n_tasks != self.n_tasks:
             raise E3Error(f"conservation violated: {self.stats.n_tasks} of {self.n_tasks} tasks finished, "
                           f"{len(self._jobs)} still in the system")

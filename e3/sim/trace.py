@@ -29,6 +29,40 @@ SCHEMA = pa.schema([
 COLUMNS = SCHEMA.names
 
 
+# pyarrow imports pandas (about 0.3 s of CPU) the first time ``pa.array`` converts anything,
+# through its pandas shim. A simulation job needs no pandas, so the E3 trace writer builds its
+# columns from numpy buffers instead: the same arrays (``Array.equals``), so the same file bytes.
+_NUMPY_DTYPE = {pa.int32(): np.dtype(np.int32), pa.int64(): np.dtype(np.int64), pa.float64(): np.dtype(np.float64)}
+
+
+def fixed_width_array(values: np.ndarray, type_: pa.DataType) -> pa.Array:
+    """A pyarrow array of ``type_`` (int32, int64, float64) over ``values``' buffer, no nulls.
+
+    Args:
+        values: 1-d array whose dtype is ``type_``'s (e.g. float64 for ``pa.float64()``).
+
+    Raises:
+        ValueError: ``values`` is not 1-d or its dtype is not ``type_``'s.
+    """
+    if values.ndim != 1 or _NUMPY_DTYPE.get(type_) != values.dtype:
+        raise ValueError(f"fixed_width_array: need a 1-d {type_} array, got {values.dtype} of shape {values.shape}")
+    return pa.Array.from_buffers(type_, len(values), [None, pa.py_buffer(np.ascontiguousarray(values))])
+
+
+def string_array(values: list[str]) -> pa.Array:
+    """A pyarrow ``string`` array of ``values`` (UTF-8, int32 offsets, no nulls)."""
+    data = [v.encode() for v in values]
+    offsets = np.zeros(len(data) + 1, dtype=np.int32)
+    np.cumsum([len(b) for b in data], out=offsets[1:])
+    return pa.Array.from_buffers(pa.string(), len(data), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))])
+
+
+def bool_array(values: list[bool]) -> pa.Array:
+    """A pyarrow ``bool`` array of ``values`` (bit-packed, least significant bit first, no nulls)."""
+    bits = np.packbits(np.asarray(values, dtype=bool), bitorder="little")
+    return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
+
+
 class TraceWriter:
     """Write one row per finished task to ``path`` (.parquet or .csv) with the :data:`COLUMNS`.
 
@@ -55,6 +89,7 @@ class TraceWriter:
         self._redispatches: list[int] = []
         self._cols = (self._task, self._dispatch, self._device, self._start, self._end, self._stutter,
                       self._redispatches)
+        self._latency_chunks: list[np.ndarray] = []
         self._writer = None
         self.rows_written = 0
 
@@ -113,28 +148,35 @@ class TraceWriter:
         self.rows_written += rows
 
     def _write(self, rows: int) -> None:
-        """Write the first ``rows`` buffered rows to the file."""
+        """Write the first ``rows`` buffered rows to the file and keep their latencies."""
         tasks = self._task[:rows]
         arrival = np.array([t.arrival_ms for t in tasks], dtype=np.float64)
         start = np.array(self._start[:rows], dtype=np.float64)
         end = np.array(self._end[:rows], dtype=np.float64)
+        latency = end - arrival
+        self._latency_chunks.append(latency)
         arrays = [
-            pa.array([t.task_id for t in tasks], type=pa.int64()),
-            pa.array([t.kind for t in tasks], type=pa.string()),
-            pa.array([t.input_tokens for t in tasks], type=pa.int32()),
-            pa.array([t.output_tokens for t in tasks], type=pa.int32()),
-            pa.array(arrival),
-            pa.array(self._dispatch[:rows], type=pa.float64()),
-            pa.array(self._device[:rows], type=pa.string()),
-            pa.array(start),
-            pa.array(end),
-            pa.array(end - start),      # service_ms; IEEE subtraction, as in Python
-            pa.array(start - arrival),  # wait_ms
-            pa.array(end - arrival),    # latency_ms
-            pa.array(self._stutter[:rows], type=pa.bool_()),
-            pa.array(self._redispatches[:rows], type=pa.int32()),
+            fixed_width_array(np.array([t.task_id for t in tasks], dtype=np.int64), pa.int64()),
+            string_array([t.kind for t in tasks]),
+            fixed_width_array(np.array([t.input_tokens for t in tasks], dtype=np.int32), pa.int32()),
+            fixed_width_array(np.array([t.output_tokens for t in tasks], dtype=np.int32), pa.int32()),
+            fixed_width_array(arrival, pa.float64()),
+            fixed_width_array(np.array(self._dispatch[:rows], dtype=np.float64), pa.float64()),
+            string_array(self._device[:rows]),
+            fixed_width_array(start, pa.float64()),
+            fixed_width_array(end, pa.float64()),
+            fixed_width_array(end - start, pa.float64()),      # service_ms; IEEE subtraction, as in Python
+            fixed_width_array(start - arrival, pa.float64()),  # wait_ms
+            fixed_width_array(latency, pa.float64()),
+            bool_array(self._stutter[:rows]),
+            fixed_width_array(np.array(self._redispatches[:rows], dtype=np.int32), pa.int32()),
         ]
         self._writer.write_table(pa.Table.from_arrays(arrays, schema=SCHEMA))
+
+    def latency_ms(self) -> np.ndarray:
+        """Latencies of the rows written so far in ms (``end_ms - arrival_ms``, the file's
+        ``latency_ms`` column), shape (rows,), in task_id order; all rows after exit."""
+        return np.concatenate(self._latency_chunks) if self._latency_chunks else np.empty(0, dtype=np.float64)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
@@ -160,7 +202,6 @@ class LatencyColumn(TraceWriter):
 
     def __init__(self, batch_rows: int = 65536) -> None:
         super().__init__(Path("latency_ms"), batch_rows)  # the path is never opened
-        self._chunks: list[np.ndarray] = []
 
     def __enter__(self) -> LatencyColumn:
         return self
@@ -168,11 +209,7 @@ class LatencyColumn(TraceWriter):
     def _write(self, rows: int) -> None:
         arrival = np.array([t.arrival_ms for t in self._task[:rows]], dtype=np.float64)
         end = np.array(self._end[:rows], dtype=np.float64)
-        self._chunks.append(end - arrival)  # as TraceWriter._write's latency_ms
-
-    def latency_ms(self) -> np.ndarray:
-        """Task latencies in ms (``end_ms - arrival_ms``), shape (rows,), in task_id order."""
-        return np.concatenate(self._chunks) if self._chunks else np.empty(0, dtype=np.float64)
+        self._latency_chunks.append(end - arrival)  # as TraceWriter._write's latency_ms
 
 
 class RowTraceWriter:
