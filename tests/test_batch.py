@@ -195,11 +195,21 @@ def test_fairness_and_placement_batches_cover_every_run_once(repo):
     ("agents_global_churn", [("greedy_nearest", "none"), ("aco", "none")]),  # placement system
 ])
 def test_cells_batch_of_the_other_systems_is_byte_identical_to_single_runs(tmp_path, scenario, cells):
+    """The batch's later cells reuse the process's remembered programs, request streams and worlds;
+    each single run here starts from empty memos, so it computes them afresh."""
     from e3.cli import main
+    from e3.fairness import run as fairness_run
+    from e3.placement import run as placement_run
 
+    memos = (fairness_run._PLANS, fairness_run._STREAMS, placement_run._WORLDS)
+    for memo in memos:
+        memo.clear()
     assert main(["simulate", "--scenario", scenario, "--cells", *(f"{p}:{c}" for p, c in cells), "--seeds", "1",
                  "--quiet", "--out", str(tmp_path / "batch/{policy}/{controller}/seed{seed}")]) == 0
+    assert any(memos), "the batch remembered nothing"
     for policy, controller in cells:
+        for memo in memos:
+            memo.clear()
         single = tmp_path / "single" / policy / controller / "seed1"
         assert main(["simulate", "--scenario", scenario, "--policy", policy, "--controller", controller,
                      "--seed", "1", "--quiet", "--out", str(single)]) == 0
@@ -208,3 +218,22 @@ def test_cells_batch_of_the_other_systems_is_byte_identical_to_single_runs(tmp_p
         for f in names:
             a = tmp_path / "batch" / policy / controller / "seed1" / f
             assert a.read_bytes() == (single / f).read_bytes(), f"{policy}/{controller}: {f} differs"
+
+
+def test_a_remembered_placement_world_is_fresh_for_every_run():
+    """A run (or a policy) that changes its world's lists or demands leaves the next run's alone."""
+    from e3.config import load_config
+    from e3.placement.run import _WORLDS, _world
+    from e3.placement.system import build_system, section
+
+    cfg = load_config(None)
+    system, p = build_system(cfg), section(cfg)
+    _WORLDS.clear()
+    first = _world(system, p, 3)
+    want = (repr(first.agents), repr(first.chains), len(first.tasks), len(first.moves))
+    first.chains[0].append(999)
+    first.agents[0].demand["compute"] = -1.0
+    first.tasks.clear()
+    second = _world(system, p, 3)
+    assert len(_WORLDS) == 1
+    assert (repr(second.agents), repr(second.chains), len(second.tasks), len(second.moves)) == want

@@ -28,7 +28,7 @@ from e3.io import staged_run_dir, write_json_atomic
 from e3.seeds import stream
 from e3.sim.network import Network, uniform_rtt_matrix
 from e3.sim.nodes import Node
-from e3.sim.serving import FAILED, SERVED, TIMED_OUT, ServingSimulation, ServingSpec
+from e3.sim.serving import FAILED, SERVED, TIMED_OUT, RequestView, ServingSimulation, ServingSpec
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,24 @@ def load_inputs(cfg: dict[str, Any], scenario: str, policy: str, controller: str
     return FairnessInputs(cfg, system, sc, base, nominal, best, spec, cls, ctl)
 
 
+#: Request streams of this process. A stream depends on the scenario, the system, the rate and
+#: the seed, not on the policy, so the cells of a batch job replay the same streams.
+_STREAMS: dict[tuple, tuple[RequestView, ...]] = {}
+
+
+def _requests(ri: FairnessInputs, seed: int, horizon_s: float, epoch_s: float) -> list[RequestView]:
+    """:func:`generate_requests` for this cell and seed, remembered per process (the views are
+    immutable; each run gets its own list)."""
+    key = (repr(ri.system), repr(ri.scenario), ri.total_rate_per_s, horizon_s, epoch_s, seed)
+    reqs = _STREAMS.get(key)
+    if reqs is None:
+        if len(_STREAMS) >= 64:  # a batch job cycles over at most its seeds per scenario
+            _STREAMS.clear()
+        reqs = _STREAMS[key] = tuple(generate_requests(ri.scenario, ri.system, ri.total_rate_per_s, horizon_s,
+                                                       epoch_s, seed))
+    return list(reqs)
+
+
 def build_simulation(ri: FairnessInputs, seed: int, trace_path: Path, audit_sink=None) -> ServingSimulation:
     """The engine for one seed (network, requests, policy context and stream)."""
     f, system = ri.cfg["fairness"], ri.system
@@ -122,7 +140,7 @@ def build_simulation(ri: FairnessInputs, seed: int, trace_path: Path, audit_sink
     net = Network(nodes, uniform_rtt_matrix(nodes, lo, hi, stream(seed, "fairness", "network")),
                   1e9 * f["network"]["bandwidth_gbps"])
     epoch_s = f["slot_s"] * f["epoch_slots"]
-    reqs = generate_requests(ri.scenario, system, ri.total_rate_per_s, f["horizon_s"], epoch_s, seed)
+    reqs = _requests(ri, seed, f["horizon_s"], epoch_s)
     d_on = {n: float(np.mean([net.rtt_ms(i, n) / 2000.0 for i in nodes])) for n in nodes}
     ctx = PolicyContext(nodes, system.node_kind, cap, models, demand, svc,
                         {m: min(svc[(n, m)] for n in nodes) for m in models}, dict(ri.nominal_rates), d_on,

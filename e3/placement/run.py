@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -91,10 +91,28 @@ def load_inputs(cfg: dict[str, Any], scenario: str, policy: str, controller: str
     return PlacementInputs(cfg, p, system, sc, cls, ctl)
 
 
+#: Worlds of this process. A world depends on the system, the placement section and the seed,
+#: not on the policy, so the cells of a batch job replay the same worlds.
+_WORLDS: dict[tuple, World] = {}
+
+
+def _world(system: System, p: dict[str, Any], seed: int) -> World:
+    """:func:`build_world`, remembered per process. Each run gets fresh lists and fresh demand
+    dicts (the specs themselves are frozen), so nothing a run does reaches another run's world."""
+    key = (repr(system), repr(p), seed)
+    w = _WORLDS.get(key)
+    if w is None:
+        if len(_WORLDS) >= 64:  # a batch job cycles over at most its seeds per scenario
+            _WORLDS.clear()
+        w = _WORLDS[key] = build_world(system, p, seed)
+    return World([replace(a, demand=dict(a.demand)) for a in w.agents], [list(c) for c in w.chains],
+                 list(w.user_start), list(w.moves), list(w.tasks), w.rate_per_user_per_s, w.mean_step_ms)
+
+
 def build_simulation(ri: PlacementInputs, seed: int) -> tuple[PlacementSimulation, World, Any]:
     """The engine of one replicate, its world and its policy."""
     p, system = ri.p, ri.system
-    world = build_world(system, p, seed)
+    world = _world(system, p, seed)
     heavy = ri.policy_cls.migration == "heavy"
     ev = Evaluator(system, p, world.agents, world.chains, world.rate_per_user_per_s, heavy=heavy)
     policy = ri.policy_cls(ev, p, ri.controller, stream(seed, "placement", "policy", ri.policy_cls.name),
