@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from e3.errors import InputError
 from e3.io import write_text_atomic
@@ -60,20 +61,68 @@ def trajectories(trace_paths: list[str | Path], runs: pd.DataFrame) -> pd.DataFr
     """Per-task latency statistics across seeds for each (scenario, policy, controller).
 
     ``trace_paths[i]`` must belong to ``runs.iloc[i]`` (same order as the summaries).
+
+    Returns:
+        One row per (scenario, policy, controller, task_id): ``latency_mean_ms``, the 10th and
+        90th percentiles ``latency_q10_ms`` / ``latency_q90_ms`` (``np.quantile``, linear),
+        ``n_seeds`` and ``stutter_rate``.
+
+    Raises:
+        ValueError: the numbers of traces and runs differ.
     """
-    frames = []
-    for path, (_, r) in zip(trace_paths, runs.iterrows(), strict=True):
-        t = pd.read_parquet(path, columns=["task_id", "latency_ms", "stutter"])
-        t["scenario"], t["policy"], t["controller"], t["seed"] = r["scenario"], r["policy"], r["controller"], r["seed"]
-        frames.append(t)
-    df = pd.concat(frames, ignore_index=True)
+    if len(trace_paths) != len(runs):
+        raise ValueError(f"trajectories: {len(trace_paths)} traces for {len(runs)} runs")
+    cols = ["task_id", "latency_ms", "stutter"]
+    # Read with pyarrow and label rows by repetition: one DataFrame per trace with four constant
+    # columns set one by one cost more than the statistics (1,200 traces in the default run).
+    tables = [pq.read_table(path, columns=cols) for path in trace_paths]
+    rows = [t.num_rows for t in tables]
+    df = pd.DataFrame({
+        **{k: np.repeat(runs[k].to_numpy(), rows) for k in ("scenario", "policy", "controller")},
+        **{c: np.concatenate([t.column(c).to_numpy() for t in tables]) if tables else np.empty(0) for c in cols},
+    })
     g = df.groupby(["scenario", "policy", "controller", "task_id"], sort=True)
-    out = g["latency_ms"].agg(latency_mean_ms="mean",
-                              latency_q10_ms=lambda x: float(np.quantile(x, 0.1)),
-                              latency_q90_ms=lambda x: float(np.quantile(x, 0.9)),
-                              n_seeds="count")
+    out = g["latency_ms"].agg(latency_mean_ms="mean", n_seeds="count")
+    q10, q90 = group_quantiles(g.ngroup().to_numpy(), df["latency_ms"].to_numpy(), (0.1, 0.9))
+    out.insert(1, "latency_q10_ms", q10)
+    out.insert(2, "latency_q90_ms", q90)
     out["stutter_rate"] = g["stutter"].mean()
     return out.reset_index()
+
+
+def group_quantiles(group: np.ndarray, values: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:
+    """``np.quantile(values[group == k], q)`` for every group k and each q, bit for bit.
+
+    Groups of equal size are stacked into the rows of one array and each q is one
+    ``np.quantile(..., axis=1)`` call (the same partition and interpolation per row as a call per
+    group, which cost two thirds of the aggregate job when made per group through pandas).
+
+    Args:
+        group: shape (n,), group number of each value, 0..G-1 (e.g. ``GroupBy.ngroup()``).
+        values: shape (n,), the values (e.g. latencies in ms).
+        qs: quantiles in [0, 1].
+
+    Returns:
+        One float64 array of shape (G,) per q, indexed by group number.
+
+    Raises:
+        ValueError: ``group`` and ``values`` differ in length, or a group number is missing.
+    """
+    if len(group) != len(values):
+        raise ValueError(f"group_quantiles: {len(group)} group numbers for {len(values)} values")
+    order = np.argsort(group, kind="stable")
+    sizes = np.bincount(group) if len(group) else np.zeros(0, dtype=np.intp)
+    if (sizes == 0).any():
+        raise ValueError(f"group_quantiles: group {int(np.flatnonzero(sizes == 0)[0])} has no values")
+    starts = np.cumsum(sizes) - sizes
+    ordered = np.asarray(values, dtype=np.float64)[order]
+    out = [np.empty(len(sizes)) for _ in qs]
+    for n in np.unique(sizes):
+        rows = np.flatnonzero(sizes == n)
+        block = ordered[starts[rows][:, None] + np.arange(n)]
+        for res, q in zip(out, qs, strict=True):
+            res[rows] = np.quantile(block, q, axis=1)
+    return out
 
 
 def write_csv(df: pd.DataFrame, path: str | Path, float_format: str = "%.6g") -> None:
