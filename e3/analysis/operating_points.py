@@ -87,12 +87,15 @@ def operating_points_table(summary_paths: list[str | Path] | pd.DataFrame,
           else pd.DataFrame([_row(p) for p in summary_paths]))
     rows = []
     keys = ["study", "point", "scenario", "policy", "controller"]
-    for (study, point, sc, pol, ctl), c in df.groupby(keys, sort=False):
+    # Each cell's rows in file order; a reference Oracle's rows are looked up here, not filtered
+    # from the whole table per cell (same rows, same order, so the same means).
+    cells = dict(iter(df.groupby(keys, sort=False)))
+    for (study, point, sc, pol, ctl), c in cells.items():
         ref_point = REFERENCE_POINT if study == "penalty" else point
-        ref = df[(df["study"] == study) & (df["point"] == ref_point) & (df["scenario"] == sc)]
         gaps = {}
         for col, name in (("gap_vs_oracle_pct", "oracle"), ("gap_vs_oracle_avoid_pct", "oracle_avoid")):
-            o = ref[(ref["policy"] == name) & (ref["controller"] == "none") & ref["seed"].isin(c["seed"])]["latency_ms"]
+            ref = cells.get((study, ref_point, sc, name, "none"))
+            o = ref[ref["seed"].isin(c["seed"])]["latency_ms"] if ref is not None else ()
             gaps[col] = 100.0 * (c["latency_ms"].mean() / o.mean() - 1.0) if len(o) == len(c) else math.nan
         lo, hi = t_interval(c["latency_ms"])
         value = point_value(study, point)
