@@ -11,6 +11,7 @@ Diffusion is ``sdxl_scale * latency_ms_p99`` of the GPU node's SDXL record (Eq. 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,19 +89,24 @@ class System:
 
     @property
     def node_kind(self) -> dict[str, str]:
-        """node -> ``gpu`` or ``cpu``."""
+        """node -> ``gpu`` or ``cpu`` (a new dict per call: callers may keep or change it)."""
+        return dict(self._kinds)
+
+    @functools.cached_property
+    def _kinds(self) -> dict[str, str]:
+        # The system's own lookup (prior_service_ms runs once per request), never handed out.
         return {n: k for n, k, _ in self.nodes}
 
     def demand(self, node: str, model: str) -> dict[str, float]:
         """Capacity demand of a ``model`` pod on ``node``."""
         m = self.models[model]
-        if self.node_kind[node] == "gpu":
+        if self._kinds[node] == "gpu":
             return {"gpu_mem_gb": m.memory_gb}
         return {"ram_gb": m.memory_gb * self.cpu_memory_factor}
 
     def slowdown(self, node: str, model: str) -> float:
         """Service-time factor of ``node`` relative to a GPU node."""
-        if self.node_kind[node] == "gpu":
+        if self._kinds[node] == "gpu":
             return 1.0
         return self.cpu_slowdown["image" if self.models[model].modality == "text_to_image" else "text"]
 

@@ -161,7 +161,8 @@ class SharedProcessor:
         return self._done()
 
     def _done(self) -> list[Any]:
-        done = [j for j, r in self.remaining.items() if r <= _EPS_MS * max(1.0, self.last_ms)]
+        tol = _EPS_MS * max(1.0, self.last_ms)
+        done = [j for j, r in self.remaining.items() if r <= tol]
         for j in done:
             del self.remaining[j]
         return done
