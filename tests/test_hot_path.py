@@ -401,3 +401,11 @@ def test_trajectories_equal_the_per_trace_pandas_reference(tmp_path):
     assert got.to_csv(index=False) == want.to_csv(index=False)
     with pytest.raises(ValueError, match="11 traces for 12 runs"):
         trajectories(paths[:-1], runs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(min_value=0.0, max_value=1e8, allow_nan=False), min_size=1, max_size=400))
+def test_one_percentile_call_equals_three(latencies):
+    """summarize takes p50, p95 and p99 from one np.percentile call: the same bits as three calls."""
+    x = np.array(latencies)
+    assert np.percentile(x, (50, 95, 99)).tobytes() == np.array([np.percentile(x, q) for q in (50, 95, 99)]).tobytes()
