@@ -72,17 +72,25 @@ def test_trace_writer_out_of_order_equals_sorted_rows(tmp_path, batch_rows):
     assert w.latency_ms().tobytes() == got.column("latency_ms").to_numpy().tobytes()
 
 
-def test_trace_file_bytes_equal_a_file_of_pa_array_columns(tmp_path):
-    """The numpy-buffer columns write the same bytes as columns built by ``pa.array``."""
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_trace_file_bytes_equal_a_file_of_pa_array_columns(tmp_path, suffix):
+    """The numpy-buffer columns write the same bytes as columns built by ``pa.array``, and the
+    latencies kept in memory are the column read back from the file."""
+    import pyarrow.csv as pacsv
+
     rows = _rows(300, random.Random(5))
-    with TraceWriter(tmp_path / "w.parquet", batch_rows=64) as w:
+    with TraceWriter(tmp_path / f"w.{suffix}", batch_rows=64) as w:
         for r in rows:
             w.add(*r)
     ref = _reference_table(rows)
-    with pq.ParquetWriter(tmp_path / "r.parquet", SCHEMA, compression="zstd") as pw:
+    writer = (pq.ParquetWriter(tmp_path / "r.parquet", SCHEMA, compression="zstd") if suffix == "parquet"
+              else pacsv.CSVWriter(tmp_path / "r.csv", SCHEMA))
+    with writer as pw:
         for off in range(0, len(rows), 64):
             pw.write_table(ref.slice(off, 64))
-    assert (tmp_path / "w.parquet").read_bytes() == (tmp_path / "r.parquet").read_bytes()
+    assert (tmp_path / f"w.{suffix}").read_bytes() == (tmp_path / f"r.{suffix}").read_bytes()
+    back = (pq.read_table(tmp_path / "w.parquet") if suffix == "parquet" else pacsv.read_csv(tmp_path / "w.csv"))
+    assert w.latency_ms().tobytes() == back.column("latency_ms").to_numpy().astype(np.float64).tobytes()
 
 
 @settings(max_examples=200, deadline=None)
@@ -93,7 +101,9 @@ def test_buffer_columns_equal_pa_array(texts, bools, ints, floats):
     assert bool_array(bools).equals(pa.array(bools, type=pa.bool_()))
     assert fixed_width_array(np.array(ints, dtype=np.int32), pa.int32()).equals(pa.array(ints, type=pa.int32()))
     got = fixed_width_array(np.array(floats, dtype=np.float64), pa.float64())
-    assert got.to_numpy().tobytes() == np.array(floats, dtype=np.float64).tobytes()  # NaN != NaN in equals
+    # bytes, not equals(): NaN != NaN
+    assert got.to_numpy().tobytes() == pa.array(floats, type=pa.float64()).to_numpy().tobytes()
+    assert got.type == pa.float64() and got.null_count == 0
     for arr in (string_array(texts), bool_array(bools), got):
         arr.validate(full=True)
 
@@ -367,9 +377,26 @@ def test_group_quantiles_refuse_mismatched_or_empty_groups():
         group_quantiles(np.array([0, 2]), np.zeros(2), (0.5,))
 
 
+def _reference_trajectories(paths, runs):
+    """The trajectories table built the straightforward way: one DataFrame per trace, a Python
+    quantile per group (the code before stop 17)."""
+    import pandas as pd
+
+    frames = []
+    for path, (_, r) in zip(paths, runs.iterrows(), strict=True):
+        t = pd.read_parquet(path, columns=["task_id", "latency_ms", "stutter"])
+        t["scenario"], t["policy"], t["controller"] = r["scenario"], r["policy"], r["controller"]
+        frames.append(t)
+    g = pd.concat(frames, ignore_index=True).groupby(["scenario", "policy", "controller", "task_id"], sort=True)
+    want = g["latency_ms"].agg(latency_mean_ms="mean", latency_q10_ms=lambda x: float(np.quantile(x, 0.1)),
+                               latency_q90_ms=lambda x: float(np.quantile(x, 0.9)), n_seeds="count")
+    want["stutter_rate"] = g["stutter"].mean()
+    return want.reset_index()
+
+
 def test_trajectories_equal_the_per_trace_pandas_reference(tmp_path):
-    """The vectorised trajectories table equals the one built the straightforward way (one
-    DataFrame per trace, a Python quantile per group)."""
+    """The vectorised trajectories table equals the reference construction, also when a run's
+    key is missing (pandas leaves such rows out of every group)."""
     import pandas as pd
 
     from e3.analysis.aggregate import trajectories
@@ -386,21 +413,17 @@ def test_trajectories_equal_the_per_trace_pandas_reference(tmp_path):
                 runs.append({"scenario": scenario, "policy": policy, "controller": "none", "seed": seed})
                 paths.append(path)
     runs = pd.DataFrame(runs)
-    frames = []
-    for path, (_, r) in zip(paths, runs.iterrows(), strict=True):
-        t = pd.read_parquet(path, columns=["task_id", "latency_ms", "stutter"])
-        t["scenario"], t["policy"], t["controller"] = r["scenario"], r["policy"], r["controller"]
-        frames.append(t)
-    g = pd.concat(frames, ignore_index=True).groupby(["scenario", "policy", "controller", "task_id"], sort=True)
-    want = g["latency_ms"].agg(latency_mean_ms="mean", latency_q10_ms=lambda x: float(np.quantile(x, 0.1)),
-                               latency_q90_ms=lambda x: float(np.quantile(x, 0.9)), n_seeds="count")
-    want["stutter_rate"] = g["stutter"].mean()
-    want = want.reset_index()
-    got = trajectories(paths, runs)
-    assert list(got.columns) == list(want.columns)
-    assert got.to_csv(index=False) == want.to_csv(index=False)
+    for case in ("complete", "a missing key"):
+        if case == "a missing key":
+            runs.loc[0, "controller"] = None
+        want = _reference_trajectories(paths, runs)
+        got = trajectories(paths, runs)
+        assert list(got.columns) == list(want.columns), case
+        assert got.to_csv(index=False) == want.to_csv(index=False), case
     with pytest.raises(ValueError, match="11 traces for 12 runs"):
         trajectories(paths[:-1], runs)
+    with pytest.raises(ValueError, match="no traces"):
+        trajectories([], runs.iloc[:0])
 
 
 @settings(max_examples=200, deadline=None)

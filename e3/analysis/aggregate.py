@@ -68,10 +68,12 @@ def trajectories(trace_paths: list[str | Path], runs: pd.DataFrame) -> pd.DataFr
         ``n_seeds`` and ``stutter_rate``.
 
     Raises:
-        ValueError: the numbers of traces and runs differ.
+        ValueError: no traces, or the numbers of traces and runs differ.
     """
     if len(trace_paths) != len(runs):
         raise ValueError(f"trajectories: {len(trace_paths)} traces for {len(runs)} runs")
+    if not trace_paths:
+        raise ValueError("trajectories: no traces")
     cols = ["task_id", "latency_ms", "stutter"]
     # Read with pyarrow and label rows by repetition: one DataFrame per trace with four constant
     # columns set one by one cost more than the statistics (1,200 traces in the default run).
@@ -83,7 +85,9 @@ def trajectories(trace_paths: list[str | Path], runs: pd.DataFrame) -> pd.DataFr
     })
     g = df.groupby(["scenario", "policy", "controller", "task_id"], sort=True)
     out = g["latency_ms"].agg(latency_mean_ms="mean", n_seeds="count")
-    q10, q90 = group_quantiles(g.ngroup().to_numpy(), df["latency_ms"].to_numpy(), (0.1, 0.9))
+    codes = g.ngroup().to_numpy()
+    kept = codes == codes  # rows with a missing key are in no group (NaN), as groupby drops them
+    q10, q90 = group_quantiles(codes[kept].astype(np.intp), df["latency_ms"].to_numpy()[kept], (0.1, 0.9))
     out.insert(1, "latency_q10_ms", q10)
     out.insert(2, "latency_q90_ms", q90)
     out["stutter_rate"] = g["stutter"].mean()

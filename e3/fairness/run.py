@@ -10,7 +10,7 @@ stream, the engine. Outputs go through a staging folder renamed into place (as E
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,14 +58,15 @@ def _program_inputs(system: System):
 #: Solved programs of this process, keyed by everything :func:`plan_for` passes to the solver.
 #: The same program recurs: the rate calibration and the best static plan once per cell of a
 #: scenario, the multi-agent planner's first plan once per seed. HiGHS is deterministic, so a
-#: repeat returns what a new solve would.
+#: repeat returns what a new solve would (unless a solve hits the program's 10 s time limit, which
+#: these small programs never approach; a remembered result then at least stays the same).
 _PLANS: dict[tuple, Plan] = {}
 
 
 def plan_for(system: System, f: dict[str, Any], rates: dict[str, float], current=None, churn: float = 0.0,
              stretch_weight: float = 0.0) -> Plan:
     """The deployment program (:func:`e3.fairness.static.best_deployment`) of this system
-    (remembered per process; callers only read the returned :class:`Plan`)."""
+    (remembered per process; each call returns its own :class:`Plan`)."""
     key = (repr(system), f["static"]["service_weight_per_s"], tuple(sorted(rates.items())),
            None if current is None else tuple(sorted(current)), churn, stretch_weight)
     plan = _PLANS.get(key)
@@ -75,7 +76,7 @@ def plan_for(system: System, f: dict[str, Any], rates: dict[str, float], current
         nodes, models, cap, demand, svc = _program_inputs(system)
         plan = _PLANS[key] = best_deployment(nodes, models, cap, demand, svc, rates, f["static"]["service_weight_per_s"],
                                              current, churn, stretch_weight)
-    return plan
+    return replace(plan, rate=dict(plan.rate))  # a caller's change of ``rate`` stays its own
 
 
 def calibrate_rate(system: System, f: dict[str, Any], mix: dict[str, float], target: float) -> float:

@@ -2,8 +2,9 @@
 
 Tasks finish out of order; the writer buffers finished tasks column by column, at their position
 ``task_id - base``, until every earlier task has finished, so the file is sorted by ``task_id``
-while memory stays bounded by the number of tasks in flight (flat in the horizon for a stable
-system). A batch is written once ``batch_rows`` contiguous rows are complete. The columns that
+while the row buffers stay bounded by the number of tasks in flight (flat in the horizon for a
+stable system). The one column kept for the whole run is ``latency_ms`` (8 bytes per task), from
+which the run's summary is computed. A batch is written once ``batch_rows`` contiguous rows are complete. The columns that
 follow from others (``kind``, tokens and arrival from the task; ``service_ms``, ``wait_ms`` and
 ``latency_ms`` as differences of times) are built per batch, not per task.
 """
