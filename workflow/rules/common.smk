@@ -2,6 +2,7 @@
 import functools
 import os
 import re
+import sys
 
 from snakemake.exceptions import WorkflowError
 
@@ -18,6 +19,27 @@ try:
     check_sweep(config, root=".", source=CONFIG_SOURCE)
 except E3Error as exc:
     raise WorkflowError(f"the config does not check out, nothing was run: {exc}") from None
+
+
+def oversubscription_note(cores, cpus):
+    """The note printed at start when local `--cores` exceeds the CPUs this process may use, or
+    None. More simultaneous jobs than CPUs cost CPU time here (benchmarks/PROFILE.md, "The whole
+    run, job by job": on 2 CPUs, `--cores 2` took 5-10 % less than `--cores 8`); the run goes on
+    with what was asked."""
+    if cores is None or cores <= cpus:
+        return None
+    return (f"e3: note: --cores {cores} runs up to {cores} jobs at once on {cpus} CPUs; "
+            f"--cores {cpus} is usually faster on this machine (same results)")
+
+
+onstart:
+    try:
+        _cores = workflow.cores if workflow.local_exec else None
+    except WorkflowError:  # no --cores given (e.g. --jobs on a cluster)
+        _cores = None
+    _cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if (_note := oversubscription_note(_cores, _cpus)) is not None:
+        print(_note, file=sys.stderr)
 
 
 def mlperf_mirror_arg(wildcards):
