@@ -4,8 +4,8 @@ Tasks finish out of order; the writer buffers finished tasks column by column, a
 ``task_id - base``, until every earlier task has finished, so the file is sorted by ``task_id``
 while the row buffers stay bounded by the number of tasks in flight (flat in the horizon for a
 stable system). The one column kept for the whole run is ``latency_ms`` (8 bytes per task), from
-which the run's summary is computed. A batch is written once ``batch_rows`` contiguous rows are complete. The columns that
-follow from others (``kind``, tokens and arrival from the task; ``service_ms``, ``wait_ms`` and
+which the run's summary is computed. A batch is written once ``batch_rows`` contiguous rows are
+complete. The columns that follow from others (``kind``, tokens and arrival from the task; ``service_ms``, ``wait_ms`` and
 ``latency_ms`` as differences of times) are built per batch, not per task.
 """
 
@@ -74,6 +74,8 @@ class TraceWriter:
         ValueError: ``path`` does not end in .parquet or .csv.
         RuntimeError: on exit, a task before a finished one never finished (a gap in task_id).
     """
+
+    writes_file = True  # False in LatencyColumn
 
     def __init__(self, path: str | Path, batch_rows: int = 65536) -> None:
         self.path = Path(path)
@@ -149,13 +151,16 @@ class TraceWriter:
         self.rows_written += rows
 
     def _write(self, rows: int) -> None:
-        """Write the first ``rows`` buffered rows to the file and keep their latencies."""
+        """Keep the first ``rows`` buffered rows' latencies and write the rows to the file
+        (:class:`LatencyColumn` writes none)."""
         tasks = self._task[:rows]
         arrival = np.array([t.arrival_ms for t in tasks], dtype=np.float64)
-        start = np.array(self._start[:rows], dtype=np.float64)
         end = np.array(self._end[:rows], dtype=np.float64)
         latency = end - arrival
         self._latency_chunks.append(latency)
+        if not self.writes_file:
+            return
+        start = np.array(self._start[:rows], dtype=np.float64)
         arrays = [
             fixed_width_array(np.array([t.task_id for t in tasks], dtype=np.int64), pa.int64()),
             string_array([t.kind for t in tasks]),
@@ -201,16 +206,13 @@ class LatencyColumn(TraceWriter):
         RuntimeError: on exit, a task before a finished one never finished (a gap in task_id).
     """
 
+    writes_file = False  # TraceWriter._write keeps the latencies and stops there
+
     def __init__(self, batch_rows: int = 65536) -> None:
         super().__init__(Path("latency_ms"), batch_rows)  # the path is never opened
 
     def __enter__(self) -> LatencyColumn:
         return self
-
-    def _write(self, rows: int) -> None:
-        arrival = np.array([t.arrival_ms for t in self._task[:rows]], dtype=np.float64)
-        end = np.array(self._end[:rows], dtype=np.float64)
-        self._latency_chunks.append(end - arrival)  # as TraceWriter._write's latency_ms
 
 
 class RowTraceWriter:
