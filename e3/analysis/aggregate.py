@@ -81,7 +81,7 @@ def trajectories(trace_paths: list[str | Path], runs: pd.DataFrame) -> pd.DataFr
     rows = [t.num_rows for t in tables]
     df = pd.DataFrame({
         **{k: np.repeat(runs[k].to_numpy(), rows) for k in ("scenario", "policy", "controller")},
-        **{c: np.concatenate([t.column(c).to_numpy() for t in tables]) if tables else np.empty(0) for c in cols},
+        **{c: np.concatenate([t.column(c).to_numpy() for t in tables]) for c in cols},
     })
     g = df.groupby(["scenario", "policy", "controller", "task_id"], sort=True)
     out = g["latency_ms"].agg(latency_mean_ms="mean", n_seeds="count")
