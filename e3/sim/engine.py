@@ -27,7 +27,7 @@ import salabim as sim
 from e3.errors import E3Error
 from e3.seeds import stream
 from e3.sim.backlog import TrueBacklog
-from e3.sim.components import QuietEnvironment, quiet_component
+from e3.sim.components import LeanComponent, QuietEnvironment, quiet_component
 from e3.sim.devices import DevicePrior
 from e3.sim.observation import Annotation, DeviceState, Observation, new_completed_task
 from e3.sim.policy_api import PolicyFactory
@@ -70,7 +70,7 @@ class _Job:
         self.device = ""
 
 
-class _DeviceProc(sim.Component):
+class _DeviceProc(LeanComponent):
     def setup(self, model: Simulation, state: DeviceState) -> None:
         self.model = model
         self.state = state
@@ -99,7 +99,7 @@ class _DeviceProc(sim.Component):
             complete(task, job, name, now, env.now())
 
 
-class _ArrivalProc(sim.Component):
+class _ArrivalProc(LeanComponent):
     def setup(self, model: Simulation, tasks) -> None:
         self.model = model
         self.tasks = tasks

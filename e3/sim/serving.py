@@ -45,7 +45,7 @@ import salabim as sim
 
 from e3.errors import E3Error
 from e3.seeds import stream
-from e3.sim.components import QuietEnvironment, quiet_component
+from e3.sim.components import LeanComponent, QuietEnvironment, quiet_component
 from e3.sim.network import Network
 from e3.sim.nodes import ACTIVATING, ACTIVE, DEACTIVATING, INACTIVE, Node, Pod, SharedProcessor
 from e3.sim.trace import RowTraceWriter
@@ -319,7 +319,7 @@ class ServingStats:
     wall_s: float = 0.0
 
 
-class _Timers(sim.Component):
+class _Timers(LeanComponent):
     """One component running timed callbacks (network deliveries, pod life-cycle steps) in time
     order: a component per request costs far more in salabim (see :mod:`e3.sim.engine`)."""
 
@@ -348,7 +348,7 @@ class _Timers(sim.Component):
                 yield self.passivate()
 
 
-class _NodeProc(sim.Component):
+class _NodeProc(LeanComponent):
     def setup(self, model: ServingSimulation, node: str) -> None:
         self.model, self.node = model, node
         quiet_component(self)
@@ -362,7 +362,7 @@ class _NodeProc(sim.Component):
                 yield self.hold(dt)
 
 
-class _ArrivalProc(sim.Component):
+class _ArrivalProc(LeanComponent):
     def setup(self, model: ServingSimulation, requests: Iterable[RequestView]) -> None:
         self.model, self.requests = model, requests
         quiet_component(self)
@@ -376,7 +376,7 @@ class _ArrivalProc(sim.Component):
         self.model._arrivals_done = True
 
 
-class _SlotProc(sim.Component):
+class _SlotProc(LeanComponent):
     def setup(self, model: ServingSimulation) -> None:
         self.model = model
         quiet_component(self)
