@@ -342,6 +342,38 @@ def test_fit_eq1_nonneg_equals_numpy_linalg_bit_for_bit(rows, shape):
     assert fit_eq1_nonneg(x_in, x_out, y) == _fit_eq1_reference(x_in, x_out, y)
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.integers(min_value=1, max_value=6),
+       st.lists(st.one_of(st.tuples(_TOKENS, _TOKENS, st.floats(min_value=0.0, max_value=1e6, allow_nan=False)),
+                          st.just("stale")), min_size=1, max_size=40))
+def test_opm_window_rows_and_refit_equal_the_deque_version(window, events):
+    """The OPM keeps each window twice: the deque (the drift statistics, n_window) and a row
+    buffer the refit slices (issue 11). After any run of completions and churn returns, the slice
+    equals the array built from the deque, and the fit on its strided columns equals the fit on
+    the stacked columns, bit for bit."""
+    import numpy as np
+
+    from e3.agent.opm import _fit_design
+    from e3.sim.observation import CompletedTask
+
+    opm = OnlinePerformanceModel([DevicePrior("L", "llm", "s", "v", alpha_prior_ms_per_token=1.0,
+                                              beta_prior_ms_per_token=2.0)], window_tasks=window)
+    for i, ev in enumerate(events):
+        if ev == "stale":
+            opm.mark_stale("L")
+        else:
+            t = TaskView(i, "llm", ev[0], ev[1], float(i))
+            opm.observe(CompletedTask(t, "L", float(i), float(i), 1000.0 * i, False))
+        want = np.array(list(opm.window["L"]), dtype=float).reshape(-1, 4)
+        got = opm._window_rows("L", None)
+        assert got.shape == want.shape and (got == want).all()
+        if len(want) >= 2:
+            assert _fit_design(got[:, 1:3], got[:, 3].copy()) == _fit_eq1_reference(want[:, 1], want[:, 2], want[:, 3])
+        for w in (1, 2, 50):  # a refit over the last w samples (the refit tool's window)
+            part = opm._window_rows("L", w)
+            assert (part == want[-w:]).all()
+
+
 def test_fit_eq1_nonneg_refuses_nan_as_numpy_does():
     import numpy as np
 

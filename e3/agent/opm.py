@@ -104,7 +104,13 @@ def fit_eq1_nonneg(x_in: np.ndarray, x_out: np.ndarray, y: np.ndarray) -> tuple[
     """
     if len(y) < 2:
         return None
-    X = np.column_stack([x_in, x_out]).astype(float)
+    return _fit_design(np.column_stack([x_in, x_out]).astype(float), y)
+
+
+def _fit_design(X: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
+    """:func:`fit_eq1_nonneg` on the design matrix ``X`` of shape (n, 2), n >= 2 (columns L_in,
+    L_out; any strides: LAPACK reads a copy, so a view of the OPM's window gives the same fit as
+    the stacked columns). The NNLS faces are computed on the stacked columns, as before."""
     if _LAPACK_LSTSQ is None:  # pragma: no cover - numpy's private layout changed
         if np.linalg.matrix_rank(X) < 2:
             return None
@@ -127,6 +133,8 @@ def fit_eq1_nonneg(x_in: np.ndarray, x_out: np.ndarray, y: np.ndarray) -> tuple[
     if a >= 0 and b >= 0:
         return a, b
     # Exact NNLS for two variables: the optimum lies on a face; try both and keep the better.
+    # On the C-ordered stacked columns: the dot products' strides, so their sums, stay as they were.
+    X = np.column_stack([X[:, 0], X[:, 1]]).astype(float)
     best = None
     for j in (0, 1):
         col = X[:, j]
@@ -170,6 +178,12 @@ class OnlinePerformanceModel:
             self.est[d.name] = e
             self.window[d.name] = deque(maxlen=window_tasks)
             self._unconsumed[d.name] = deque(maxlen=self._unconsumed_maxlen)
+        # The windows again as rows of float arrays, for the refit (issue 11: building an array from
+        # the deque was a sixth of a refit). Each row is written at i and i + window_tasks, so the
+        # window's rows, oldest first, are always one contiguous slice (see _window_rows).
+        self._window_tasks = window_tasks
+        self._rows = {name: np.empty((2 * window_tasks, 4)) for name in self.est} if window_tasks else {}
+        self._row_count = dict.fromkeys(self.est, 0)
 
     def subscribe(self) -> set[str]:
         """A set of device names that starts with every device and receives each device whose
@@ -205,7 +219,13 @@ class OnlinePerformanceModel:
     def observe(self, rec: CompletedTask) -> None:
         """Append one completed task to its device's window (no refit here)."""
         t, device, service = rec.task, rec.device, rec.service_ms
-        self.window[device].append((rec.end_ms, t.input_tokens, t.output_tokens, service))
+        row = (rec.end_ms, t.input_tokens, t.output_tokens, service)
+        self.window[device].append(row)
+        if self._rows:
+            w, k = self._window_tasks, self._row_count[device]
+            rows = self._rows[device]
+            rows[k % w] = rows[k % w + w] = row
+            self._row_count[device] = k + 1
         for sink in self._window_sinks:
             sink.add(device)
         e = self.est[device]
@@ -225,19 +245,19 @@ class OnlinePerformanceModel:
             True when the estimate changed.
         """
         e = self.est[device]
-        obs = list(self.window[device])[-(window or len(self.window[device])):] if self.window[device] else []
-        if not obs:
+        window_rows = self._window_rows(device, window)  # (n, 4): end_ms, L_in, L_out, service_ms
+        n = len(window_rows)
+        if not n:
             return False
         need = self.min_samples if min_samples is None else min_samples
-        window_rows = np.array(obs, dtype=float)  # (n, 4): end_ms, L_in, L_out, service_ms
         y = window_rows[:, 3].copy()
         if e.kind == "llm":
             x_in = window_rows[:, 1].copy()
             x_out = window_rows[:, 2].copy()
-            fit = fit_eq1_nonneg(x_in, x_out, y / e.calibration) if len(obs) >= max(2, need) else None
+            fit = _fit_design(window_rows[:, 1:3], y / e.calibration) if n >= max(2, need) else None
             if fit is not None:
                 e.alpha, e.beta = fit
-            elif len(obs) >= need:
+            elif n >= need:
                 pred = e.calibration * service_ms(e.kind, e.alpha, e.beta, e.c, x_in, x_out)
                 if pred.sum() > 0:
                     r = float(y.sum() / pred.sum())
@@ -256,10 +276,24 @@ class OnlinePerformanceModel:
         e.refits += 1
         return True
 
+    def _window_rows(self, device: str, window: int | None) -> np.ndarray:
+        """``device``'s recent window (its last ``window`` samples; all when None or 0) as a float
+        array of shape (n, 4), oldest first: end_ms, L_in, L_out, service_ms. A view of the row
+        buffer when the whole window is asked for, else built from the deque as before."""
+        dq = self.window[device]
+        n = len(dq)
+        if self._rows and (window or n) >= n:
+            start = (self._row_count[device] - n) % self._window_tasks
+            return self._rows[device][start:start + n]
+        obs = list(dq)[-(window or n):] if n else []
+        return np.array(obs, dtype=float).reshape(len(obs), 4)
+
     def mark_stale(self, device: str) -> None:
         """State hygiene after a device returns from churn: drop its window and raise its
         uncertainty, keeping the coefficients as a starting point (paper section 3.7)."""
         self.window[device].clear()
+        if self._rows:
+            self._row_count[device] = 0
         for sink in self._window_sinks:
             sink.add(device)
         self._unconsumed[device].clear()
