@@ -295,15 +295,18 @@ def cmd_operating_points(args: argparse.Namespace) -> int:
         raise E3Error(f"--out {args.out!r}: several scenarios need a '{{scenario}}' placeholder in the output "
                       "file, e.g. 'shards/rate/rate0.1/{scenario}.jsonl'")
     cells = _parse_cells(args.cells)
+    plugins = tuple(args.plugin or ())
+    # a cell's controller as `e3 simulate --cells` runs it (controller 'none' is no controller, not
+    # the policy's default one); every cell checked before any run starts
+    overrides = [_cell_overrides(policy, controller, plugins) for policy, controller in cells]
     # one config per cell, read once for all scenarios (a run reads its config, never changes it)
     cfgs = {policy: load_config(args.config, sets=point_sets(args.study, args.point, policy)) for policy, _ in cells}
     for scenario in args.scenario:  # one file per scenario, written once its runs are done
         rows = []
-        for policy, controller in cells:
+        for (policy, controller), over in zip(cells, overrides, strict=True):
             cfg = cfgs[policy]
-            over = {"controller": controller} if controller != "none" else None
-            for seed, s in zip(args.seeds, simulate_summaries(cfg, scenario, policy, args.seeds, over,
-                                                              tuple(args.plugin or ())), strict=True):
+            for seed, s in zip(args.seeds, simulate_summaries(cfg, scenario, policy, args.seeds, over, plugins),
+                               strict=True):
                 rows.append(summary_row(args.study, args.point, scenario, policy, controller, seed, s))
             _progress(f"{args.study}/{args.point}/{scenario}: {policy} ({controller}), {len(args.seeds)} seeds")
         out = args.out.replace("{scenario}", scenario)

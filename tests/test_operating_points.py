@@ -118,6 +118,31 @@ def test_shard_cli_rows_equal_single_runs(tmp_path):
     assert got == want
 
 
+def test_shard_cli_runs_each_cell_as_simulate_cells_does(tmp_path):
+    """A cell's controller means the same in `e3 operating-points` as in `e3 simulate --cells`:
+    e3:none is e3 without a meta-controller (until stop 18 the study ran it with the default,
+    rules, so its "none" rows repeated the rules rows)."""
+    from e3.analysis.op_grid import summary_row
+    from e3.analysis.operating_points import read_shards
+
+    cells = ["e3:none", "e3:rules", "oracle"]
+    out = tmp_path / "shard.jsonl"
+    assert main(["operating-points", "--study", "rate", "--point", "rate0.1", "--scenario", "semantic",
+                 "--cells", *cells, "--seeds", "1", "--out", str(out)]) == 0
+    assert main(["simulate", "--scenario", "semantic", "--cells", *cells, "--seeds", "1", "--quiet",
+                 "--set", "workload.arrival_rate_per_s=0.1",
+                 "--out", str(tmp_path / "runs/{policy}/{controller}/seed{seed}")]) == 0
+    rows = read_shards([out])
+    for cell in cells:
+        policy, controller = (cell.split(":") + ["none"])[:2]
+        s = json.loads((tmp_path / f"runs/{policy}/{controller}/seed1/summary.json").read_text())
+        want = summary_row("rate", "rate0.1", "semantic", policy, controller, 1, s)
+        got = rows[(rows["policy"] == policy) & (rows["controller"] == controller)].iloc[0].to_dict()
+        assert got == want, cell
+    none, rules = (rows[rows["controller"] == c]["latency_ms"].iloc[0] for c in ("none", "rules"))
+    assert none != rules  # the two controllers act differently on this run
+
+
 @pytest.mark.parametrize("scenario,policy,controller", [("churn", "e3", "rules"), ("semantic", "e3", "page_hinkley"),
                                                      ("drift", "sed_ewma", None), ("semantic", "oracle_avoid", None)])
 def test_summaries_without_files_equal_the_written_runs(cfg, tmp_path, scenario, policy, controller):
