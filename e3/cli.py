@@ -286,7 +286,7 @@ def _simulate_cells(args: argparse.Namespace, cfg: dict, plugins: tuple[str, ...
 def cmd_operating_points(args: argparse.Namespace) -> int:
     from e3.analysis.op_grid import point_sets, summary_row
     from e3.config import load_config
-    from e3.experiment.run import simulate_summaries
+    from e3.experiment.run import reusable_summary, simulate_summaries
     from e3.io import write_text_atomic
 
     if len(set(args.scenario)) != len(args.scenario):
@@ -295,6 +295,10 @@ def cmd_operating_points(args: argparse.Namespace) -> int:
         raise E3Error(f"--out {args.out!r}: several scenarios need a '{{scenario}}' placeholder in the output "
                       "file, e.g. 'shards/rate/rate0.1/{scenario}.jsonl'")
     cells = _parse_cells(args.cells)
+    if args.reuse_runs is not None:
+        missing = [p for p in ("{scenario}", "{policy}", "{controller}", "{seed}") if p not in args.reuse_runs]
+        if missing:
+            raise E3Error(f"--reuse-runs {args.reuse_runs!r}: the pattern needs the placeholders {', '.join(missing)}")
     plugins = tuple(args.plugin or ())
     # a cell's controller as `e3 simulate --cells` runs it (controller 'none' is no controller, not
     # the policy's default one); every cell checked before any run starts
@@ -305,10 +309,21 @@ def cmd_operating_points(args: argparse.Namespace) -> int:
         rows = []
         for (policy, controller), over in zip(cells, overrides, strict=True):
             cfg = cfgs[policy]
-            for seed, s in zip(args.seeds, simulate_summaries(cfg, scenario, policy, args.seeds, over, plugins),
-                               strict=True):
+            reused = {}
+            if args.reuse_runs is not None:
+                folders = {seed: args.reuse_runs.format(scenario=scenario, policy=policy, controller=controller,
+                                                        seed=seed) for seed in args.seeds}
+                reused = {seed: s for seed, s in ((seed, reusable_summary(folders[seed], cfg, scenario, policy,
+                                                                          controller, seed)) for seed in args.seeds)
+                          if s is not None}
+            todo = [seed for seed in args.seeds if seed not in reused]
+            summaries = dict(zip(todo, simulate_summaries(cfg, scenario, policy, todo, over, plugins) if todo else [],
+                                 strict=True))
+            for seed in args.seeds:
+                s = reused.get(seed) or summaries[seed]
                 rows.append(summary_row(args.study, args.point, scenario, policy, controller, seed, s))
-            _progress(f"{args.study}/{args.point}/{scenario}: {policy} ({controller}), {len(args.seeds)} seeds")
+            _progress(f"{args.study}/{args.point}/{scenario}: {policy} ({controller}), {len(args.seeds)} seeds"
+                      + (f" ({len(reused)} read from --reuse-runs)" if args.reuse_runs is not None else ""))
         out = args.out.replace("{scenario}", scenario)
         write_text_atomic(out, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
         _progress(f"{len(rows)} runs written to {out}")
@@ -551,6 +566,11 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--plugin", action="append", help="extra module or .py file registering policies")
     o.add_argument("--out", required=True, help="JSONL output (written atomically); with several "
                                                  "scenarios a pattern containing {scenario}")
+    o.add_argument("--reuse-runs", metavar="PATTERN",
+                   help="run folders to read instead of simulating, a pattern with {scenario}, {policy}, "
+                        "{controller} and {seed} (e.g. 'resources/runs/{scenario}/{policy}/{controller}/seed{seed}'): "
+                        "a run whose summary.json there has this point's config hash, scenario, policy, "
+                        "controller, seed and e3 version is read; every other run is simulated")
     o.set_defaults(func=cmd_operating_points)
 
     lp = sub.add_parser("llm", help="record, export and import LLM controller responses")

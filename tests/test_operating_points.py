@@ -143,6 +143,37 @@ def test_shard_cli_runs_each_cell_as_simulate_cells_does(tmp_path):
     assert none != rules  # the two controllers act differently on this run
 
 
+def test_reuse_runs_reads_only_runs_of_the_same_config(tmp_path, capsys):
+    """--reuse-runs reads a run's summary.json only when it is the same run (config hash, policy,
+    controller, seed): the rows equal simulated ones byte for byte, and a point with another
+    config simulates."""
+    runs = str(tmp_path / "runs/{scenario}/{policy}/{controller}/seed{seed}")
+    cells = ["oracle", "e3:none"]
+    assert main(["simulate", "--scenario", "semantic", "--cells", *cells, "--seeds", "1", "2", "--quiet",
+                 "--out", runs.replace("{scenario}", "semantic")]) == 0
+    capsys.readouterr()
+    for point, reused in (("rate0.2", 4), ("rate0.1", 0)):  # 0.2: the config's rate
+        args = ["operating-points", "--study", "rate", "--point", point, "--scenario", "semantic", "--cells", *cells,
+                "--seeds", "1", "2"]
+        assert main([*args, "--out", str(tmp_path / f"{point}.jsonl")]) == 0
+        assert main([*args, "--reuse-runs", runs, "--out", str(tmp_path / f"{point}_reused.jsonl")]) == 0
+        assert (tmp_path / f"{point}.jsonl").read_bytes() == (tmp_path / f"{point}_reused.jsonl").read_bytes()
+        err = capsys.readouterr().err
+        assert sum(int(x.split("(")[-1].split()[0]) for x in err.splitlines() if "read from --reuse-runs" in x) == reused
+    assert main(["operating-points", "--study", "rate", "--point", "rate0.2", "--scenario", "semantic", "--cells",
+                 "oracle", "--seeds", "1", "--reuse-runs", "runs/{seed}", "--out", str(tmp_path / "x.jsonl")]) == 2
+
+
+def test_sets_leave_config_unchanged(cfg):
+    from e3.analysis.op_grid import sets_leave_config_unchanged
+
+    rate = cfg["workload"]["arrival_rate_per_s"]
+    assert sets_leave_config_unchanged(cfg, []) and sets_leave_config_unchanged(cfg, [f"workload.arrival_rate_per_s={rate}"])
+    assert not sets_leave_config_unchanged(cfg, [f"workload.arrival_rate_per_s={rate / 2}"])
+    assert not sets_leave_config_unchanged(cfg, ["truth.mismatch_scale=1"])  # absent key: another config hash
+    assert not sets_leave_config_unchanged(cfg, ["policies.e3.hard_avoidance=false"])
+
+
 @pytest.mark.parametrize("scenario,policy,controller", [("churn", "e3", "rules"), ("semantic", "e3", "page_hinkley"),
                                                      ("drift", "sed_ewma", None), ("semantic", "oracle_avoid", None)])
 def test_summaries_without_files_equal_the_written_runs(cfg, tmp_path, scenario, policy, controller):

@@ -41,6 +41,26 @@ def point_sets(study: str, point: str, policy: str) -> list[str]:
     return [f"policies.{policy}.hard_avoidance=false", f"policies.{policy}.risk_penalty_ms={pen}"]
 
 
+def sets_leave_config_unchanged(cfg: dict[str, Any], sets: list[str]) -> bool:
+    """True when every ``KEY=VALUE`` of ``sets`` (:func:`point_sets`) names a key that ``cfg``
+    already holds, with that value and type (VALUE parsed as YAML, as ``e3 simulate --set`` does):
+    such a point runs the config as it is, so its runs are the main sweep's. A key the config
+    lacks counts as a change (it changes the config hash, e.g. ``truth.mismatch_scale=1``)."""
+    import yaml
+
+    for item in sets:
+        key, _, raw = item.partition("=")
+        node: Any = cfg
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        value = yaml.safe_load(raw)
+        if type(node) is not type(value) or node != value:
+            return False
+    return True
+
+
 def study_points(op: dict[str, Any], cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every run of the study: dicts with study, point, scenario, policy, controller, seed and
     ``path`` (``{study}/{point}/{scenario}/{policy}/{controller}/seed{seed}``), in a fixed order."""

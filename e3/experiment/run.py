@@ -346,6 +346,32 @@ def simulate_batch(cfg: dict[str, Any], scenario: str, policy: str, seeds: list[
         progress)
 
 
+def reusable_summary(folder: str | Path, cfg: dict[str, Any], scenario: str, policy: str, controller: str,
+                     seed: int) -> dict[str, Any] | None:
+    """The summary.json of a finished run in ``folder`` when it is this run: the same config hash
+    (:func:`e3.config.config_hash` of ``cfg``), scenario, policy, controller ('none' for a policy
+    without one), seed and :func:`versions`; None when the file is missing or any of these differ.
+    The operating-point study reads the runs its default point shares with the main sweep this
+    way instead of simulating them again (issue 11).
+
+    Raises:
+        InputError: the file exists but is not a JSON object.
+    """
+    path = Path(folder) / "summary.json"
+    if not path.is_file():
+        return None
+    try:
+        s = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(s, dict):
+        raise InputError(f"{path}: not a JSON object")
+    ctl = (s.get("policy_summary") or {}).get("controller", "none")
+    same = (s.get("config_hash") == config_hash(cfg) and s.get("scenario") == scenario and s.get("policy") == policy
+            and ctl == controller and s.get("seed") == seed and s.get("versions") == versions())
+    return s if same else None
+
+
 def simulate_summaries(cfg: dict[str, Any], scenario: str, policy: str, seeds: list[int],
                        policy_overrides: dict[str, Any] | None = None, plugins: tuple[str, ...] = (),
                        n_tasks: int | None = None) -> list[dict[str, Any]]:

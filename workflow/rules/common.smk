@@ -184,7 +184,7 @@ EFFECTIVE_CONFIG = "resources/config/effective.yaml"
 
 
 # --- the operating-point study (issue 10; workflow/rules/operating_points.smk) ------------------
-from e3.analysis.op_grid import study_shards
+from e3.analysis.op_grid import point_sets, sets_leave_config_unchanged, study_shards
 
 OP_SHARD = "resources/operating_points/{study}/{point}/{scenario}.jsonl"
 # Laid out once: the config is fixed once parsed, and the input and params functions below are
@@ -211,6 +211,33 @@ OP_STUDY_SCENARIOS = {}
 for (_st, _pt), _p in _OP_POINTS.items():
     if OP_STUDY_SCENARIOS.setdefault(_st, _p["scenarios"]) != _p["scenarios"]:
         raise WorkflowError(f"operating points: study {_st!r} has other scenarios at point {_pt!r}")
+
+
+_SWEEP_SUMMARIES = None
+
+
+@functools.cache
+def op_reuse_inputs(study, point):
+    """summary.json of the main sweep's runs that one (study, point) job reads instead of
+    simulating them: every run of its scenarios, cells and seeds that the sweep holds, when the
+    point runs the config as it is (e3.analysis.op_grid.sets_leave_config_unchanged, e.g. the rate
+    study at workload.arrival_rate_per_s, the penalty study's ref); else none. The job still
+    checks each summary's config hash and simulates any run that does not match."""
+    global _SWEEP_SUMMARIES
+    p = _OP_POINTS.get((study, point))
+    if p is None or not all(sets_leave_config_unchanged(config, point_sets(study, point, pol)) for pol, _ in p["cells"]):
+        return []
+    if _SWEEP_SUMMARIES is None:
+        _SWEEP_SUMMARIES = set(sweep_runs("summary.json"))
+    seeds = config["sweep"]["operating_points"]["seeds"]
+    paths = [f"{RUNS}/summary.json".format(scenario=sc, policy=pol, controller=ctl, seed=seed)
+             for sc in p["scenarios"] for pol, ctl in p["cells"] for seed in seeds]
+    return [x for x in paths if x in _SWEEP_SUMMARIES]
+
+
+def op_reuse_arg(study, point):
+    """`--reuse-runs PATTERN` for a job with op_reuse_inputs, else ''."""
+    return f"--reuse-runs '{RUNS}'" if op_reuse_inputs(study, point) else ""
 
 
 def op_cells_arg(study, point):

@@ -3,6 +3,9 @@
 # on each of the study's scenarios in one process (`e3 operating-points`) and writes one JSONL file
 # of rows per scenario (the llm cells are left out: their responses are recorded for the default
 # operating point only). A rule per study: its scenarios name the outputs. Helpers in common.smk.
+# A point that runs the config unchanged (the rate study at the config's rate, the penalty study's
+# ref) reads the main sweep's runs instead of simulating them again (`--reuse-runs`, checked by
+# config hash), so on its own the `operating_points` target also runs those sweep jobs.
 for _study, _scenarios in OP_STUDY_SCENARIOS.items():
 
     rule:
@@ -12,6 +15,8 @@ for _study, _scenarios in OP_STUDY_SCENARIOS.items():
             config=EFFECTIVE_CONFIG,
             priors=config["priors"]["frozen"],
             scenarios=[f"config/scenarios/{sc}.yaml" for sc in _scenarios],
+            # the main sweep's runs of a point that runs the config as it is (read, not re-run)
+            reuse=lambda wc, study=_study: op_reuse_inputs(study, wc.point),
         output:
             rows=[OP_SHARD.format(study=_study, point="{point}", scenario=sc) for sc in _scenarios],
         params:
@@ -23,6 +28,7 @@ for _study, _scenarios in OP_STUDY_SCENARIOS.items():
             out=lambda wc, study=_study: OP_SHARD.format(study=study, point=wc.point, scenario="{scenario}"),
             seeds=" ".join(str(s) for s in config["sweep"]["operating_points"]["seeds"]),
             plugins=plugin_args,
+            reuse=lambda wc, study=_study: op_reuse_arg(study, wc.point),
         resources:
             runtime=120,  # minutes (SLURM time limit)
             mem_mb=2000,
@@ -40,7 +46,7 @@ for _study, _scenarios in OP_STUDY_SCENARIOS.items():
         shell:
             "e3 operating-points --config {input.config} --study {params.study} --point {wildcards.point} "
             "--scenario {params.scenarios} --cells {params.cells} --seeds {params.seeds} {params.plugins} "
-            "--out '{params.out}' > {log} 2>&1"
+            "{params.reuse} --out '{params.out}' > {log} 2>&1"
 
 
 rule operating_points:
