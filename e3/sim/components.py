@@ -6,8 +6,9 @@ salabim keeps a level monitor of every status change per component by default: a
 with the horizon, and several interpreter steps per event. :func:`quiet_component` switches the
 monitors off and swaps in :class:`LeanStatusMonitor`, so memory stays flat in the number of tasks
 and each event costs less. :class:`QuietEnvironment` is the environment both engines create per run,
-without the animation texts salabim builds for every environment. None of these changes a state or
-the order of events.
+without the animation texts salabim builds for every environment; :class:`LeanComponent` is the base
+of their components. Both take short paths through salabim's scheduling for the calls the engines
+make. None of these changes a state or the order of events (tests/test_components.py).
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ _CURRENT, _DATA, _PASSIVE, _SCHEDULED = sim.salabim.current, sim.salabim.data, s
 
 
 class QuietEnvironment(sim.Environment):
-    """A salabim ``Environment`` that draws no model name and no clock.
+    """A salabim ``Environment`` that draws no model name and no clock, and steps through its
+    event list on a short path (:meth:`step`).
 
     salabim builds three animation objects for the model name and one for the clock in every
     environment, animated or not; ``an_modelname`` and ``an_clocktext`` are the hooks salabim
