@@ -374,8 +374,19 @@ def test_bounded_status_kept_incrementally_equals_a_full_scan():
         room = max(0, BOUNDED_VIEW_DEVICES - len(first))
         longest = heapq.nsmallest(room + len(first), states, key=lambda s: (-s.queue_length, s.name))
         assert list(status["devices"]) == first + [s.name for s in longest if s.name not in first][:room]
+        busy = sorted((-s.queue_length, s.name) for s in states if s.queue_length)
+        assert tools._queue_counts.longest(7) == [d for _, d in busy[:7]]
         state = tools._state()
         # the same calibrations in pool order (the audit's JSON keeps the order), in a fresh dict
         assert list(state["calibration"].items()) == [(d, e.calibration) for d, e in opm.est.items()
                                                       if e.calibration != 1.0]
-        assert state["calibration"] is not tools._state()["calibration"]
+        assert tools._state()["calibration"] == state["calibration"]
+    # a snapshot handed to an audit record never changes afterwards: a new value, a device that
+    # joins and one that leaves each give a new snapshot
+    for name, value in (("D001", 2.5), ("D059", 0.5), ("D001", 1.0)):
+        before = tools._state()["calibration"]
+        kept = dict(before)
+        opm.est[name].calibration = value
+        after = tools._state()["calibration"]
+        assert before == kept and after is not before
+        assert list(after.items()) == [(d, e.calibration) for d, e in opm.est.items() if e.calibration != 1.0]

@@ -10,7 +10,6 @@ of which can reach it.
 from __future__ import annotations
 
 import functools
-import heapq
 import inspect
 import itertools
 import math
@@ -153,6 +152,7 @@ class ControlSurface:
         self._calibrated: set[str] | None = None
         self._calibrated_sorted: list[str] | None = None
         self._calibration_view: dict[str, float] | None = None  # see _non_unit_calibrations
+        self._calibration_copy: dict[str, float] | None = None  # see _calibration_snapshot
         self._calibration_written: set[str] | None = None
         self._order: dict[str, int] = {}  # device -> pool position
 
@@ -190,10 +190,19 @@ class ControlSurface:
         # A large pool's audit lists only calibrations that differ from 1 (its size would otherwise
         # grow with the pool on every tool call).
         cal = ({d: e.calibration for d, e in est.items()} if len(est) <= BOUNDED_VIEW_DEVICES
-               else dict(self._non_unit_calibrations()))
+               else self._calibration_snapshot())
         return {"router": r.router, "explore_weight_ms": r.explore_weight_ms,
                 "risk_penalty_ms": r.risk_penalty_ms, "risky_until": r.active(self._obs.task_index),
                 "calibration": cal}
+
+    def _calibration_snapshot(self) -> dict[str, float]:
+        # A copy of _non_unit_calibrations(), made again only after a calibration changed: audit
+        # records are written once and never changed, so consecutive states share it (on a large
+        # pool thousands of entries, twice per tool call).
+        view = self._non_unit_calibrations()
+        if self._calibration_copy is None:
+            self._calibration_copy = dict(view)
+        return self._calibration_copy
 
     def _non_unit_calibrations(self) -> dict[str, float]:
         # {device: calibration} of the devices whose calibration is not 1, in the OPM's (pool)
@@ -215,7 +224,10 @@ class ControlSurface:
                         self._calibrated.add(d)
                         self._calibrated_sorted = None
                     elif view is not None:
-                        view[d] = cal
+                        old = view[d]
+                        if type(old) is not type(cal) or old != cal:  # a new value: a new copy
+                            view[d] = cal
+                            self._calibration_copy = None
                 elif d in self._calibrated:
                     self._calibrated.discard(d)
                     self._calibrated_sorted = None
@@ -223,6 +235,7 @@ class ControlSurface:
         if self._calibrated_sorted is None or view is None:
             self._calibrated_sorted = sorted(self._calibrated, key=self._order.__getitem__)
             view = self._calibration_view = {d: est[d].calibration for d in self._calibrated_sorted}
+            self._calibration_copy = None
         return view
 
     def _device(self, device: Any) -> str:
@@ -246,9 +259,12 @@ class ControlSurface:
         # the others by name (= sorted(devices, key=lambda st: (-st.queue_length, st.name))[:count]).
         if self._names_sorted is None:
             self._names_sorted = sorted(self._obs.devices)
-        busy = self._queue_counts.nonempty()
-        first = [d for _, d in heapq.nsmallest(count, [(-n, d) for d, n in busy.items()])]
-        return first + list(itertools.islice((d for d in self._names_sorted if d not in busy), count - len(first)))
+        qc = self._queue_counts
+        first = qc.longest(count)
+        if len(first) >= count:
+            return first
+        return first + list(itertools.islice((d for d in self._names_sorted if not qc.is_nonempty(d)),
+                                             count - len(first)))
 
     # --- sensing ---------------------------------------------------------------------------
     def get_system_status(self) -> dict[str, Any]:

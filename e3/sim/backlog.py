@@ -20,6 +20,7 @@ sum unchanged). ``tests/test_backlog_arrays.py`` checks it on random queues and 
 from __future__ import annotations
 
 import numpy as np
+from sortedcontainers import SortedList
 
 from e3.service_model import service_ms
 from e3.sim.observation import DeviceState, Observation
@@ -278,17 +279,24 @@ class QueueCounts:
         self._touched.update(obs.devices.values())  # the first sync reads every device once
         self._length: dict[str, int] = {}  # device -> queue length, non-empty queues only
         self._total = dict.fromkeys(obs._by_kind, 0)
+        # (-queue length, device) of the non-empty queues, in order: the longest queues without a
+        # scan of the busy devices (on a large pool thousands of them, at every status call)
+        self._by_length = SortedList()
 
     def _sync(self) -> None:
-        length, total = self._length, self._total
+        length, total, by_length = self._length, self._total, self._by_length
         for st in self._touched:
-            n, old = st.queue_length, length.get(st._name, 0)
+            name = st._name
+            n, old = st.queue_length, length.get(name, 0)
             if n != old:
                 total[st._kind] += n - old
+                if old:
+                    by_length.remove((-old, name))
                 if n:
-                    length[st._name] = n
+                    length[name] = n
+                    by_length.add((-n, name))
                 else:
-                    del length[st._name]
+                    del length[name]
         self._touched.clear()
 
     def total(self, kind: str) -> int:
@@ -303,3 +311,17 @@ class QueueCounts:
         if self._touched:
             self._sync()
         return dict(self._length)
+
+    def longest(self, count: int) -> list[str]:
+        """The first ``count`` devices with a non-empty queue by (-queue length, name), i.e.
+        ``[d for _, d in heapq.nsmallest(count, [(-n, d) for d, n in nonempty().items()])]``, in
+        O(count + log devices) (fewer when fewer queues are non-empty)."""
+        if self._touched:
+            self._sync()
+        return [d for _, d in self._by_length.islice(0, max(0, count))]
+
+    def is_nonempty(self, device: str) -> bool:
+        """Whether ``device``'s queue (waiting plus running) is not empty now."""
+        if self._touched:
+            self._sync()
+        return device in self._length
