@@ -285,7 +285,7 @@ def _simulate_cells(args: argparse.Namespace, cfg: dict, plugins: tuple[str, ...
 
 def cmd_operating_points(args: argparse.Namespace) -> int:
     from e3.analysis.op_grid import point_sets, summary_row
-    from e3.config import load_config
+    from e3.config import config_hash, load_config
     from e3.experiment.run import reusable_summary, simulate_summaries
     from e3.io import write_text_atomic
 
@@ -305,17 +305,19 @@ def cmd_operating_points(args: argparse.Namespace) -> int:
     overrides = [_cell_overrides(policy, controller, plugins) for policy, controller in cells]
     # one config per cell, read once for all scenarios (a run reads its config, never changes it)
     cfgs = {policy: load_config(args.config, sets=point_sets(args.study, args.point, policy)) for policy, _ in cells}
+    hashes = {policy: config_hash(cfg) for policy, cfg in cfgs.items()}  # what --reuse-runs compares
     for scenario in args.scenario:  # one file per scenario, written once its runs are done
         rows = []
         for (policy, controller), over in zip(cells, overrides, strict=True):
             cfg = cfgs[policy]
             reused = {}
             if args.reuse_runs is not None:
-                folders = {seed: args.reuse_runs.format(scenario=scenario, policy=policy, controller=controller,
-                                                        seed=seed) for seed in args.seeds}
-                reused = {seed: s for seed, s in ((seed, reusable_summary(folders[seed], cfg, scenario, policy,
-                                                                          controller, seed)) for seed in args.seeds)
-                          if s is not None}
+                for seed in args.seeds:
+                    folder = (args.reuse_runs.replace("{scenario}", scenario).replace("{policy}", policy)
+                              .replace("{controller}", controller).replace("{seed}", str(seed)))
+                    s = reusable_summary(folder, hashes[policy], scenario, policy, controller, seed)
+                    if s is not None:
+                        reused[seed] = s
             todo = [seed for seed in args.seeds if seed not in reused]
             summaries = dict(zip(todo, simulate_summaries(cfg, scenario, policy, todo, over, plugins) if todo else [],
                                  strict=True))

@@ -150,7 +150,6 @@ class ControlSurface:
         self._queue_counts: QueueCounts | None = None
         self._names_sorted: list[str] | None = None
         self._calibrated: set[str] | None = None
-        self._calibrated_sorted: list[str] | None = None
         self._calibration_view: dict[str, float] | None = None  # see _non_unit_calibrations
         self._calibration_copy: dict[str, float] | None = None  # see _calibration_snapshot
         self._calibration_written: set[str] | None = None
@@ -222,7 +221,7 @@ class ControlSurface:
                 if cal != 1.0:
                     if d not in self._calibrated:
                         self._calibrated.add(d)
-                        self._calibrated_sorted = None
+                        view = None
                     elif view is not None:
                         old = view[d]
                         if type(old) is not type(cal) or old != cal:  # a new value: a new copy
@@ -230,11 +229,11 @@ class ControlSurface:
                             self._calibration_copy = None
                 elif d in self._calibrated:
                     self._calibrated.discard(d)
-                    self._calibrated_sorted = None
+                    view = None
             self._calibration_written.clear()
-        if self._calibrated_sorted is None or view is None:
-            self._calibrated_sorted = sorted(self._calibrated, key=self._order.__getitem__)
-            view = self._calibration_view = {d: est[d].calibration for d in self._calibrated_sorted}
+        if view is None:
+            view = self._calibration_view = {d: est[d].calibration
+                                             for d in sorted(self._calibrated, key=self._order.__getitem__)}
             self._calibration_copy = None
         return view
 

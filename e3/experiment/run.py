@@ -346,11 +346,12 @@ def simulate_batch(cfg: dict[str, Any], scenario: str, policy: str, seeds: list[
         progress)
 
 
-def reusable_summary(folder: str | Path, cfg: dict[str, Any], scenario: str, policy: str, controller: str,
+def reusable_summary(folder: str | Path, cfg_hash: str, scenario: str, policy: str, controller: str,
                      seed: int) -> dict[str, Any] | None:
     """The summary.json of a finished run in ``folder`` when it is this run: the same config hash
-    (:func:`e3.config.config_hash` of ``cfg``), scenario, policy, controller ('none' for a policy
-    without one), seed and :func:`versions`; None when the file is missing or any of these differ.
+    (``cfg_hash``, :func:`e3.config.config_hash` of the run's config), scenario, policy, controller
+    ('none' for a policy without one), seed and :func:`versions`; None when the file is missing or
+    any of these differ.
     The operating-point study reads the runs its default point shares with the main sweep this
     way instead of simulating them again (issue 11).
 
@@ -367,7 +368,7 @@ def reusable_summary(folder: str | Path, cfg: dict[str, Any], scenario: str, pol
     if not isinstance(s, dict):
         raise InputError(f"{path}: not a JSON object")
     ctl = (s.get("policy_summary") or {}).get("controller", "none")
-    same = (s.get("config_hash") == config_hash(cfg) and s.get("scenario") == scenario and s.get("policy") == policy
+    same = (s.get("config_hash") == cfg_hash and s.get("scenario") == scenario and s.get("policy") == policy
             and ctl == controller and s.get("seed") == seed and s.get("versions") == versions())
     return s if same else None
 

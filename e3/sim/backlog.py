@@ -305,17 +305,10 @@ class QueueCounts:
             self._sync()
         return self._total.get(kind, 0)
 
-    def nonempty(self) -> dict[str, int]:
-        """Device -> queue length (waiting plus running) of every device whose queue is not empty
-        now (a snapshot; order unspecified)."""
-        if self._touched:
-            self._sync()
-        return dict(self._length)
-
     def longest(self, count: int) -> list[str]:
         """The first ``count`` devices with a non-empty queue by (-queue length, name), i.e.
-        ``[d for _, d in heapq.nsmallest(count, [(-n, d) for d, n in nonempty().items()])]``, in
-        O(count + log devices) (fewer when fewer queues are non-empty)."""
+        ``[d for _, d in heapq.nsmallest(count, [(-n, d) for each non-empty queue of n tasks])]``,
+        in O(count + log devices) (fewer when fewer queues are non-empty)."""
         if self._touched:
             self._sync()
         return [d for _, d in self._by_length.islice(0, max(0, count))]
