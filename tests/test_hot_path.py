@@ -286,15 +286,77 @@ def test_vectorised_soft_penalty_oracle_equals_the_loop(repo, tmp_path, monkeypa
     assert results[0] == results[1]
 
 
-@given(st.lists(st.floats(min_value=-1e9, max_value=1e9, allow_nan=False), min_size=1, max_size=300))
-def test_opm_mean_and_std_equal_numpy_bit_for_bit(values):
-    """The OPM's refit uses mean_of/std_of for speed; they must equal np.mean/np.std exactly."""
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(min_value=0, max_value=8192), st.integers(min_value=0, max_value=8192),
+                          st.floats(min_value=0.0, max_value=1e6, allow_nan=False)), min_size=1, max_size=40),
+       st.floats(min_value=0.0, max_value=1e-3), st.floats(min_value=0.0, max_value=1e-2),
+       st.floats(min_value=0.25, max_value=4.0))
+def test_window_uncertainty_equals_the_two_pass_formula(rows, q_ms, r_ms, scale):
+    """The refit's uncertainty from the window's sums (issue 11: O(1) Python per refit) equals
+    the definition computed on the residuals themselves (np.std, np.mean), to rounding: an
+    absolute 1e-6 on u (cv from a mean square minus a squared mean loses digits only when the
+    residuals' spread is far below their mean, where cv, and its weight in u, is tiny)."""
+    import math
+
     import numpy as np
 
-    from e3.agent.opm import mean_of, std_of
+    from e3.agent.opm import window_sums, window_uncertainty
 
-    x = np.array(values, dtype=float)
-    assert mean_of(x) == np.mean(x) and std_of(x) == np.std(x)
+    arr = np.array([(float(i), li, lo, y) for i, (li, lo, y) in enumerate(rows)], dtype=float)
+    q, r = q_ms * 1e3 * scale, r_ms * 1e3 * scale  # ms per token, as a fit gives them
+    n = len(arr)
+    y = arr[:, 3]
+    if n < 2:
+        want = min(1.0, math.sqrt(1.0 / (1 + n) + 1.0))
+    else:
+        resid = y - (q * arr[:, 1] + r * arr[:, 2])
+        cv = float(np.std(resid) / max(np.mean(y), 1e-9))
+        want = min(1.0, math.sqrt(1.0 / (1 + n) + cv * cv))
+    got = window_uncertainty(n, window_sums(arr), q, r)
+    assert 0.0 <= got <= 1.0
+    assert got == pytest.approx(want, abs=1e-6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(min_value=1, max_value=8192), st.integers(min_value=1, max_value=8192),
+                          st.floats(min_value=0.0, max_value=1e6, allow_nan=False)), min_size=2, max_size=40),
+       st.floats(min_value=0.25, max_value=4.0))
+def test_normal_equations_agree_with_the_svd_fit_or_defer_to_it(rows, scale):
+    """fit_eq1_sums (the refit's 2 x 2 normal equations) either returns the SVD fit of
+    fit_eq1_nonneg to 1e-9 relative (1e-9 of the larger coefficient, absolute, for the smaller),
+    or returns None so the refit takes that fit: for nearly collinear windows and negative
+    optima."""
+    import numpy as np
+
+    from e3.agent.opm import fit_eq1_nonneg, fit_eq1_sums, window_sums
+
+    arr = np.array([(float(i), li, lo, y) for i, (li, lo, y) in enumerate(rows)], dtype=float)
+    sums = window_sums(arr)
+    got = fit_eq1_sums(*sums[3:8], scale=scale)
+    want = fit_eq1_nonneg(arr[:, 1], arr[:, 2], arr[:, 3] / scale)
+    if got is None:
+        return
+    assert want is not None
+    big = max(abs(want[0]), abs(want[1]))
+    assert got[0] == pytest.approx(want[0], rel=1e-9, abs=1e-9 * big)
+    assert got[1] == pytest.approx(want[1], rel=1e-9, abs=1e-9 * big)
+
+
+def test_normal_equations_defer_collinear_and_negative_windows():
+    """A window of one token shape (rank 1), one with no input tokens, and one whose
+    unconstrained optimum has alpha < 0 all go to the SVD and exact NNLS (None here)."""
+    import numpy as np
+
+    from e3.agent.opm import fit_eq1_sums, window_sums
+
+    def sums(rows):
+        return window_sums(np.array([(0.0, *r) for r in rows], dtype=float))[3:8]
+
+    assert fit_eq1_sums(*sums([(512, 128, 900.0), (1024, 256, 1800.0), (256, 64, 455.0)])) is None
+    assert fit_eq1_sums(*sums([(0, 128, 900.0), (0, 256, 1800.0)])) is None
+    assert fit_eq1_sums(*sums([(100, 10, 400.0), (200, 10, 300.0), (300, 10, 200.0), (400, 11, 100.0)])) is None
+    a, b = fit_eq1_sums(*sums([(100, 10, 150.0), (200, 30, 350.0), (300, 10, 350.0)]))
+    assert a == pytest.approx(1.0) and b == pytest.approx(5.0)
 
 
 def _fit_eq1_reference(x_in, x_out, y):
@@ -349,11 +411,12 @@ def test_fit_eq1_nonneg_equals_numpy_linalg_bit_for_bit(rows, shape):
 def test_opm_window_rows_and_refit_equal_the_deque_version(window, events):
     """The OPM keeps each window twice: the deque (the drift statistics, n_window) and a row
     buffer the refit slices (issue 11). After any run of completions and churn returns, the slice
-    equals the array built from the deque, and the fit on its strided columns equals the fit on
-    the stacked columns, bit for bit."""
+    equals the array built from the deque, the sums of its product columns equal window_sums of
+    that array, and the fit on its strided columns equals the fit on the stacked columns, bit for
+    bit."""
     import numpy as np
 
-    from e3.agent.opm import _fit_design
+    from e3.agent.opm import _fit_design, window_sums
     from e3.sim.observation import CompletedTask
 
     opm = OnlinePerformanceModel([DevicePrior("L", "llm", "s", "v", alpha_prior_ms_per_token=1.0,
@@ -367,6 +430,8 @@ def test_opm_window_rows_and_refit_equal_the_deque_version(window, events):
         want = np.array(list(opm.window["L"]), dtype=float).reshape(-1, 4)
         got = opm._window_rows("L", None)
         assert got.shape == want.shape and (got == want).all()
+        n, sums = opm._window_sums("L", None)  # the buffer's product columns, summed
+        assert n == len(want) and (not n or sums == window_sums(want))
         if len(want) >= 2:
             assert _fit_design(got[:, 1:3], got[:, 3].copy()) == _fit_eq1_reference(want[:, 1], want[:, 2], want[:, 3])
         for w in (1, 2, 50):  # a refit over the last w samples (the refit tool's window)

@@ -5,7 +5,10 @@ from completed tasks only.
   a recent window (Eq. 7), with non-negative coefficients (an exact two-variable NNLS: when one
   coefficient comes out negative it is set to 0 and the other refitted alone). With fewer samples
   than ``min_samples`` or a rank-deficient window, the current coefficients are scaled by the
-  observed/predicted ratio instead.
+  observed/predicted ratio instead. The window's sums of products are kept with its rows, so a
+  well-conditioned refit solves the 2 x 2 normal equations (:func:`fit_eq1_sums`); a nearly
+  collinear window, or one whose unconstrained optimum is negative, goes through LAPACK's SVD
+  (:func:`fit_eq1_nonneg`).
 * SDXL devices: a scalar ``c`` calibrated by exponential smoothing of the observed service times
   (weight ``smoothing`` per observation, Table 4: 0.3).
 * A calibration factor per device multiplies every prediction (set by ``update_calibration``).
@@ -57,23 +60,6 @@ class DeviceEstimate:
 
 # The DeviceEstimate fields that predict_ms and the SECT score read.
 _PREDICTOR_FIELDS = frozenset({"kind", "alpha", "beta", "c", "calibration", "uncertainty"})
-
-
-def mean_of(x: np.ndarray) -> np.float64:
-    """``np.mean(x)`` of a non-empty 1-D float array of shape (n,), bit for bit (the same
-    reduction and division), without its Python-level overhead: the OPM's refit runs once per
-    completed task. Units are ``x``'s (ms in the refit)."""
-    return np.add.reduce(x) / len(x)
-
-
-def std_of(x: np.ndarray) -> np.float64:
-    """``np.std(x)`` (population, ddof 0) of a non-empty 1-D float array of shape (n,), bit for
-    bit: numpy's own steps (pairwise sum / n, deviations, their squares, pairwise sum / n, sqrt) in
-    the same order. Units are ``x``'s."""
-    n = len(x)
-    d = x - np.add.reduce(x) / n
-    np.multiply(d, d, out=d)
-    return np.sqrt(np.add.reduce(d) / n)
 
 
 # numpy.linalg's LAPACK gufuncs, the ones np.linalg.matrix_rank (through svd) and np.linalg.lstsq
@@ -147,6 +133,86 @@ def _fit_design(X: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
     return best[1]
 
 
+# The normal equations' relative error grows as eps * cond(X^T X); below this value of 1 - r^2
+# (r: the cosine between the L_in and L_out columns; cond(X^T X) of the scaled columns is
+# (1 + |r|) / (1 - |r|), so at most about 4e4 here) they are accurate to about 1e-11, and the SVD's
+# rank rule (singular values above max(s) * n * eps) cannot find rank < 2. Nearer collinearity goes
+# to the SVD, whose rank decision it then keeps.
+NORMAL_EQUATIONS_MIN_1_MINUS_R2 = 1e-4
+
+
+def fit_eq1_sums(s_ii: float, s_io: float, s_oo: float, s_iy: float, s_oy: float,
+                 scale: float = 1.0) -> tuple[float, float] | None:
+    """Eq. 7's least squares of ``y / scale = alpha * x_in + beta * x_out`` from the window's sums
+    of products, by the 2 x 2 normal equations (Cramer's rule).
+
+    Args:
+        s_ii, s_io, s_oo: sums of L_in^2, L_in * L_out, L_out^2 over the window (tokens^2).
+        s_iy, s_oy: sums of L_in * y and L_out * y (tokens * ms), y the observed service ms.
+        scale: the device's calibration factor; the fit is of ``y / scale`` (as in
+            :meth:`OnlinePerformanceModel.refit`).
+
+    Returns:
+        (alpha, beta) in ms/token when the columns are far from collinear
+        (``1 - r^2 >= NORMAL_EQUATIONS_MIN_1_MINUS_R2``) and both coefficients are >= 0; None
+        otherwise (the caller falls back to :func:`fit_eq1_nonneg`'s SVD and exact NNLS). The
+        values agree with the SVD's to about 1e-11 relative, not bit for bit.
+    """
+    det = s_ii * s_oo - s_io * s_io
+    if not (s_ii > 0.0 and s_oo > 0.0 and det >= NORMAL_EQUATIONS_MIN_1_MINUS_R2 * s_ii * s_oo):
+        return None
+    a = (s_oo * s_iy - s_io * s_oy) / (det * scale)
+    b = (s_ii * s_oy - s_io * s_iy) / (det * scale)
+    if a >= 0.0 and b >= 0.0:
+        return a, b
+    return None
+
+
+def window_sums(rows: np.ndarray) -> list[float]:
+    """The nine sums a refit needs, from a window's rows.
+
+    Args:
+        rows: float array of shape (n, 4), oldest first: end_ms, L_in, L_out, service_ms (y).
+
+    Returns:
+        ``[S_in, S_out, S_y, S_in_in, S_in_out, S_out_out, S_in_y, S_out_y, S_y_y]``: sums over the
+        rows of L_in, L_out, y, L_in^2, L_in * L_out, L_out^2, L_in * y, L_out * y, y^2 (tokens,
+        ms and their products), each summed in row order, as the OPM's row buffer sums its product
+        columns (so the two agree bit for bit).
+    """
+    li, lo, y = rows[:, 1], rows[:, 2], rows[:, 3]
+    cols = np.column_stack([li, lo, y, li * li, li * lo, lo * lo, li * y, lo * y, y * y])
+    return np.add.reduce(cols, axis=0).tolist()
+
+
+def window_uncertainty(n: int, sums: list[float], q: float, r: float) -> float:
+    """The OPM's uncertainty ``u_d = min(1, sqrt(1 / (1 + n) + cv^2))`` (paper section 3.4; module
+    docstring) from a window's sums.
+
+    Args:
+        n: samples in the window (>= 1).
+        sums: the window's nine sums, as :func:`window_sums` returns them.
+        q, r: the prediction's ms per input and output token, calibration included
+            (``calibration * alpha``, ``calibration * beta``; 0 and 0 for SDXL, whose constant
+            prediction moves every residual alike and so does not change their spread).
+
+    Returns:
+        ``u_d`` in [0, 1]. ``cv`` is the population standard deviation of the residuals
+        ``y - q * L_in - r * L_out`` over the mean observed service time (floored at 1e-9 ms); 1
+        when ``n < 2``. The variance comes from the sums (mean square minus squared mean), so a
+        tiny negative value left by rounding counts as 0.
+    """
+    if n < 2:
+        cv = 1.0
+    else:
+        s_i, s_o, s_y, s_ii, s_io, s_oo, s_iy, s_oy, s_yy = sums
+        mean_resid = (s_y - q * s_i - r * s_o) / n
+        mean_sq_resid = (s_yy - 2.0 * (q * s_iy + r * s_oy) + q * q * s_ii + 2.0 * q * r * s_io + r * r * s_oo) / n
+        var = mean_sq_resid - mean_resid * mean_resid
+        cv = math.sqrt(var if var > 0.0 else 0.0) / max(s_y / n, 1e-9)
+    return min(1.0, math.sqrt(1.0 / (1 + n) + cv * cv))
+
+
 class OnlinePerformanceModel:
     """Per-device service-time estimates with uncertainty and drift statistics.
 
@@ -180,9 +246,12 @@ class OnlinePerformanceModel:
             self._unconsumed[d.name] = deque(maxlen=self._unconsumed_maxlen)
         # The windows again as rows of float arrays, for the refit (issue 11: building an array from
         # the deque was a sixth of a refit). Each row is written at i and i + window_tasks, so the
-        # window's rows, oldest first, are always one contiguous slice (see _window_rows).
+        # window's rows, oldest first, are always one contiguous slice (see _window_rows). Columns:
+        # end_ms, L_in, L_out, service_ms, then the products whose sums a refit needs (L_in^2,
+        # L_in * L_out, L_out^2, L_in * service_ms, L_out * service_ms, service_ms^2; window_sums),
+        # so a refit is one reduction and a few float operations, whatever the window's length.
         self._window_tasks = window_tasks
-        self._rows = {name: np.empty((2 * window_tasks, 4)) for name in self.est} if window_tasks else {}
+        self._rows = {name: np.empty((2 * window_tasks, 10)) for name in self.est} if window_tasks else {}
         self._row_count = dict.fromkeys(self.est, 0)
 
     def subscribe(self) -> set[str]:
@@ -219,12 +288,14 @@ class OnlinePerformanceModel:
     def observe(self, rec: CompletedTask) -> None:
         """Append one completed task to its device's window (no refit here)."""
         t, device, service = rec.task, rec.device, rec.service_ms
-        row = (rec.end_ms, t.input_tokens, t.output_tokens, service)
+        li, lo = t.input_tokens, t.output_tokens
+        row = (rec.end_ms, li, lo, service)
         self.window[device].append(row)
         if self._rows:
             w, k = self._window_tasks, self._row_count[device]
             rows = self._rows[device]
-            rows[k % w] = rows[k % w + w] = row
+            rows[k % w] = rows[k % w + w] = (*row, li * li, li * lo, lo * lo, li * service, lo * service,
+                                              service * service)
             self._row_count[device] = k + 1
         for sink in self._window_sinks:
             sink.add(device)
@@ -243,38 +314,56 @@ class OnlinePerformanceModel:
 
         Returns:
             True when the estimate changed.
+
+        Raises:
+            numpy.linalg.LinAlgError: a NaN or inf service time in an LLM window (the SVD's).
         """
         e = self.est[device]
-        window_rows = self._window_rows(device, window)  # (n, 4): end_ms, L_in, L_out, service_ms
-        n = len(window_rows)
+        n, sums = self._window_sums(device, window)
         if not n:
             return False
-        need = self.min_samples if min_samples is None else min_samples
-        y = window_rows[:, 3].copy()
+        s_i, s_o, s_y, s_ii, s_io, s_oo, s_iy, s_oy, _ = sums
+        cal = e.calibration
         if e.kind == "llm":
-            x_in = window_rows[:, 1].copy()
-            x_out = window_rows[:, 2].copy()
-            fit = _fit_design(window_rows[:, 1:3], y / e.calibration) if n >= max(2, need) else None
+            need = self.min_samples if min_samples is None else min_samples
+            fit = None
+            if n >= max(2, need):
+                fit = fit_eq1_sums(s_ii, s_io, s_oo, s_iy, s_oy, scale=cal)
+                if fit is None:  # nearly collinear, or a coefficient < 0: the SVD and the exact NNLS
+                    rows = self._window_rows(device, window)
+                    fit = _fit_design(rows[:, 1:3], rows[:, 3] / cal)
             if fit is not None:
                 e.alpha, e.beta = fit
             elif n >= need:
-                pred = e.calibration * service_ms(e.kind, e.alpha, e.beta, e.c, x_in, x_out)
-                if pred.sum() > 0:
-                    r = float(y.sum() / pred.sum())
+                pred_sum = cal * (e.alpha * s_i + e.beta * s_o)
+                if pred_sum > 0:
+                    r = s_y / pred_sum
                     e.alpha, e.beta = e.alpha * r, e.beta * r
             else:
                 return False
-            pred = e.calibration * service_ms(e.kind, e.alpha, e.beta, e.c, x_in, x_out)
+            q, r = cal * e.alpha, cal * e.beta
         else:
             for s in self._unconsumed[device]:
-                e.c = (1.0 - self.smoothing) * e.c + self.smoothing * s / e.calibration
+                e.c = (1.0 - self.smoothing) * e.c + self.smoothing * s / cal
             self._unconsumed[device].clear()
-            pred = np.full(len(y), e.calibration * service_ms(e.kind, e.alpha, e.beta, e.c, 0, 0))
-        resid = y - pred
-        cv = float(std_of(resid) / max(mean_of(y), 1e-9)) if len(y) > 1 else 1.0
-        e.uncertainty = min(1.0, math.sqrt(1.0 / (1 + len(y)) + cv * cv))
+            q = r = 0.0  # Eq. 2 predicts a constant, which the residuals' spread does not see
+        e.uncertainty = window_uncertainty(n, sums, q, r)
         e.refits += 1
         return True
+
+    def _window_sums(self, device: str, window: int | None) -> tuple[int, list[float]]:
+        """``(n, sums)`` of ``device``'s recent window (as :meth:`_window_rows`): its sample count and
+        the nine sums of :func:`window_sums`, from the row buffer's product columns when the whole
+        window is asked for (one reduction), else from the rows."""
+        dq = self.window[device]
+        n = len(dq)
+        if self._rows and (window or n) >= n:
+            if not n:
+                return 0, []
+            start = (self._row_count[device] - n) % self._window_tasks
+            return n, np.add.reduce(self._rows[device][start:start + n, 1:10], axis=0).tolist()
+        rows = self._window_rows(device, window)
+        return len(rows), window_sums(rows)
 
     def _window_rows(self, device: str, window: int | None) -> np.ndarray:
         """``device``'s recent window (its last ``window`` samples; all when None or 0) as a float
@@ -284,7 +373,7 @@ class OnlinePerformanceModel:
         n = len(dq)
         if self._rows and (window or n) >= n:
             start = (self._row_count[device] - n) % self._window_tasks
-            return self._rows[device][start:start + n]
+            return self._rows[device][start:start + n, :4]
         obs = list(dq)[-(window or n):] if n else []
         return np.array(obs, dtype=float).reshape(len(obs), 4)
 
