@@ -289,27 +289,32 @@ def test_vectorised_soft_penalty_oracle_equals_the_loop(repo, tmp_path, monkeypa
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.integers(min_value=0, max_value=8192), st.integers(min_value=0, max_value=8192),
                           st.floats(min_value=0.0, max_value=1e6, allow_nan=False)), min_size=1, max_size=40),
-       st.floats(min_value=0.0, max_value=1e-3), st.floats(min_value=0.0, max_value=1e-2),
-       st.floats(min_value=0.25, max_value=4.0))
-def test_window_uncertainty_equals_the_two_pass_formula(rows, q_ms, r_ms, scale):
+       st.sampled_from(["llm", "sdxl"]), st.floats(min_value=0.25, max_value=4.0))
+def test_window_uncertainty_equals_the_two_pass_formula(rows, kind, scale):
     """The refit's uncertainty from the window's sums (issue 11: O(1) Python per refit) equals
-    the definition computed on the residuals themselves (np.std, np.mean), to rounding: an
-    absolute 1e-6 on u (cv from a mean square minus a squared mean loses digits only when the
-    residuals' spread is far below their mean, where cv, and its weight in u, is tiny)."""
+    the definition computed on the residuals themselves (np.std, np.mean), to an absolute 1e-6 on
+    u, for predictions as the refit makes them: Eq. 1 fitted to the same window (the SVD fit, or
+    the sum-matching rescale where it defers), Eq. 2's constant for SDXL."""
     import math
 
     import numpy as np
 
-    from e3.agent.opm import window_sums, window_uncertainty
+    from e3.agent.opm import fit_eq1_nonneg, window_sums, window_uncertainty
 
     arr = np.array([(float(i), li, lo, y) for i, (li, lo, y) in enumerate(rows)], dtype=float)
-    q, r = q_ms * 1e3 * scale, r_ms * 1e3 * scale  # ms per token, as a fit gives them
-    n = len(arr)
-    y = arr[:, 3]
+    n, x_in, x_out, y = len(arr), arr[:, 1], arr[:, 2], arr[:, 3]
+    q = r = 0.0
+    if kind == "llm":
+        fit = fit_eq1_nonneg(x_in, x_out, y / scale) if n >= 2 else None
+        a, b = fit if fit is not None else (1.0, 2.0)
+        if fit is None and (a * x_in.sum() + b * x_out.sum()) > 0:
+            k = y.sum() / (scale * (a * x_in.sum() + b * x_out.sum()))
+            a, b = a * k, b * k
+        q, r = scale * a, scale * b
     if n < 2:
         want = min(1.0, math.sqrt(1.0 / (1 + n) + 1.0))
     else:
-        resid = y - (q * arr[:, 1] + r * arr[:, 2])
+        resid = y - (q * x_in + r * x_out)
         cv = float(np.std(resid) / max(np.mean(y), 1e-9))
         want = min(1.0, math.sqrt(1.0 / (1 + n) + cv * cv))
     got = window_uncertainty(n, window_sums(arr), q, r)

@@ -200,7 +200,10 @@ def window_uncertainty(n: int, sums: list[float], q: float, r: float) -> float:
         ``u_d`` in [0, 1]. ``cv`` is the population standard deviation of the residuals
         ``y - q * L_in - r * L_out`` over the mean observed service time (floored at 1e-9 ms); 1
         when ``n < 2``. The variance comes from the sums (mean square minus squared mean), so a
-        tiny negative value left by rounding counts as 0.
+        tiny negative value left by rounding counts as 0. Its rounding error is about eps times
+        the mean square of the predictions and observations, so ``cv`` is good to about 1e-8
+        when the predictions are of the observations' size, as a fit to the same window makes
+        them (the refit's case); with predictions far above observations near 0 ms it is not.
     """
     if n < 2:
         cv = 1.0
