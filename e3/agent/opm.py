@@ -358,13 +358,9 @@ class OnlinePerformanceModel:
         """``(n, sums)`` of ``device``'s recent window (as :meth:`_window_rows`): its sample count and
         the nine sums of :func:`window_sums`, from the row buffer's product columns when the whole
         window is asked for (one reduction), else from the rows."""
-        dq = self.window[device]
-        n = len(dq)
-        if self._rows and (window or n) >= n:
-            if not n:
-                return 0, []
-            start = (self._row_count[device] - n) % self._window_tasks
-            return n, np.add.reduce(self._rows[device][start:start + n, 1:10], axis=0).tolist()
+        rows = self._buffered_window(device, window)
+        if rows is not None:
+            return len(rows), np.add.reduce(rows[:, 1:10], axis=0).tolist()
         rows = self._window_rows(device, window)
         return len(rows), window_sums(rows)
 
@@ -372,13 +368,22 @@ class OnlinePerformanceModel:
         """``device``'s recent window (its last ``window`` samples; all when None or 0) as a float
         array of shape (n, 4), oldest first: end_ms, L_in, L_out, service_ms. A view of the row
         buffer when the whole window is asked for, else built from the deque as before."""
+        rows = self._buffered_window(device, window)
+        if rows is not None:
+            return rows[:, :4]
         dq = self.window[device]
-        n = len(dq)
-        if self._rows and (window or n) >= n:
-            start = (self._row_count[device] - n) % self._window_tasks
-            return self._rows[device][start:start + n, :4]
-        obs = list(dq)[-(window or n):] if n else []
+        obs = list(dq)[-(window or len(dq)):] if dq else []
         return np.array(obs, dtype=float).reshape(len(obs), 4)
+
+    def _buffered_window(self, device: str, window: int | None) -> np.ndarray | None:
+        """The row buffer's slice of shape (n, 10) holding ``device``'s whole window, oldest first
+        (columns as in ``__init__``), when the whole window is asked for (``window`` None, 0 or
+        at least n); None otherwise or without a buffer."""
+        n = len(self.window[device])
+        if not self._rows or (window or n) < n:
+            return None
+        start = (self._row_count[device] - n) % self._window_tasks
+        return self._rows[device][start:start + n]
 
     def mark_stale(self, device: str) -> None:
         """State hygiene after a device returns from churn: drop its window and raise its
