@@ -185,18 +185,22 @@ def test_refine_ttl_rearms_an_expired_override_while_the_event_lasts():
         assert (("set_device_risky", {"device": "SD#1"}) in tools.calls) is rearmed
 
 
-def test_none_learns_online_with_a_steady_refit_cadence(cfg, tmp_path):
-    # section 3.4's reading (steady_refit_every_tasks None): after the warmup budget the OPM refits
-    # only on request, so at warmup 0 e3/none routes as fixed_heuristic; with section 3.7's reading
-    # (the default, every 5 completions) it learns online
+def test_none_learns_online_after_alarms_or_with_a_steady_refit_cadence(cfg, tmp_path):
+    # After the warmup budget the OPM refits only in a recalibration period after an alarm
+    # (section 3.4's reading, the 0.2.0 default) or every 5 completions (section 3.7's reading,
+    # 0.1.0). With neither (and no re-probing) e3/none at warmup 0 routes as fixed_heuristic.
+    frozen = {"controller": "none", "steady_refit_every_tasks": None, "recalibrate_after_alarm": False,
+              "reprobe_after_tasks": None}
     runs = {}
     for name, pol, over in (("fixed", "fixed_heuristic", None),
-                            ("none", "e3", {"controller": "none", "steady_refit_every_tasks": None}),
-                            ("online", "e3", {"controller": "none"})):
+                            ("frozen", "e3", frozen),
+                            ("after_alarms", "e3", {"controller": "none"}),
+                            ("steady", "e3", {**frozen, "steady_refit_every_tasks": 5})):
         runs[name] = simulate(cfg, "warmup_0", pol, 1, tmp_path / name, n_tasks=120,
                               policy_overrides=over)["latency_ms"]["mean"]
-    assert runs["none"] == runs["fixed"]
-    assert runs["online"] != runs["fixed"]
+    assert runs["frozen"] == runs["fixed"]
+    assert runs["after_alarms"] < runs["fixed"]
+    assert runs["steady"] < runs["fixed"]
 
 
 @pytest.mark.parametrize("scenario", ["drift", "semantic"])

@@ -161,7 +161,7 @@ def test_previous_run_with_snakemake_deleted_outputs_is_still_a_run(tmp_path):
 @pytest.mark.parametrize("value, name", [(".nan", "NaN"), (".inf", "infinity"), ("-.inf", "-infinity")])
 def test_config_nan_and_infinity_rejected_by_name(tmp_path, repo, value, name):
     p = tmp_path / "c.yaml"
-    text = (repo / "config/config.yaml").read_text().replace("arrival_rate_per_s: 0.2", f"arrival_rate_per_s: {value}")
+    text = (repo / "config/config.yaml").read_text().replace("arrival_rate_per_s: 0.26", f"arrival_rate_per_s: {value}")
     p.write_text(text)
     with pytest.raises(ConfigError, match=rf"'workload.arrival_rate_per_s': {name} is not allowed"):
         load_config(p)

@@ -58,7 +58,7 @@ def test_semantic_is_the_rule_applied_to_semantic_overload(setup):
     expected = tuple(w for w in windows if w is not None)
     stable = load_scenario("semantic", kinds)
     assert stable.semantic == expected
-    assert stable.semantic != src.semantic  # the rule changed something (video_call)
+    assert stable.semantic != src.semantic  # the rule changed something (both SDXL windows dropped)
     assert all(r <= RHO_SAFE_STABLE for r in _rho_safe(pool, base, wl, stable))
 
 
@@ -78,7 +78,6 @@ def test_drift_reverses_the_pair_for_the_whole_interval(setup):
 
     base = median_base(pool, spec)
     assert expected_service_ms(base[w.device], wl) < expected_service_ms(base[partner], wl)  # the faster one
-    assert min(ratios(base)) > 3.0  # `drift_no_reversal` (3x) does not reverse the pair
     need = 1.2 * max(ratios(base))
     assert w.factor == math.ceil(need) or (w.factor == need and float(need).is_integer())
     # and the reversal holds at every replicate's realised truth of the sweep
@@ -92,6 +91,22 @@ def test_summary_reports_rho_per_semantic_window(setup, tmp_path):
     simulate(cfg, "semantic", "round_robin", 1, tmp_path / "r", n_tasks=20)
     load = json.loads((tmp_path / "r/summary.json").read_text())["load"]
     assert set(load["rho_pool_static"]) == {"llm", "sdxl"}
-    assert [w["label"] for w in load["semantic_windows"]] == ["game", "video_call", "low_battery", "system_update",
-                                                              "overheating"]
+    assert [w["label"] for w in load["semantic_windows"]] == ["game", "low_battery", "overheating"]
     assert all(w["rho_pool"] <= w["rho_safe"] for w in load["semantic_windows"])
+
+
+def test_drift_no_reversal_does_not_reverse_at_the_v01_truth(repo):
+    # drift_no_reversal is 0.1.0's stress case: its 3x leaves LLM#0 the faster device at 0.1.0's
+    # truth (config/variants/v0.1.yaml), and reverses the pair at 0.2.0's (config/scenarios/drift.yaml)
+    out = {}
+    for name in ("config/variants/v0.1.yaml", "config/config.yaml"):
+        cfg = load_config(repo / name)
+        pool = resolve_pool(load_priors(repo / cfg["priors"]["frozen"]), cfg["pool"], cfg["priors"]["reference_input_tokens"])
+        t = cfg["truth"]
+        base = median_base(pool, TruthSpec({k: dict(v) for k, v in t["mismatch"].items()}, t["mismatch_sigma"],
+                                           t["noise_sigma"]))
+        wl = workload_spec(cfg)
+        a, b = base["LLM#0"], base["LLM#1"]
+        out[name] = min((b["alpha"] * i + b["beta"] * o) / (a["alpha"] * i + a["beta"] * o)
+                        for i in wl.input_token_bins for o in wl.output_token_bins)
+    assert out["config/variants/v0.1.yaml"] > 3.0 > out["config/config.yaml"]

@@ -129,12 +129,18 @@ class ControlSurface:
             ``compute_drift`` proposes (Table 4: 0.3; :func:`smoothed_calibration`).
         sink: where audit records go (e.g. a line writer streaming ``audit.jsonl``, so memory stays
             flat over long horizons); default: kept in ``self.audit``.
+        persistent_actions: (issue 28) ``update_calibration`` restarts the device's OPM window at
+            the new calibration and opens a recalibration period, and ``trigger_online_profile_update``
+            keeps only the samples it fitted (and, for one device, opens a recalibration period with
+            its ``min_samples``), so no later refit of older samples undoes the action. False: the
+            0.1.0 behaviour, where the next refit of the whole window cancelled both.
     """
 
     def __init__(self, router: RouterState, opm: OnlinePerformanceModel, obs: Observation,
                  default_ttl_tasks: int = 50, sink: Callable[[dict[str, Any]], None] | None = None,
-                 calibration_smoothing: float = 0.3) -> None:
+                 calibration_smoothing: float = 0.3, persistent_actions: bool = True) -> None:
         self._router = router
+        self.persistent_actions = persistent_actions
         self.calibration_smoothing = calibration_smoothing
         self._opm = opm
         self._obs = obs
@@ -335,6 +341,9 @@ class ControlSurface:
         factor = _bounded("factor", factor)
         old = self._opm.est[device].calibration
         self._opm.est[device].calibration = factor
+        if self.persistent_actions and factor != old:  # later refits fit only samples at this calibration
+            self._opm.restart_window(device)
+            self._opm.open_recalibration(device)
         return {"device": device, "old": old, "new": factor}
 
     def switch_router(self, router: str) -> dict[str, Any]:
@@ -361,6 +370,11 @@ class ControlSurface:
         window_tasks = _bounded("window_tasks", window_tasks, integer=True)
         min_samples = _bounded("min_samples", min_samples, integer=True)
         devices = [self._device(device)] if device is not None else list(self._obs.devices)
+        if self.persistent_actions:  # later refits see only the samples fitted here and newer ones
+            for d in devices:
+                self._opm.restart_window(d, keep=window_tasks)
+            if device is not None:
+                self._opm.open_recalibration(device, min_samples)
         changed = [d for d in devices if self._opm.refit(d, min_samples=min_samples, window=window_tasks)]
         return {"refitted": changed}
 

@@ -24,10 +24,11 @@ import jsonschema
 
 from e3.agent.control import ControlSurface
 from e3.agent.controllers import Controller, RulesController, register_controller
-from e3.agent.prompt import PROMPT_VERSION, result_message, system_message, trigger_message
+from e3.agent.prompt import PROMPT_VERSIONS, result_message, system_message, trigger_message
 from e3.agent.tool_schemas import NO_ACTION, openai_tools, reply_schema, tool_parameters
 from e3.agent.triggers import Trigger
 from e3.config import REPO_ROOT
+from e3.errors import ConfigError
 from e3.llm.client import LLMClient, LLMProviderError, LLMSettings
 
 SENSING = ("get_system_status", "pull_observations", "compute_drift")
@@ -47,12 +48,18 @@ class LLMController(Controller):
 
     name = "llm"
     #: the rules' parameters (its fallback) and every :class:`LLMSettings` field
-    parameters = {**RulesController.parameters, **{k: None for k in LLMSettings.__dataclass_fields__}}
+    #: and ``prompt``: ``reasoning`` (default, 0.2.0) or ``decision_table`` (0.1.0; e3.agent.prompt)
+    parameters = {**RulesController.parameters, **{k: None for k in LLMSettings.__dataclass_fields__},
+                  "prompt": "reasoning"}
 
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)
         fields = set(LLMSettings.__dataclass_fields__)
         self.settings = LLMSettings(**{k: v for k, v in params.items() if k in fields})
+        self.prompt = self.params["prompt"]
+        if self.prompt not in PROMPT_VERSIONS:
+            raise ConfigError(f"controllers.llm.prompt: {self.prompt!r} is not one of {sorted(PROMPT_VERSIONS)}")
+        self.prompt_version = PROMPT_VERSIONS[self.prompt]
         self.client = LLMClient(self.settings, REPO_ROOT)
         self.rules = RulesController({k: v for k, v in params.items() if k in RulesController.parameters})
         self.fallbacks: dict[str, int] = {"malformed_json": 0, "unknown_tool": 0, "bad_arguments": 0,
@@ -69,7 +76,7 @@ class LLMController(Controller):
         self._params = tool_parameters(names)
         native = self.settings.reply_format == "tools"
         self._tools = openai_tools(names) if native else None
-        self._system = system_message(devices, None if native else openai_tools(names))
+        self._system = system_message(devices, None if native else openai_tools(names), self.prompt)
         self._format = None if native else {"type": "json_object", "schema": reply_schema(names)}
 
     def _parse(self, reply) -> list[tuple[str, dict[str, Any], str | None]]:
@@ -117,7 +124,7 @@ class LLMController(Controller):
                                           {"role": "user", "content": trigger_message(trig, status)}]
         for _round in range(max(1, int(self.settings.max_tool_rounds))):
             try:
-                reply = self.client.complete(messages, self._tools, self._format, PROMPT_VERSION)
+                reply = self.client.complete(messages, self._tools, self._format, self.prompt_version)
             except LLMProviderError as exc:
                 return self._fallback(trig, tools, "provider_error", str(exc), None)
             try:
@@ -164,4 +171,4 @@ class LLMController(Controller):
                 "llm_prompt_tokens": c.prompt_tokens, "llm_completion_tokens": c.completion_tokens,
                 "llm_fallbacks": sum(self.fallbacks.values()), "llm_fallback_reasons": dict(self.fallbacks),
                 "llm_no_action": self.no_action, "llm_model": self.settings.model,
-                "llm_mode": self.settings.mode, "prompt_version": PROMPT_VERSION}
+                "llm_mode": self.settings.mode, "prompt_version": self.prompt_version}

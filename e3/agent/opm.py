@@ -239,6 +239,12 @@ class OnlinePerformanceModel:
         if 0.0 < smoothing < 1.0:
             self._unconsumed_maxlen = max(1000, math.ceil(math.log(1e-30) / math.log(1.0 - smoothing)))
         self._unconsumed: dict[str, deque] = {}
+        # Devices in a recalibration period after a regime boundary (section 3.4: the profile is
+        # "updated online during warmup and after detected drift"): device -> the minimum samples
+        # of its refits (section 3.5: the controller "may request rapid calibration by reducing the
+        # minimum samples required for an OPM update ... after a detected regime shift"). The e3
+        # policy refits such a device at each of its completions until its window is full again.
+        self.recalibrating: dict[str, int] = {}
         self._sinks: list[set[str]] = []  # see subscribe()
         self._window_sinks: list[set[str]] = []  # see subscribe_windows()
         for d in pool:
@@ -292,14 +298,7 @@ class OnlinePerformanceModel:
         """Append one completed task to its device's window (no refit here)."""
         t, device, service = rec.task, rec.device, rec.service_ms
         li, lo = t.input_tokens, t.output_tokens
-        row = (rec.end_ms, li, lo, service)
-        self.window[device].append(row)
-        if self._rows:
-            w, k = self._window_tasks, self._row_count[device]
-            rows = self._rows[device]
-            rows[k % w] = rows[k % w + w] = (*row, li * li, li * lo, lo * lo, li * service, lo * service,
-                                              service * service)
-            self._row_count[device] = k + 1
+        self._append_row(device, rec.end_ms, li, lo, service)
         for sink in self._window_sinks:
             sink.add(device)
         e = self.est[device]
@@ -384,6 +383,59 @@ class OnlinePerformanceModel:
             return None
         start = (self._row_count[device] - n) % self._window_tasks
         return self._rows[device][start:start + n]
+
+    def restart_window(self, device: str, keep: int = 0) -> None:
+        """Start ``device``'s window afresh at a regime boundary (an alarm, a controller's action,
+        a re-probe), keeping only its ``keep`` most recent samples, so later refits fit only
+        evidence from after the boundary and a calibration set there is not undone by a refit of
+        older samples (issue 28: a refit of pre-alarm samples divided by the new calibration gives
+        calibration x fit(y / calibration) = fit(y), which cancelled the action). Coefficients,
+        calibration and uncertainty are kept; SDXL samples not yet folded into ``c`` are dropped
+        with the rest of the old regime.
+
+        Raises:
+            KeyError: an unknown device.
+        """
+        dq = self.window[device]
+        if keep >= len(dq):
+            return
+        kept = list(dq)[len(dq) - keep:] if keep > 0 else []
+        dq.clear()
+        if self._rows:
+            self._row_count[device] = 0
+        for end_ms, li, lo, service in kept:  # rewrite the row buffer as observe() does
+            self._append_row(device, end_ms, li, lo, service)
+        self._unconsumed[device].clear()
+        for sink in self._window_sinks:
+            sink.add(device)
+
+    def open_recalibration(self, device: str, min_samples: int | None = None) -> None:
+        """Put ``device`` in a recalibration period (see ``recalibrating``) with refits of at least
+        ``min_samples`` samples (default: the OPM's ``min_samples``; an open period keeps the
+        smaller of the two, so a controller's request for rapid calibration is not undone)."""
+        m = self.min_samples if min_samples is None else int(min_samples)
+        self.recalibrating[device] = min(m, self.recalibrating.get(device, m))
+
+    def recalibration_refit(self, device: str, window_tasks: int) -> bool:
+        """One completion's update of a device in a recalibration period (see ``recalibrating``):
+        a refit with the period's minimum samples; the period ends once the device's window holds
+        ``window_tasks`` samples again. Returns whether the device was in a period."""
+        m = self.recalibrating.get(device)
+        if m is None:
+            return False
+        self.refit(device, min_samples=m)
+        if self.n_window(device) >= window_tasks:
+            del self.recalibrating[device]
+        return True
+
+    def _append_row(self, device: str, end_ms: float, li: int, lo: int, service: float) -> None:
+        self.window[device].append((end_ms, li, lo, service))
+        if self._rows:
+            w, k = self._window_tasks, self._row_count[device]
+            rows = self._rows[device]
+            rows[k % w] = rows[k % w + w] = (end_ms, li, lo, service, li * li, li * lo, lo * lo, li * service,
+                                              lo * service, service * service)
+            self._row_count[device] = k + 1
 
     def mark_stale(self, device: str) -> None:
         """State hygiene after a device returns from churn: drop its window and raise its

@@ -14,7 +14,12 @@ from typing import Any
 from e3.agent.control import BOUNDED_VIEW_DEVICES, kind_totals
 from e3.agent.triggers import Trigger
 
+#: The decision-table prompt's version (0.1.0's only prompt; its recorded replies are keyed by it).
 PROMPT_VERSION = "e3-prompt-4"
+#: The reasoning prompt's version (issue 28; the default from 0.2.0).
+REASONING_PROMPT_VERSION = "e3-prompt-5-reasoning"
+#: Prompt variants (``controllers.llm.prompt``) and their versions.
+PROMPT_VERSIONS = {"decision_table": PROMPT_VERSION, "reasoning": REASONING_PROMPT_VERSION}
 
 _ROLE = (
     "You are the meta-controller of an edge server that dispatches LLM and SDXL inference tasks to "
@@ -38,21 +43,62 @@ _RULES = (
 )
 
 
+# The reasoning prompt (issue 28): the goal, what the telemetry means, what each tool changes and
+# the constraints of Tables 2 and 4, never which tool to call for which trigger.
+_GOAL = (
+    "Goal: keep the mean end-to-end latency of tasks low and avoid stutter, i.e. tasks served by a "
+    "device while it is degraded by a semantic event. Device speeds are unknown at first and can "
+    "change without notice; the router's predictions come from an online performance model (OPM) "
+    "fitted to completed tasks."
+)
+_TELEMETRY = (
+    "Telemetry: queue = tasks waiting or running on the device; samples = completed tasks in its "
+    "OPM window; uncertainty in [0, 1] (high: few samples or poor fit); risky = under a risk "
+    "override (the router avoids it while a safe device of its kind exists). Event details: ratio = "
+    "observed / predicted service time over the recent window (above 1.3: slower than predicted; "
+    "below 1/1.3: faster); semantic_onset / semantic_offset = an announced degradation of a device "
+    "starts / ends."
+)
+_CONSTRAINTS = (
+    "Constraints: you may call at most two tools per event; one sensing result (get_system_status, "
+    "pull_observations, compute_drift) is returned to you before your second call. A risk override "
+    "lasts ttl_tasks arrivals (default 50) unless cleared. A calibration factor multiplies every "
+    "prediction of the device (bounds 0.1-10); compute_drift proposes one smoothed with weight 0.3. "
+    "A profile update refits the OPM from the last window_tasks completions; min_samples 1 calibrates "
+    "fastest on little data. Acting when nothing changed adds noise: no_action is a valid answer."
+)
+
+
 def _kind_counts(kinds: list[str]) -> str:
     return ", ".join(f"{kinds.count(k)} {k}" for k in sorted(set(kinds)))
 
 
-def system_message(devices: dict[str, str], tools: list[dict[str, Any]] | None) -> str:
+def system_message(devices: dict[str, str], tools: list[dict[str, Any]] | None,
+                   prompt: str = "decision_table") -> str:
     """The run-constant system text. ``devices``: name -> kind. ``tools``: listed inline when the
     model gets no native tool list (``json_schema`` reply format), else None. A pool of more than
     :data:`~e3.agent.tool_schemas.BOUNDED_VIEW_DEVICES` devices is described by its counts per
-    kind (the text's length does not grow with the pool)."""
+    kind (the text's length does not grow with the pool).
+
+    ``prompt``: ``decision_table`` (0.1.0: a rule per trigger naming the tool and its arguments)
+    or ``reasoning`` (0.2.0's default: goal, telemetry, tools and constraints, no trigger-to-tool
+    rule). Raises ValueError for another name."""
+    if prompt not in PROMPT_VERSIONS:
+        raise ValueError(f"prompt {prompt!r} is not one of {sorted(PROMPT_VERSIONS)}")
     if len(devices) <= BOUNDED_VIEW_DEVICES:
         pool = "Devices: " + ", ".join(f"{n} ({k})" for n, k in devices.items()) + "."
     else:
         pool = (f"Devices: {len(devices)} ({_kind_counts(list(devices.values()))}). Each status lists the "
                 f"event's device and at most {BOUNDED_VIEW_DEVICES} others (risky, in a semantic event, "
                 "or the longest queues), with totals per kind.")
+    if prompt == "reasoning":
+        lines = [_ROLE.replace(" Answer with exactly one tool call.", ""), _GOAL, pool, _TELEMETRY, _CONSTRAINTS]
+        if tools is not None:
+            lines.append("Tools (reply as {\"name\": TOOL, \"arguments\": {...}}; no_action when nothing "
+                         "should change):\n" + json.dumps(tools, separators=(",", ":")))
+        lines.append("Decide from the event and the telemetry which single tool call, if any, best serves "
+                     "the goal now. Answer with exactly one tool call.")
+        return "\n".join(lines)
     lines = [_ROLE, pool]
     if tools is not None:
         lines.append("Tools (reply as {\"name\": TOOL, \"arguments\": {...}}):\n" + json.dumps(tools, separators=(",", ":")))

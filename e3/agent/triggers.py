@@ -58,9 +58,14 @@ class TriggerGate:
         self._last_nonevent: dict[str, int] = {}  # gap group ("" when pool-wide) -> task index
         self.suppressed = 0
 
-    def admit(self, trig: Trigger) -> bool:
-        """Whether ``trig`` reaches the controller (updates the bookkeeping when it does)."""
+    def admit(self, trig: Trigger, scheduled: bool = False) -> bool:
+        """Whether ``trig`` reaches the controller (updates the bookkeeping when it does).
+        ``scheduled=True`` (a warmup intervention point of a fixed, bounded schedule, which fires
+        once and so never repeats) exempts it from the minimum gap and the signature cooldown and
+        leaves both clocks alone."""
         k = trig.task_index
+        if scheduled:
+            return True
         last = self._last_sig.get(trig.signature)
         if last is not None and k - last < self.cooldown:
             self.suppressed += 1

@@ -120,6 +120,8 @@ def load_run_inputs(cfg: dict[str, Any], scenario: str, policy: str,
         mismatch = generated_mismatch(pool, named, mismatch)
     truth = TruthSpec(mismatch, t["mismatch_sigma"], t["noise_sigma"])
     kinds, rank_ms = {d.name: d.kind for d in pool}, {d.name: d.prior_service_ms(*RANK_TASK_TOKENS) for d in pool}
+    if scenario in cfg.get("scenario_files", {}):  # a variant's own plan for this name
+        scenario = str(REPO_ROOT / cfg["scenario_files"][scenario])
     sc = load_scenario(scenario, kinds, horizon, rank_ms)
     trace_cfg = cfg["workload"].get("arrivals") == "trace"
     w = scenario_workload(cfg["workload"], sc) if sc.workload or trace_cfg else cfg["workload"]
@@ -259,6 +261,9 @@ def summarize(simulation: Simulation, cfg: dict[str, Any], seed: int,
                         "redispatches": s.redispatches},
         "stutter_rate": s.stutter_count / s.n_tasks, "stutter_count": s.stutter_count,
         "utilisation": util, "tasks_per_device": s.tasks_per_device,
+        # mean queueing delay of the tasks each device served (ms; 0 for a device that served none)
+        "mean_wait_ms_per_device": {d: (s.wait_ms_per_device.get(d, 0.0) / n if n else 0.0)
+                                    for d, n in s.tasks_per_device.items()},
         # offered load at this replicate's true base parameters (e3.sim.load): rho_pool and
         # rho_safe per semantic window; analysis only (runs.csv does not read it)
         "load": _finite(scenario_loads(simulation.pool, simulation._truth.base, workload or workload_spec(cfg),

@@ -63,7 +63,37 @@ class E3Agent(Policy):
         "warmup_refit_scope": "all",
         "warmup_intervention_fractions": [0.34, 0.67],
         "explore_min_samples": 2,
-        "steady_refit_every_tasks": 5,        # section 3.7 (None: section 3.4's reading)
+        # Section 3.4's reading (issue 28; 0.2.0): after warmup the OPM refits a device only in a
+        # recalibration period after a regime boundary ("updated online during warmup and after
+        # detected drift"). 5: section 3.7's reading, the 0.1.0 default (a refit every 5
+        # completions, which undid every calibration a controller set).
+        "steady_refit_every_tasks": None,
+        # Section 3.4 "after detected drift": a drift or residual alarm restarts the device's
+        # window and opens a recalibration period (refits at each of its completions until the
+        # window is full again). False: 0.1.0 (no OPM update after an alarm but the steady one).
+        "recalibrate_after_alarm": True,
+        # Tools whose effect later refits cannot undo (ControlSurface.persistent_actions; 0.1.0: False).
+        "persistent_actions": True,
+        # (C) Re-probing (issue 28): once per this many arrivals of a kind, the available, non-risky
+        # device of that kind that has gone longest without a task, if that is at least this many
+        # arrivals, gets the next ``reprobe_tasks`` tasks of its kind, with its window restarted and
+        # a recalibration period of minimum one sample (Table 4's rapid fitting), so one probe
+        # re-scales the estimate of a device that recovered while no traffic reached it. 50 =
+        # Table 4's risk TTL (the paper's horizon for a stale override); 1 task: the cheapest probe
+        # that can move the estimate. None: no probes (0.1.0). Cost: at most reprobe_tasks /
+        # reprobe_after_tasks of a kind's tasks (2 %) go to devices the router would not pick.
+        "reprobe_after_tasks": 50,
+        "reprobe_tasks": 1,
+        # Section 3.7: "Device churn dynamics are handled by state hygiene rules"; section 3.5 lists
+        # no churn trigger. False (0.2.0): a leave or return does not call the controller; a return
+        # restarts the device's statistics (mark_stale) and opens a recalibration period. True: 0.1.0.
+        "churn_triggers": False,
+        # Section 3.5: "a small number of warmup intervention points"; "non-event invocations obey a
+        # minimum task-count gap" and "repeated triggers are suppressed by a signature-based
+        # cooldown". False (0.2.0): the points are a fixed, bounded schedule that fires each point
+        # once, exempt from the gap and the cooldown (at budget 30 both swallowed the point at
+        # task 20 in every run). True: 0.1.0, the points obey both like alarms.
+        "warmup_points_obey_gap": False,
         "opm_window_tasks": 30,
         "opm_min_samples": 2,
         "calibration_smoothing": 0.3,         # Table 4
@@ -99,6 +129,16 @@ class E3Agent(Policy):
             {"drift_window_s": p["drift_window_s"], "refit_window_tasks": p["opm_window_tasks"],
              **self.controllers.get(p["controller"], {})})
         self._warmup_switched = False
+        self._reprobe_after = p["reprobe_after_tasks"]
+        if self._reprobe_after is not None and (self._reprobe_after < 1 or p["reprobe_tasks"] < 1):
+            raise ConfigError(f"policies.{self.name}: reprobe_after_tasks ({self._reprobe_after!r}) and "
+                              f"reprobe_tasks ({p['reprobe_tasks']!r}) must be >= 1 (or reprobe_after_tasks null)")
+        self._last_dispatch: dict[str, int] = {}  # device -> arrival index of its last task
+        self._kind_arrivals: dict[str, int] = {}  # kind -> arrivals after warmup
+        self._last_probe: dict[str, int] = {}  # kind -> its arrival count at the last probe check
+        self._probing: dict[str, tuple[str, int]] = {}  # kind -> (device, probe tasks still to send)
+        self.probes = 0
+        self.recalibrations = 0
         self.tools: ControlSurface | None = None
         self._backlog: PoolBacklog | None = None  # built at the first vectorised choice
         self._u: dict[str, np.ndarray] = {}  # kind -> OPM uncertainty per device, in pool order
@@ -127,12 +167,13 @@ class E3Agent(Policy):
     def _tools(self, obs) -> ControlSurface:
         if self.tools is None:
             self.tools = ControlSurface(self.router, self.opm, obs, self.params["risk_ttl_tasks"], self.audit_sink,
-                                        self.params["calibration_smoothing"])
+                                        self.params["calibration_smoothing"], self.params["persistent_actions"])
         return self.tools
 
     def _fire(self, trig: Trigger, obs) -> None:
         self.triggers_seen += 1
-        if self.gate.admit(trig):
+        scheduled = trig.type == "warmup_point" and not self.params["warmup_points_obey_gap"]
+        if self.gate.admit(trig, scheduled=scheduled):
             tools = self._tools(obs)
             tools.caller = f"{self.controller.name}:{trig.type}"
             tools.focus = trig.device or None
@@ -143,6 +184,54 @@ class E3Agent(Policy):
 
     # --- fast path -----------------------------------------------------------------------------
     def choose(self, task, obs):
+        if self._reprobe_after is None:
+            return self._route(task, obs)
+        k = obs.task_index
+        pick = self._probe(task, obs, k) if k >= self.warmup_budget_tasks else None
+        if pick is None:
+            pick = self._route(task, obs)
+        else:
+            self.decisions += 1
+        self._last_dispatch[pick] = k
+        return pick
+
+    def _probe(self, task, obs, k: int) -> str | None:
+        """The re-probe of :attr:`parameters` ``reprobe_after_tasks``: the device this task is sent
+        to as a probe, or None. O(1) but once per ``reprobe_after_tasks`` arrivals of a kind."""
+        kind = task.kind
+        router = self.router
+        arrivals = self._kind_arrivals[kind] = self._kind_arrivals.get(kind, 0) + 1
+        current = self._probing.get(kind)
+        if current is not None:
+            device, left = current
+            if left > 1:
+                self._probing[kind] = (device, left - 1)
+            else:
+                del self._probing[kind]
+            st = obs.devices.get(device)
+            if st is not None and st.available and not router.is_risky(device, k):
+                return device
+            self._probing.pop(kind, None)  # left or became risky: the probe ends
+        after = self._reprobe_after
+        if arrivals - self._last_probe.get(kind, 0) < after:
+            return None
+        self._last_probe[kind] = arrivals
+        last = self._last_dispatch
+        stalest, age = None, after - 1
+        for d in obs.feasible(kind):
+            a = k - last.get(d.name, self.warmup_budget_tasks)
+            if a > age and not router.is_risky(d.name, k):
+                stalest, age = d.name, a
+        if stalest is None:
+            return None
+        self.probes += 1
+        self.opm.restart_window(stalest)  # its old samples may describe a regime that has ended
+        self.opm.open_recalibration(stalest, min_samples=1)
+        if self.params["reprobe_tasks"] > 1:
+            self._probing[kind] = (stalest, self.params["reprobe_tasks"] - 1)
+        return stalest
+
+    def _route(self, task, obs):
         self.decisions += 1
         k = obs.task_index
         self.router.expire(k)
@@ -264,6 +353,10 @@ class E3Agent(Policy):
     def on_annotation(self, annotation, obs):
         if annotation.event == "device_return":
             self.opm.mark_stale(annotation.device)
+            if self.params["recalibrate_after_alarm"]:  # its statistics are refreshed from new samples
+                self.opm.open_recalibration(annotation.device)
+        if annotation.event in ("device_leave", "device_return") and not self.params["churn_triggers"]:
+            return  # state hygiene (section 3.7), not a controller call
         self._fire(Trigger(annotation.event, obs.task_index, annotation.device, {"label": annotation.label}), obs)
 
     def on_complete(self, record, obs):
@@ -288,12 +381,20 @@ class E3Agent(Policy):
             return
         if every and self._completions % every == 0:
             self._steady_refit()
-        ratio, n = self.opm.drift_ratio(record.device, obs.now_ms, p["drift_window_s"])
+        device = record.device
+        self.opm.recalibration_refit(device, p["opm_window_tasks"])
+        ratio, n = self.opm.drift_ratio(device, obs.now_ms, p["drift_window_s"])
         if n >= p["alarm_min_samples"]:
-            if ratio > p["drift_threshold"]:
-                self._fire(Trigger("drift_alarm", obs.task_index, record.device, {"ratio": ratio, "samples": n}), obs)
-            elif ratio < 1.0 / p["drift_threshold"]:
-                self._fire(Trigger("residual_alarm", obs.task_index, record.device, {"ratio": ratio, "samples": n}), obs)
+            alarm = ("drift_alarm" if ratio > p["drift_threshold"]
+                     else "residual_alarm" if ratio < 1.0 / p["drift_threshold"] else None)
+            if alarm is not None:
+                self._fire(Trigger(alarm, obs.task_index, device, {"ratio": ratio, "samples": n}), obs)
+                if p["recalibrate_after_alarm"]:
+                    # the regime boundary: later refits see only samples after it (the controller
+                    # has measured the drift on the old window above)
+                    self.recalibrations += 1
+                    self.opm.restart_window(device)
+                    self.opm.open_recalibration(device)
 
     def _steady_refit(self) -> None:
         # Refit only the devices whose fit can have changed since their last steady refit: new
@@ -314,6 +415,7 @@ class E3Agent(Policy):
                 "tool_calls": t.tool_calls if t else 0, "tool_errors": t.tool_errors if t else 0,
                 "triggers": self.triggers_seen, "triggers_suppressed": self.gate.suppressed,
                 "opm_refits": sum(e.refits for e in self.opm.est.values()),
+                "probes": self.probes, "recalibrations": self.recalibrations,
                 "router_final": self.router.router}
 
     def audit_records(self) -> list[dict]:

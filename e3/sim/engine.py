@@ -56,6 +56,7 @@ class RunStats:
     makespan_ms: float = 0.0
     busy_ms: dict[str, float] = field(default_factory=dict)
     tasks_per_device: dict[str, int] = field(default_factory=dict)
+    wait_ms_per_device: dict[str, float] = field(default_factory=dict)  # summed queueing delay (ms)
     wall_s: float = 0.0
 
 
@@ -263,6 +264,7 @@ class Simulation:
         s.stutter_count += stutter
         s.busy_ms[device] += service
         s.tasks_per_device[device] += 1
+        s.wait_ms_per_device[device] = s.wait_ms_per_device.get(device, 0.0) + (start - arrival)
         if end > s.makespan_ms:  # = max(makespan, end)
             s.makespan_ms = end
         dispatch_ms = job.dispatch_ms

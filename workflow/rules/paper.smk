@@ -74,6 +74,8 @@ FROZEN = [
     *FAIRNESS_OUTPUTS,
     # the agent placement system (issue 15), part of the default target
     *MIGRATION_OUTPUTS,
+    # what each part of E3 earns (issue 28), part of the default target
+    *[f"results/tables/attribution.{e}" for e in ("csv", "md", "tex")],
     # the operating-point study (issue 10), part of the default target
     *[f"results/tables/operating_points.{e}" for e in ("csv", "md", "tex")],
     *[f"results/figures/{f}.{e}" for f in ("fig5_operating_points", "fig6_stutter_frontier") for e in ("png", "pdf")],
