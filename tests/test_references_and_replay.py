@@ -26,7 +26,8 @@ def cfg(repo):
 
 # --- oracle_avoid ----------------------------------------------------------------------------------
 def test_oracle_avoid_never_stutters_and_equals_the_oracle_without_degradation(cfg, tmp_path):
-    sem = {p: simulate(cfg, "semantic", p, 1, tmp_path / f"s_{p}") for p in ("oracle", "oracle_avoid")}
+    # semantic_overload: in `semantic` (0.2.0) the plain Oracle never picks a degraded device either
+    sem = {p: simulate(cfg, "semantic_overload", p, 1, tmp_path / f"s_{p}") for p in ("oracle", "oracle_avoid")}
     assert sem["oracle"]["stutter_rate"] > 0  # the plain Oracle dispatches to degraded devices
     assert sem["oracle_avoid"]["stutter_rate"] == 0.0
     static = [pd.read_parquet(tmp_path / f"w_{p}/tasks.parquet") for p in ("oracle", "oracle_avoid")

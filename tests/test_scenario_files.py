@@ -25,9 +25,9 @@ def test_every_shipped_scenario_loads():
         assert load_scenario(n, KINDS, None, rank).name == n
 
 
-def test_semantic_plan_has_five_windows_and_exposes_labels_only():
+def test_semantic_plan_has_three_windows_and_exposes_labels_only():
     sc = load_scenario("semantic", KINDS)
-    assert len(sc.semantic) == 5
+    assert len(sc.semantic) == 3  # the rule of config/scenarios/semantic.yaml at 0.2.0's rate
 
 
 @pytest.mark.parametrize("body, field, needle", [

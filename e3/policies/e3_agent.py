@@ -37,15 +37,27 @@ class E3Agent(Policy):
     switches once and lets a controller's later ``switch_router`` hold, as Table 2 makes it a
     tool; ``force_sect`` re-applies the switch at every later arrival, so a controller's switch
     lasts until the next arrival).
-    After warmup the OPM refits every ``steady_refit_every_tasks`` completions (default 5, the
-    warmup cadence of Table 4; section 3.7: "the OPM is updated online from recent execution
-    feedback"), and whenever the controller asks (``trigger_online_profile_update``). ``None``
-    is the other reading (section 3.4: "updated online during warmup and after detected drift"):
-    refits only when a controller asks. The non-event trigger gap is per device by default
-    (``nonevent_gap_per_device``; False: one gap for the pool). Triggers (annotations, drift
-    and residual alarms, warmup intervention points) pass a cooldown gate and then go to the
-    configured controller (``rules``, ``none``, ...), which acts through the ControlSurface tools.
-    A device that returns from churn has its OPM window cleared (state hygiene).
+
+    After warmup (release 0.2.0, issue 28; section 3.4: the profile is "updated online during
+    warmup and after detected drift") the OPM updates a device only in a *recalibration period*
+    after a regime boundary: a drift or residual alarm (``recalibrate_after_alarm``), a return
+    from churn, a re-probe, or a controller's ``update_calibration``. The boundary restarts the
+    device's window (:meth:`~e3.agent.opm.OnlinePerformanceModel.restart_window`), so later
+    refits fit only samples from after it and an action cannot be undone by a refit of older
+    samples; the device is refitted at each of its completions until its window is full again.
+    ``steady_refit_every_tasks: 5`` is section 3.7's reading (0.1.0's default): a refit of the
+    whole window every 5 completions, on top. Re-probing (``reprobe_after_tasks``): once per that
+    many arrivals of a kind, the non-risky device that has gone longest without a task (at least
+    that long) gets ``reprobe_tasks`` tasks, so a recovery nobody routes to is seen.
+
+    Triggers (annotations, drift and residual alarms, warmup intervention points) pass a
+    cooldown gate and then go to the configured controller (``rules``, ``none``, ...), which acts
+    through the ControlSurface tools. The non-event trigger gap is per device by default
+    (``nonevent_gap_per_device``; False: one gap for the pool); warmup intervention points are a
+    fixed schedule exempt from the gap and the cooldown (``warmup_points_obey_gap``). Churn is
+    state hygiene (section 3.7), not a controller call (``churn_triggers``): a returning device's
+    window is cleared and a recalibration period opened. Every 0.1.0 behaviour is a parameter
+    value; ``config/variants/v0.1.yaml`` sets them all.
     """
 
     name = "e3"
