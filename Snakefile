@@ -19,6 +19,7 @@ include: "workflow/rules/paper.smk"
 include: "workflow/rules/scale.smk"
 include: "workflow/rules/operating_points.smk"
 include: "workflow/rules/attribution.smk"
+include: "workflow/rules/llm_vs_rules.smk"
 include: "workflow/rules/fairness.smk"
 include: "workflow/rules/migration.smk"
 

@@ -3,6 +3,7 @@ import functools
 import os
 import re
 import sys
+from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
@@ -100,6 +101,21 @@ def sweep_runs(kind, table=None):
         for sc in config["sweep"]["scenarios"]
         for p, c in sweep_cells(table)
         for s in cell_seeds(c)
+    ]
+
+
+def llm_rules_seeds():
+    """Seeds run by both the e3/llm and the e3/rules cells (the llm-vs-rules comparison)."""
+    return [s for s in config["sweep"]["llm_seeds"] if s in config["sweep"]["seeds"]]
+
+
+def llm_rules_runs(name):
+    """Paths of file `name` of every e3/llm and e3/rules run of those seeds, in a fixed order."""
+    return [
+        f"{RUNS}/{name}".format(scenario=sc, policy="e3", controller=c, seed=s)
+        for sc in config["sweep"]["scenarios"]
+        for c in ("llm", "rules")
+        for s in llm_rules_seeds()
     ]
 
 

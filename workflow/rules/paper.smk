@@ -76,6 +76,7 @@ FROZEN = [
     *MIGRATION_OUTPUTS,
     # what each part of E3 earns (issue 28), part of the default target
     *[f"results/tables/attribution.{e}" for e in ("csv", "md", "tex")],
+    *[f"results/tables/llm_vs_rules.{e}" for e in ("csv", "md")],
     # the operating-point study (issue 10), part of the default target
     *[f"results/tables/operating_points.{e}" for e in ("csv", "md", "tex")],
     *[f"results/figures/{f}.{e}" for f in ("fig5_operating_points", "fig6_stutter_frontier") for e in ("png", "pdf")],
