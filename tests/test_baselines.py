@@ -51,13 +51,14 @@ def _mean_latency(cfg, tmp_path, scenario, policy, seeds=(1, 2, 3), **over):
 @pytest.mark.parametrize("policy", ["jsq", "sed_ewma", "dts", "ducb"])
 def test_queue_aware_baselines_beat_round_robin_on_a_static_heterogeneous_pool(cfg, tmp_path, policy):
     # Round robin ignores both queues and speeds; on a heterogeneous pool every queue-aware policy
-    # should do better (JSQ: Winston 1977; SED: Whitt 1986).
+    # should do better (JSQ: Winston 1977; SED: Whitt 1986). 0.2.0's pairs are 1.14x and 1.27x
+    # apart (MLPerf-bounded), so round robin itself is only about 10 % above the Oracle.
     rr = _mean_latency(cfg, tmp_path, "warmup_0", "round_robin")
-    assert _mean_latency(cfg, tmp_path, "warmup_0", policy) < 0.9 * rr
+    assert _mean_latency(cfg, tmp_path, "warmup_0", policy) < 0.99 * rr
 
 
 def test_sed_ewma_beats_jsq_when_speeds_differ(cfg, tmp_path):
-    # JSQ counts tasks; SED weighs them by learned speed, which matters on a 3x-heterogeneous pool.
+    # JSQ counts tasks; SED weighs them by learned speed, which matters on a heterogeneous pool.
     assert _mean_latency(cfg, tmp_path, "warmup_0", "sed_ewma") < _mean_latency(cfg, tmp_path, "warmup_0", "jsq")
 
 

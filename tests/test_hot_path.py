@@ -156,7 +156,7 @@ def test_expected_completion_equals_backlog_plus_prediction(kind):
     for k in range(200):
         task = TaskView(k, kind, rng.choice([128, 2048]) if kind == "llm" else 0,
                         rng.choice([32, 256]) if kind == "llm" else 0, 0.0)
-        obs.now_ms = 1000.0 * k + rng.random()
+        obs._now_ms = 1000.0 * k + rng.random()
         if rng.random() < 0.3:
             dev._queue.append(task)  # the engine's side of the state
         if rng.random() < 0.3 and dev._queue:
@@ -214,7 +214,7 @@ def test_backlog_arrays_equal_the_per_device_score(kind):
     pb = PoolBacklog(obs)
     pred = {}
     for k in range(400):
-        obs.now_ms = 700.0 * k + rng.random()
+        obs._now_ms = 700.0 * k + rng.random()
         d = rng.choice(devs)
         task = TaskView(k, kind, rng.choice([17, 128, 2048]) if kind == "llm" else 0,
                         rng.choice([3, 32, 256]) if kind == "llm" else 0, obs.now_ms)

@@ -99,7 +99,7 @@ def test_hard_avoidance_and_route_anyway():
     obs._set_available(obs.devices["B"], False)  # as the engine does (churn)
     assert pol.choose(task, obs) == "A", "route anyway when every feasible device is risky"
     obs._set_available(obs.devices["B"], True)
-    obs.task_index = 10
+    obs._task_index = 10
     assert pol.choose(task, obs) == "A", "the override expires after its TTL"
 
 

@@ -60,7 +60,18 @@ class Controller:
 
 
 def register_controller(cls: type[Controller]) -> type[Controller]:
-    """Class decorator adding a controller to the registry under ``cls.name``."""
+    """Class decorator adding a controller to the registry under ``cls.name``.
+
+    Raises:
+        ConfigError: the name is taken by another class (a built-in name is reserved; the same
+            class from the same file, imported again, replaces itself).
+    """
+    from e3.policies.base import _origin
+
+    old = _CONTROLLERS.get(cls.name)
+    if old is not None and _origin(old) != _origin(cls):
+        raise ConfigError(f"controller name {cls.name!r} is already taken by {old.__qualname__} "
+                          f"({_origin(old)[0]}); {cls.__qualname__} must use another name")
     _CONTROLLERS[cls.name] = cls
     return cls
 

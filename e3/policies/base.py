@@ -27,9 +27,12 @@ is also handed an :class:`e3.sim.truth.OracleView`; no other object can reach th
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
+import inspect
 import random
+import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar
@@ -101,10 +104,24 @@ def register(cls: type[Policy]) -> type[Policy]:
     if not cls.name:
         raise ConfigError(f"policy class {cls.__qualname__} has no name")
     old = _REGISTRY.get(cls.name)
-    if old is not None and old.__qualname__ != cls.__qualname__:
-        raise ConfigError(f"policy name {cls.name!r} registered twice ({old.__module__} and {cls.__module__})")
+    # The same class defined again from the same file (a plugin file loaded twice in one process)
+    # replaces itself; anything else under a taken name is an error, so a plugin can never shadow a
+    # built-in (every Oracle gap would silently change) or another plugin (issue 33, defect 3).
+    if old is not None and _origin(old) != _origin(cls):
+        kind = "a built-in policy" if old.__module__.startswith("e3.") else f"policy {old.__qualname__}"
+        raise ConfigError(f"policy name {cls.name!r} is already taken by {kind} ({_origin(old)[0]}); "
+                          f"{cls.__qualname__} ({_origin(cls)[0]}) must use another name")
     _REGISTRY[cls.name] = cls
     return cls
+
+
+def _origin(cls: type) -> tuple[str, str]:
+    """(defining file, qualified name) of a class: the identity a re-import keeps."""
+    try:
+        path = inspect.getfile(cls)
+    except TypeError:  # pragma: no cover - a class without a file (built in an interpreter)
+        path = cls.__module__
+    return str(Path(path).resolve()), cls.__qualname__
 
 
 _ENTRY_POINTS_LOADED = False
@@ -130,11 +147,20 @@ def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> None:
         if m.endswith(".py"):
             if not Path(m).is_file():
                 raise ConfigError(f"plugin {m!r}: file not found (relative to {Path.cwd()})")
-            spec = importlib.util.spec_from_file_location(Path(m).stem, m)
+            # One module name per file (its resolved path), registered as Python's import recipe
+            # does, so a class's origin (_origin) tells two files with the same stem apart.
+            path = Path(m).resolve()
+            name = f"e3_plugin_{hashlib.sha256(str(path).encode()).hexdigest()[:16]}_{path.stem}"
+            spec = importlib.util.spec_from_file_location(name, path)
             if spec is None or spec.loader is None:
                 raise ConfigError(f"plugin {m!r}: cannot import")
             mod = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(mod)
+            sys.modules[name] = mod
+            try:
+                spec.loader.exec_module(mod)
+            except BaseException:
+                sys.modules.pop(name, None)
+                raise
         else:
             try:
                 importlib.import_module(m)

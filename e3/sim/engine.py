@@ -193,7 +193,7 @@ class Simulation:
 
     def _annotate(self, device: str, event: str, label: str = "") -> None:
         a = Annotation(self.obs.task_index, self.obs.now_ms, device, event, label)
-        self.obs.annotations.append(a)
+        self.obs._annotations.append(a)
         self.policy.on_annotation(a, self.obs)
 
     def _leave(self, device: str) -> None:
@@ -222,8 +222,8 @@ class Simulation:
 
     def _arrive(self, task: TaskView) -> None:
         obs = self.obs
-        obs.now_ms = self.env.now()
-        k = obs.task_index = task.task_id
+        obs._now_ms = self.env.now()
+        k = obs._task_index = task.task_id
         events = self._events.get(k)
         if events:
             for _, fn in events:
@@ -271,8 +271,8 @@ class Simulation:
         self._writer.add(task, dispatch_ms, device, start, end, stutter, job.redispatches)
         rec = new_completed_task(task, device, dispatch_ms, start, end, stutter)
         obs = self.obs
-        obs.now_ms = end
-        obs.recent.append(rec)
+        obs._now_ms = end
+        obs._recent.append(rec)
         self.policy.on_complete(rec, obs)
 
     def run(self) -> RunStats:

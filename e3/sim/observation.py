@@ -10,7 +10,7 @@ the object graph reachable from a policy to check it.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -144,26 +144,58 @@ class DeviceState:
         return len(self._queue) + (self._in_service is not None)
 
 
+class ReadOnlySequence(Sequence):
+    """A read-only view of a list or deque the engine owns: len, indexing, slicing (a list copy),
+    iteration, ``in``; no method that changes it (issue 33: a policy could clear the engine's
+    annotations or completed records through the view it was handed)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items) -> None:
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return list(self._items)[i]
+        return self._items[i]
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __repr__(self) -> str:
+        return f"ReadOnlySequence({list(self._items)!r})"
+
+
 class Observation:
     """The decision-time view handed to policies (one object, updated in place by the engine).
+
+    Read-only to everyone but the engine (issue 33): the public attributes are properties without
+    setters (assignment raises AttributeError) and the sequences are :class:`ReadOnlySequence`
+    views; the engine writes the underscored slots.
 
     Attributes:
         now_ms: current simulated time.
         task_index: arrival index of the task being dispatched.
         devices: name -> :class:`DeviceState`, in pool order (a read-only mapping).
-        annotations: every annotation exposed so far, in order.
-        recent: the most recent completed-task records (bounded; policies keep their own history).
+        annotations: every annotation exposed so far, in order (read-only view).
+        recent: the most recent completed-task records (bounded, read-only view; policies keep
+            their own history).
     """
 
-    __slots__ = ("now_ms", "task_index", "devices", "annotations", "recent", "_by_kind", "_feasible",
-                 "_touch_sinks")
+    __slots__ = ("_now_ms", "_task_index", "_devices", "_annotations", "_recent", "_annotations_view",
+                 "_recent_view", "_by_kind", "_feasible", "_touch_sinks")
 
     def __init__(self, devices: list[DeviceState], recent_maxlen: int = 1000) -> None:
-        self.now_ms = 0.0
-        self.task_index = 0
-        self.devices = MappingProxyType({d.name: d for d in devices})
-        self.annotations: list[Annotation] = []
-        self.recent: deque[CompletedTask] = deque(maxlen=recent_maxlen)
+        self._now_ms = 0.0
+        self._task_index = 0
+        self._devices = MappingProxyType({d.name: d for d in devices})
+        self._annotations: list[Annotation] = []
+        self._recent: deque[CompletedTask] = deque(maxlen=recent_maxlen)
+        self._annotations_view = ReadOnlySequence(self._annotations)
+        self._recent_view = ReadOnlySequence(self._recent)
         self._by_kind: dict[str, tuple[DeviceState, ...]] = {}
         for d in devices:
             self._by_kind[d.kind] = self._by_kind.get(d.kind, ()) + (d,)
@@ -173,6 +205,31 @@ class Observation:
         # Sets that the engine adds a device to whenever its queue, running task or availability
         # changes (kernel-internal: e3.sim.backlog keeps its sums current from them).
         self._touch_sinks: list[set[DeviceState]] = []
+
+    @property
+    def now_ms(self) -> float:
+        """Current simulated time (ms)."""
+        return self._now_ms
+
+    @property
+    def task_index(self) -> int:
+        """Arrival index of the task being dispatched."""
+        return self._task_index
+
+    @property
+    def devices(self) -> MappingProxyType:
+        """name -> :class:`DeviceState`, in pool order (read-only mapping)."""
+        return self._devices
+
+    @property
+    def annotations(self) -> ReadOnlySequence:
+        """Every annotation exposed so far, in order (read-only view)."""
+        return self._annotations_view
+
+    @property
+    def recent(self) -> ReadOnlySequence:
+        """The most recent completed-task records, oldest first (read-only view)."""
+        return self._recent_view
 
     def feasible(self, kind: str) -> tuple[DeviceState, ...]:
         """Available devices that serve task ``kind``, in pool order (empty for an unknown kind).
@@ -207,7 +264,7 @@ class Observation:
         for t in device._queue:
             total += predict_ms(device._name, t)
         if device._in_service is not None:
-            rest = predict_ms(device._name, device._in_service) - (self.now_ms - device._in_service_start_ms)
+            rest = predict_ms(device._name, device._in_service) - (self._now_ms - device._in_service_start_ms)
             if rest > 0:
                 total += rest
         return total
@@ -228,7 +285,7 @@ class Observation:
         run = device._in_service
         if run is not None:
             rest = (factor * service_ms(kind, alpha, beta, c, run.input_tokens, run.output_tokens)
-                    - (self.now_ms - device._in_service_start_ms))
+                    - (self._now_ms - device._in_service_start_ms))
             if rest > 0:
                 total += rest
         return total + factor * service_ms(kind, alpha, beta, c, task.input_tokens, task.output_tokens)
