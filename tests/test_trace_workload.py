@@ -268,3 +268,31 @@ def test_policies_run_a_real_trace(tmp_path, traces_mirror, policy):
     p.write_text(yaml.safe_dump(sc))
     s = simulate(load_config(), str(p), policy, 1, tmp_path / "r", n_tasks=80)
     assert s["n_tasks"] == 80 and s["workload"]["rho_pool"] == pytest.approx(0.7)
+
+
+def test_a_pinned_trace_whose_digest_differs_is_refused(tmp_path):
+    """Issue 33, defect 6: a truncated copy of a fetched Azure trace is refused before use, naming
+    the file and both digests; a user's own trace (no pin) is used as before."""
+    from e3.errors import InputError
+    from e3.experiment.run import trace_workload
+
+    folder = tmp_path / AZURE_DIR
+    folder.mkdir()
+    p = folder / "AzureLLMInferenceTrace_conv.csv"
+    p.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                 "2023-11-16 18:15:46.6805900,374,44\n2023-11-16 18:15:50.9951690,396,109\n")
+    cfg = load_config()
+    from e3.mlperf.pool import resolve_pool
+    from e3.mlperf.priors import load_priors
+
+    pool = resolve_pool(load_priors(REPO_ROOT / cfg["priors"]["frozen"]), cfg["pool"],
+                        cfg["priors"]["reference_input_tokens"])
+    truth = TruthSpec({}, 0.0, 0.0)
+    tcfg = {"path": str(p), "format": "azure", "time_scale": 1.0, "target_rho_pool": 0.7, "sdxl_fraction": 0.5,
+            "start_s": 0, "duration_s": None}
+    with pytest.raises(InputError, match=r"AzureLLMInferenceTrace_conv\.csv.*sha256 [0-9a-f]{64} is not the pinned 2f1e5b66"):
+        trace_workload(tcfg, pool, truth)
+    own = tmp_path / "mine.csv"
+    own.write_text(p.read_text())
+    tw, info = trace_workload({**tcfg, "path": str(own)}, pool, truth)
+    assert info["trace"]["requests_in_window"] == 2

@@ -37,6 +37,7 @@ from e3.sim.scenario import (
 )
 from e3.sim.truth import TruthSpec
 from e3.sim.workload import TraceWorkload, WorkloadSpec
+from e3.workload.fetch import pinned_sha256
 
 
 def jain_fairness(x: list[float]) -> float:
@@ -205,6 +206,12 @@ def trace_workload(tcfg: dict[str, Any], pool: list, truth: TruthSpec) -> tuple[
         path = REPO_ROOT / path
     if not path.is_file():
         raise InputError(tcfg["path"], "workload.trace.path", f"trace file not found; {TRACE_HINT}")
+    digest = sha256_file(path)
+    pinned = pinned_sha256(path)
+    if pinned is not None and digest != pinned:  # a truncated or edited copy of a pinned data set
+        raise InputError(tcfg["path"], "workload.trace.path",
+                         f"sha256 {digest} is not the pinned {pinned} of this file (truncated, edited or "
+                         f"another version); fetch it again: {TRACE_HINT}")
     base = TraceWorkload(str(path), tcfg["format"], 1.0, tcfg["sdxl_fraction"], tcfg["start_s"], tcfg["duration_s"])
     req = base.requests()
     if len(req) == 0:
@@ -219,7 +226,7 @@ def trace_workload(tcfg: dict[str, Any], pool: list, truth: TruthSpec) -> tuple[
     load = offered_load(req, span_s, scale, tcfg["sdxl_fraction"], pool, truth)
     info = {
         "arrivals": "trace",
-        "trace": {"path": tcfg["path"], "sha256": sha256_file(path), "format": tcfg["format"],
+        "trace": {"path": tcfg["path"], "sha256": digest, "format": tcfg["format"],
                   "start_s": tcfg["start_s"], "duration_s": tcfg["duration_s"], "span_s": span_s,
                   "requests_in_window": len(req)},
         "time_scale": scale, "time_scale_rule": rule,

@@ -78,6 +78,17 @@ AZURE_LLM_2023 = TraceSource(
 SOURCES = {AZURE_LLM_2023.folder: AZURE_LLM_2023}
 
 
+def pinned_sha256(path: str | Path) -> str | None:
+    """The sha256 pinned for a fetched trace file, by its folder and name
+    (``.../azure-llm-inference-2023/AzureLLMInferenceTrace_conv.csv``), or None for a file that
+    is not one of :data:`SOURCES` (a user's own trace, which has no pin)."""
+    p = Path(path)
+    src = SOURCES.get(p.parent.name)
+    if src is None or p.name not in src.files:
+        return None
+    return src.files[p.name][1]
+
+
 def traces_mirror(cfg: dict) -> str | None:
     """The local traces mirror: the ``traces_mirror`` override, ``traces.mirror``, or
     ``$E3_TRACES_MIRROR`` (first set wins); None means download."""
