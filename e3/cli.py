@@ -616,6 +616,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``e3`` console script. Returns the process exit status."""
     args = build_parser().parse_args(argv)
+    if argv is None:  # the console script: SIGTERM unwinds like Ctrl-C, so staging folders are removed
+        import signal
+
+        def _terminated(signum, frame):
+            raise SystemExit(128 + signum)
+
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         return args.func(args)
     except E3Error as exc:

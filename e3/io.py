@@ -218,12 +218,44 @@ def staged_run_dir(out_dir: str | Path, run_files: Iterable[str] = SIM_RUN_FILES
     Raises:
         E3Error: ``out_dir`` may not receive a run (see :func:`check_run_dir`).
     """
-    staging = prepare_run_dir(out_dir, run_files)
+    with run_dir_lock(out_dir):
+        staging = prepare_run_dir(out_dir, run_files)
+        try:
+            yield staging
+            publish_run_dir(staging, out_dir, run_files)
+        finally:
+            discard_run_dir(staging)
+
+
+@contextlib.contextmanager
+def run_dir_lock(out_dir: str | Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock (``fcntl.flock``) on ``.NAME.lock`` beside ``out_dir`` for
+    the whole run, so a second run aimed at the same folder at the same time fails at once instead
+    of both exiting 0 with one run silently lost (issue 33, defect 12). The lock file is removed
+    on release.
+
+    Raises:
+        E3Error: another process holds the lock.
+    """
+    import fcntl
+
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = out.parent / f".{out.name}.lock"
+    fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
     try:
-        yield staging
-        publish_run_dir(staging, out_dir, run_files)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise E3Error(f"--out {str(out_dir)!r}: another e3 run is writing this folder now (lock {lock}); "
+                          "wait for it, or give another --out") from None
+        try:
+            yield
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock)
     finally:
-        discard_run_dir(staging)
+        os.close(fd)
 
 
 def check_batch(out_pattern: str, seeds: list[int]) -> None:
