@@ -131,3 +131,16 @@ def test_real_azure_files(traces_mirror, name, n, span_s, in_mean, out_max):
     assert tr.input_tokens.mean() == pytest.approx(in_mean, abs=0.01)
     assert tr.output_tokens.max() == out_max
     assert (np.diff(tr.arrival_ms) >= 0).all()
+
+
+@pytest.mark.parametrize("value", ["1e30", "9223372036854775808", "1000000001"])
+def test_token_counts_beyond_the_bound_are_refused_by_line(tmp_path, value):
+    """Issue 33, defect 7: a token count beyond int64 wrapped to a negative count."""
+    from e3.errors import InputError
+    from e3.workload.readers import read_mooncake
+
+    p = tmp_path / "m.jsonl"
+    p.write_text('{"timestamp": 0, "input_length": 10, "output_length": 5}\n'
+                 f'{{"timestamp": 5, "input_length": {value}, "output_length": 5}}\n')
+    with pytest.raises(InputError, match=r"line 2.*input_length.*above 1,000,000,000 tokens"):
+        read_mooncake(p)

@@ -88,14 +88,21 @@ def _csv_lines(n: int) -> np.ndarray:
     return np.arange(n) + 2  # one header line; file lines are 1-based
 
 
+#: The largest token count a trace row may carry: far above any context window (10^9 tokens), and
+#: far below where int64 and the simulator's float arithmetic lose meaning (issue 33: 1e30 wrapped to
+#: a negative count and a negative utilisation).
+MAX_TOKENS = 10**9
+
+
 def _tokens(path: Path, field: str, raw: pd.Series, lines: np.ndarray) -> np.ndarray:
-    # Token counts: finite, non-negative integers; the first bad row is reported by line.
+    # Token counts: finite, non-negative integers up to MAX_TOKENS; the first bad row is reported by line.
     num = pd.to_numeric(raw, errors="coerce").astype("float64").to_numpy()
-    bad = ~np.isfinite(num) | (num < 0) | (num != np.floor(num))
+    bad = ~np.isfinite(num) | (num < 0) | (num != np.floor(num)) | (num > MAX_TOKENS)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         v = raw.iloc[i]
         why = ("is empty" if pd.isna(v) or str(v).strip() == "" else
+               f"is above {MAX_TOKENS:,} tokens" if np.isfinite(num[i]) and num[i] > MAX_TOKENS else
                "must be a finite, non-negative whole number of tokens")
         raise InputError(path, f"line {lines[i]}: {field}", why, None if pd.isna(v) else v)
     return num.astype(np.int64)
