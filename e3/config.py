@@ -22,8 +22,30 @@ import yaml
 from e3.errors import ConfigError
 from e3.io import sha256_hex
 
-#: Repository root when e3 runs from a checkout (config paths are relative to it).
-REPO_ROOT = Path(__file__).resolve().parent.parent
+def project_root(cwd: Path | None = None, install: Path | None = None) -> Path:
+    """The e3 checkout whose files a run reads: ``$E3_ROOT`` if set, else the working folder or
+    its nearest ancestor holding both ``Snakefile`` and ``config/config.yaml`` (the clone you run
+    in is the clone you read, even when several clones share one environment: issue 33, defect
+    2), else the folder e3 is installed from.
+
+    Raises:
+        ConfigError: ``$E3_ROOT`` is set but holds no ``config/config.yaml``.
+    """
+    env = os.environ.get("E3_ROOT")
+    if env:
+        root = Path(env).resolve()
+        if not (root / "config" / "config.yaml").is_file():
+            raise ConfigError(f"E3_ROOT={env!r}: no config/config.yaml there")
+        return root
+    here = (cwd or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "Snakefile").is_file() and (d / "config" / "config.yaml").is_file():
+            return d
+    return install or Path(__file__).resolve().parent.parent
+
+
+#: Root of the checkout being run (config, scenario, priors and LLM reply paths are relative to it).
+REPO_ROOT = project_root()
 
 
 #: libyaml's safe loader when PyYAML was built with it (same documents, ~10x faster), else PyYAML's.

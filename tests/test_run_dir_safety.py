@@ -42,3 +42,35 @@ def test_sigterm_of_e3_simulate_leaves_no_partial_folder(tmp_path):
     proc.wait(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM
     assert not list(tmp_path.glob(".run*")) and not out.exists()
+
+
+def test_the_clone_you_run_in_is_the_clone_you_read(tmp_path, repo):
+    """Issue 33, defect 2: with several clones sharing one environment, `e3 simulate` run in a
+    clone reads that clone's config and scenario files, not those of the clone e3 is installed from."""
+    import json
+    import shutil
+
+    from e3.config import config_hash, load_config, project_root
+
+    clone = tmp_path / "clone"
+    shutil.copytree(repo / "config", clone / "config")
+    (clone / "results" / "priors").mkdir(parents=True)
+    shutil.copy(repo / "results/priors/edge_mobile_generative.jsonl", clone / "results/priors/")
+    shutil.copy(repo / "Snakefile", clone / "Snakefile")
+    text = (clone / "config/config.yaml").read_text()
+    rate = load_config(repo / "config/config.yaml")["workload"]["arrival_rate_per_s"]
+    (clone / "config/config.yaml").write_text(text.replace(f"arrival_rate_per_s: {rate}", "arrival_rate_per_s: 0.05"))
+    sc = (clone / "config/scenarios/drift.yaml")
+    sc.write_text(sc.read_text().replace("factor: 2.0}", "factor: 7.0}"))
+    assert project_root(clone / "config") == clone and project_root(tmp_path, install=repo) == repo
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    env.pop("E3_ROOT", None)
+    subprocess.run([sys.executable, "-m", "e3.cli", "simulate", "--scenario", "drift", "--policy", "round_robin",
+                    "--seed", "1", "--tasks", "20", "--quiet", "--out", str(tmp_path / "r")],
+                   cwd=clone, env=env, check=True, capture_output=True)
+    s = json.loads((tmp_path / "r/summary.json").read_text())
+    assert s["config_hash"] == config_hash(load_config(clone / "config/config.yaml"))
+    from e3.sim.scenario import load_scenario
+
+    kinds = {"LLM#0": "llm", "LLM#1": "llm", "SD#0": "sdxl", "SD#1": "sdxl"}
+    assert s["scenario_hash"] == load_scenario(sc, kinds, 20).content_hash()
