@@ -408,6 +408,11 @@ def cmd_llm_record(args: argparse.Namespace) -> int:
         llm["model"] = args.model
     if args.api_base is not None:
         llm["api_base"] = args.api_base or None
+    if args.no_serve:
+        # The configured model_info describes the bundled GGUF that e3 serves; another provider's
+        # replies must not carry it (in their metadata and cache keys: issue 33, defect 8).
+        llm["model_info"] = {"model": llm["model"], "api_base": llm.get("api_base"),
+                             "recorded_with": "e3 llm record --no-serve (the provider named by the model string)"}
     server = None
     if not args.no_serve:
         gguf = local_model.assemble_gguf(REPO_ROOT / "resources/models/qwen2.5-coder-1.5b-q4_k_m.gguf")
@@ -416,7 +421,11 @@ def cmd_llm_record(args: argparse.Namespace) -> int:
         server = local_model.serve(gguf, port, args.threads)
     try:
         if llm.get("api_base"):
-            wait_for_server(llm["api_base"])
+            import os
+
+            key = os.environ.get(llm["api_key_env"]) if llm.get("api_key_env") else None
+            # the bundled model takes minutes to load on 2 cores; a running provider answers at once
+            wait_for_server(llm["api_base"], 30.0 if args.no_serve else 300.0, key, _progress)
         res = record(cfg, args.scenarios, args.seeds, args.out, args.runs, reuse=args.reuse, progress=_progress,
                      system=args.system)
     finally:

@@ -13,6 +13,7 @@ import copy
 import json
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -22,17 +23,37 @@ from e3.errors import E3Error
 from e3.llm.cache import ResponseCache
 
 
-def wait_for_server(api_base: str, timeout_s: float = 300.0) -> None:
-    """Poll ``{api_base}/models`` until the server answers. Raises E3Error after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
+def wait_for_server(api_base: str, timeout_s: float = 300.0, api_key: str | None = None,
+                    progress: Callable[[str], None] | None = None) -> None:
+    """Poll ``{api_base}/models`` until the server answers, with ``Authorization: Bearer
+    api_key`` when a key is given. Any HTTP answer counts, a 401 or 403 included (the server is
+    up; the request itself will say whether the key is right), so a provider whose ``/models``
+    needs a key is not waited on for ``timeout_s`` (issue 33, defect 9). ``progress`` hears a line
+    every 10 s while nothing answers.
+
+    Raises:
+        E3Error: nothing answered within ``timeout_s`` (the message names the address and the last
+            connection error).
+    """
+    start = time.monotonic()
+    deadline, said, last = start + timeout_s, start, "no attempt"
+    req = urllib.request.Request(api_base.rstrip("/") + "/models")
+    if api_key:
+        req.add_header("Authorization", f"Bearer {api_key}")
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(api_base.rstrip("/") + "/models", timeout=5) as r:
+            with urllib.request.urlopen(req, timeout=5) as r:
                 json.load(r)
                 return
-        except OSError:
-            time.sleep(2)
-    raise E3Error(f"no server answered at {api_base} within {timeout_s:.0f} s")
+        except urllib.error.HTTPError:
+            return  # the server answered (e.g. 401 without the right key)
+        except (OSError, ValueError) as exc:
+            last = str(exc)
+            time.sleep(1)
+        if progress and time.monotonic() - said >= 10:
+            said = time.monotonic()
+            progress(f"waiting for a server at {api_base} ({said - start:.0f} s of {timeout_s:.0f} s; {last})")
+    raise E3Error(f"no server answered at {api_base} within {timeout_s:.0f} s (last error: {last})")
 
 
 #: The policy whose ``llm`` controller each system records.
