@@ -301,7 +301,8 @@ def test_e3_effective_config_hash_unchanged_by_the_fairness_section(repo, tmp_pa
 
     c = load_config(repo / "config/config.yaml")
     assert "fairness" in c
-    eff = {k: v for k, v in c.items() if k not in ("sweep", "scale", "traces", "traces_mirror", "fairness", "placement")}
+    eff = {k: v for k, v in c.items()
+           if k not in ("sweep", "scale", "traces", "traces_mirror", "fairness", "placement", "attribution")}
     p = tmp_path / "effective.yaml"
     p.write_text(yaml.safe_dump(eff, sort_keys=True))
     frozen = set(pd.read_csv(repo / "results/aggregate/runs.csv")["config_hash"])

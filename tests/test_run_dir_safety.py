@@ -74,3 +74,21 @@ def test_the_clone_you_run_in_is_the_clone_you_read(tmp_path, repo):
 
     kinds = {"LLM#0": "llm", "LLM#1": "llm", "SD#0": "sdxl", "SD#1": "sdxl"}
     assert s["scenario_hash"] == load_scenario(sc, kinds, 20).content_hash()
+
+
+@pytest.mark.parametrize("mix, field", [("{gpt2: 0.5, gpt2_large: 0.5, blip: 0.0, stable_diffusion: 0.1}", "mix.blip"),
+                                        ("{gpt2: 0.5, gpt2_large: 0.5}", "mix")])
+def test_a_fairness_mix_that_leaves_a_model_without_requests_is_refused_before_the_run(tmp_path, repo, mix, field):
+    """Issue 33, defect 10: a model at share 0, or a partial mix, failed only after the whole run
+    ("refusing to write NaN to summary.json")."""
+    from e3.config import load_config
+    from e3.errors import ConfigError
+    from e3.fairness.run import simulate as fairness_simulate
+
+    text = (repo / "config/fairness/mec_city.yaml").read_text()
+    p = tmp_path / "mixed.yaml"
+    p.write_text(text.replace("mix: {gpt2: 0.25, gpt2_large: 0.25, blip: 0.25, stable_diffusion: 0.25}", f"mix: {mix}"))
+    cfg = load_config(repo / "config/config.yaml")
+    with pytest.raises(ConfigError, match=rf"mixed.yaml: field '{field}'"):
+        fairness_simulate(cfg, str(p), "round_robin", None, 1, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

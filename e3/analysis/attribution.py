@@ -60,9 +60,11 @@ def paired_change_pct(ablated_ms: list[float], full_ms: list[float]) -> tuple[fl
     return m, float(lo), float(hi)
 
 
-def run_attribution(cfg: dict[str, Any], progress=None) -> pd.DataFrame:
-    """Simulate every (scenario, ablation, seed) of ``cfg["attribution"]`` and return the table
-    (:data:`COLUMNS`), one row per scenario and ablation, ``full`` first.
+def run_attribution(cfg: dict[str, Any], spec: dict[str, Any] | None = None, progress=None) -> pd.DataFrame:
+    """Simulate every (scenario, ablation, seed) of ``spec`` (default ``cfg["attribution"]``; the
+    workflow passes it apart, as it keeps the study's grid out of the simulations' config hash)
+    under ``cfg`` and return the table (:data:`COLUMNS`), one row per scenario and ablation,
+    ``full`` first.
 
     Raises:
         e3.errors.ConfigError: an ablation sets a parameter the e3 policy does not have (raised by
@@ -70,7 +72,7 @@ def run_attribution(cfg: dict[str, Any], progress=None) -> pd.DataFrame:
     """
     from e3.experiment.run import simulate_summaries
 
-    att = cfg["attribution"]
+    att = spec if spec is not None else cfg["attribution"]
     seeds = list(att["seeds"])
     ablations = {"full": {}, **att["ablations"]}
     rows = []

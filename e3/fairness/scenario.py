@@ -63,7 +63,8 @@ def load_scenario(name_or_path: str | Path, system: System) -> FairnessScenario:
     """Read and validate a scenario against the schema and the system's models and nodes.
 
     Raises:
-        ConfigError: missing file, schema violation, unknown model or node, an all-zero mix.
+        ConfigError: missing file, schema violation, unknown model or node, a model without a
+            share or with a share of 0.
     """
     path = scenario_path(name_or_path)
     if not path.is_file():
@@ -72,6 +73,16 @@ def load_scenario(name_or_path: str | Path, system: System) -> FairnessScenario:
     unknown = sorted(set(raw["mix"]) - set(system.models))
     if unknown:
         raise ConfigError(f"{path}: field 'mix': unknown models {unknown}; known: {list(system.models)}")
+    # Every model is served and measured: a model without requests has no latency, and Jain's
+    # index and the per-model tables would be NaN after the whole run (issue 33, defect 10).
+    missing = [m for m in system.models if m not in raw["mix"]]
+    if missing:
+        raise ConfigError(f"{path}: field 'mix': no share for models {missing}; give every model of "
+                          f"fairness.models a share > 0 (known: {list(system.models)})")
+    zero = [m for m, v in raw["mix"].items() if not v > 0]
+    if zero:
+        raise ConfigError(f"{path}: field 'mix.{zero[0]}': share {raw['mix'][zero[0]]!r}; every model needs a "
+                          "share > 0 (a model with no requests has no latency to be fair about)")
     tot = sum(raw["mix"].values())
     if tot <= 0:
         raise ConfigError(f"{path}: field 'mix': shares sum to {tot}; need > 0")

@@ -24,7 +24,8 @@ rule attribution:
     message:
         "Attribution: e3 (rules) with one component removed at a time, {params.n} runs"
     params:
+        spec=config["attribution"],
         n=lambda wc: len(config["attribution"]["scenarios"]) * (len(config["attribution"]["ablations"]) + 2)
         * len(config["attribution"]["seeds"]),
-    shell:
-        "python -m e3.analysis.attribution --config {input.config} --out results/tables/attribution > {log} 2>&1"
+    script:
+        "../scripts/attribution.py"
