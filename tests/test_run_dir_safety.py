@@ -92,3 +92,17 @@ def test_a_fairness_mix_that_leaves_a_model_without_requests_is_refused_before_t
     with pytest.raises(ConfigError, match=rf"mixed.yaml: field '{field}'"):
         fairness_simulate(cfg, str(p), "round_robin", None, 1, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_fairness_system_without_nodes_is_a_config_error(repo):
+    """Issue 33, defect 11: zero nodes ended in a traceback (min() of an empty sequence)."""
+    import copy
+
+    from e3.config import load_config
+    from e3.errors import ConfigError
+    from e3.fairness.system import build_system
+
+    cfg = copy.deepcopy(load_config(repo / "config/config.yaml"))
+    cfg["fairness"]["nodes"]["gpu"]["count"] = cfg["fairness"]["nodes"]["cpu"]["count"] = 0
+    with pytest.raises(ConfigError, match=r"fairness.nodes: gpu.count \+ cpu.count is 0"):
+        build_system(cfg)

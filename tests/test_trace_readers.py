@@ -144,3 +144,15 @@ def test_token_counts_beyond_the_bound_are_refused_by_line(tmp_path, value):
                  f'{{"timestamp": 5, "input_length": {value}, "output_length": 5}}\n')
     with pytest.raises(InputError, match=r"line 2.*input_length.*above 1,000,000,000 tokens"):
         read_mooncake(p)
+
+
+def test_mixed_time_zones_in_an_azure_trace_are_an_input_error(tmp_path):
+    """Issue 33, defect 11: pandas' ValueError escaped as a traceback."""
+    from e3.errors import InputError
+    from e3.workload.readers import read_azure_llm
+
+    p = tmp_path / "AzureLLMInferenceTrace_conv.csv"
+    p.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900+00:00,374,44\n"
+                 "2023-11-16 18:15:50.9951690+02:00,396,109\n")
+    with pytest.raises(InputError, match=r"TIMESTAMP.*mix time zones"):
+        read_azure_llm(p)

@@ -125,7 +125,7 @@ def build_system(cfg: dict[str, Any]) -> System:
 
     Raises:
         ConfigError: missing ``fairness`` section, a record selector matching no or several
-        records, a text-record without TTFT/TPOT.
+        records, a text-record without TTFT/TPOT, no node at all.
     """
     f = cfg.get("fairness")
     if not f:
@@ -169,5 +169,7 @@ def build_system(cfg: dict[str, Any]) -> System:
         g = f["nodes"][kind]
         for i in range(g["count"]):
             nodes.append((f"{kind}{i}", kind, {"gpu_mem_gb": float(g["gpu_mem_gb"]), "ram_gb": float(g["ram_gb"])}))
+    if not nodes:  # every later step (reference times, the static plan) needs one (issue 33, defect 11)
+        raise ConfigError("fairness.nodes: gpu.count + cpu.count is 0; the system needs at least one node")
     return System(tuple(nodes), models, dict(f["cpu_slowdown"]), f["cpu_memory_factor"],
                   {"text": f"{text['system']} ({text['round']})", "image": f"{image['system']} ({image['round']})"})

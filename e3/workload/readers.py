@@ -152,7 +152,12 @@ def read_azure_llm(path: str | Path) -> RequestTrace:
     df = _read_csv(path, "azure")
     raw_t = df[tcol]
     # ISO 8601 at ns resolution: 7 fractional digits kept, whole seconds (no fraction) accepted too
-    ts = pd.to_datetime(raw_t.str.strip(), format="ISO8601", errors="coerce")
+    try:
+        ts = pd.to_datetime(raw_t.str.strip(), format="ISO8601", errors="coerce")
+    except ValueError as exc:  # e.g. rows with different UTC offsets: pandas refuses to mix them
+        raise InputError(path, f"lines 2-{len(df) + 1}: {tcol}",
+                         f"timestamps mix time zones or UTC offsets ({exc}); give every row the same zone, or none",
+                         None) from None
     if ts.isna().any():
         i = int(np.flatnonzero(ts.isna().to_numpy())[0])
         v = raw_t.iloc[i]
