@@ -106,3 +106,28 @@ def test_a_fairness_system_without_nodes_is_a_config_error(repo):
     cfg["fairness"]["nodes"]["gpu"]["count"] = cfg["fairness"]["nodes"]["cpu"]["count"] = 0
     with pytest.raises(ConfigError, match=r"fairness.nodes: gpu.count \+ cpu.count is 0"):
         build_system(cfg)
+
+
+@pytest.mark.parametrize("events, match", [
+    ("[{server: fra1, leave_s: 600, return_s: 1200}, {server: fra1, leave_s: 900, return_s: 1500}]", "overlap"),
+    (None, "every server is out at 100 s"),
+])
+def test_an_impossible_placement_outage_is_refused(tmp_path, repo, events, match):
+    """Issue 33, defect 5: overlapping leave windows on one server, and an outage of every server,
+    were simulated with rc 0."""
+    import yaml
+
+    from e3.config import load_config
+    from e3.errors import ConfigError
+    from e3.placement.run import load_scenario
+    from e3.placement.system import build_system
+
+    cfg = load_config(repo / "config/config.yaml")
+    system = build_system(cfg)
+    raw = yaml.safe_load((repo / "config/agents/agents_global_churn.yaml").read_text())
+    raw["server_events"] = (yaml.safe_load(events) if events else
+                            [{"server": s, "leave_s": 100, "return_s": 200} for s in system.servers])
+    p = tmp_path / "outage.yaml"
+    p.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=match):
+        load_scenario(p, system)

@@ -53,7 +53,8 @@ def is_placement_scenario(name_or_path: str | Path) -> bool:
 
 def load_scenario(name_or_path: str | Path, system: System) -> dict[str, Any]:
     """Read and validate a scenario. Raises ConfigError: missing file, schema violation, unknown
-    server, a return before its leave."""
+    server, a return before its leave, two leave windows of one server that overlap, or a moment
+    at which every server is out (issue 33, defect 5: nothing could then serve or be evacuated)."""
     path = scenario_path(name_or_path)
     if not path.is_file():
         raise ConfigError(f"{path}: placement scenario not found; available: {available_scenarios()}")
@@ -64,6 +65,16 @@ def load_scenario(name_or_path: str | Path, system: System) -> dict[str, Any]:
                               f"known: {list(system.servers)}")
         if e["return_s"] <= e["leave_s"]:
             raise ConfigError(f"{path}: field 'server_events.{i}': return_s {e['return_s']} must be > leave_s {e['leave_s']}")
+        for j, f in enumerate(raw["server_events"][:i]):
+            if f["server"] == e["server"] and f["leave_s"] < e["return_s"] and e["leave_s"] < f["return_s"]:
+                raise ConfigError(f"{path}: field 'server_events.{i}': server {e['server']!r} is already out "
+                                  f"[{f['leave_s']}, {f['return_s']}) s (server_events.{j}); its windows overlap")
+    for e in raw["server_events"]:  # the set of servers out changes only at a leave
+        t = e["leave_s"]
+        out = {f["server"] for f in raw["server_events"] if f["leave_s"] <= t < f["return_s"]}
+        if out >= set(system.servers):
+            raise ConfigError(f"{path}: field 'server_events': every server is out at {t} s; at least one "
+                              "must stay up to serve and to take evacuated agents")
     return raw
 
 
