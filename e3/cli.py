@@ -492,7 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_selection(g)
     g.set_defaults(func=cmd_filter)
 
-    d = sub.add_parser("diff-priors", help="compare a freshly filtered priors file with the frozen one")
+    d = sub.add_parser("diff-priors", help="compare a freshly filtered priors file with the frozen one",
+                       description="Compare a freshly filtered priors JSONL (e3 filter-mlperf) with the frozen one, "
+                                   "record by record, and print what changed (--fail-on-diff: exit 1 when they differ).")
     d.add_argument("frozen")
     d.add_argument("fresh")
     d.add_argument("--report", help="also write the comparison to this file")
@@ -584,7 +586,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "controller, seed and e3 version is read; every other run is simulated")
     o.set_defaults(func=cmd_operating_points)
 
-    lp = sub.add_parser("llm", help="record, export and import LLM controller responses")
+    lp = sub.add_parser("llm", help="record, export and import LLM controller responses",
+                        description="Record an LLM controller's replies for a sweep (e3 llm record), or move them "
+                                    "between the diskcache store and the committed JSONL export (export, import).")
     lsub = lp.add_subparsers(dest="llm_command", required=True)
     r = lsub.add_parser("record", help="record the llm controller's responses for a sweep (needs a provider)",
                         description="Run a system's LLM policy (e3, multi_agent or antllm) with the llm controller in record mode for every scenario "
@@ -607,16 +611,22 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--threads", type=int, default=2, help="local server threads (default: %(default)s)")
     r.add_argument("--reuse", action="store_true", help="start from the existing export; ask only for misses")
     r.set_defaults(func=cmd_llm_record)
-    x = lsub.add_parser("export", help="write a diskcache store as the reviewable JSONL export")
+    x = lsub.add_parser("export", help="write a diskcache store as the reviewable JSONL export",
+                        description="Write every entry of a diskcache store of LLM replies as one JSON line each, "
+                                    "sorted by key (the committed, reviewable form).")
     x.add_argument("--cache", default="resources/llm_cache")
     x.add_argument("--out", required=True)
     x.set_defaults(func=cmd_llm_export)
-    i = lsub.add_parser("import", help="load a JSONL export into a diskcache store")
+    i = lsub.add_parser("import", help="load a JSONL export into a diskcache store",
+                        description="Load a JSONL export of LLM replies into a diskcache store (entries already "
+                                    "there are kept).")
     i.add_argument("jsonl")
     i.add_argument("--cache", default="resources/llm_cache")
     i.set_defaults(func=cmd_llm_import)
 
-    ls = sub.add_parser("list", help="list registered policies, controllers and scenarios")
+    ls = sub.add_parser("list", help="list registered policies, controllers and scenarios",
+                        description="List every registered policy (built-ins, entry points and --plugin files), "
+                                    "every controller and every scenario file of each system.")
     ls.add_argument("--plugin", action="append", help="extra module or .py file registering policies")
     ls.set_defaults(func=cmd_list)
     return p
@@ -624,7 +634,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``e3`` console script. Returns the process exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):  # bare `e3`: the commands, not just "required"
+        parser.print_help(sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     if argv is None:  # the console script: SIGTERM unwinds like Ctrl-C, so staging folders are removed
         import signal
 

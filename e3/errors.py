@@ -30,3 +30,12 @@ class InputError(E3Error):
 
 class ConfigError(E3Error):
     """A configuration or scenario file that does not validate."""
+
+
+def did_you_mean(name: str, choices) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices`` to a misspelt ``name``
+    (``difflib.get_close_matches``, cutoff 0.6), or ``""`` when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

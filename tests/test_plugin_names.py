@@ -108,3 +108,32 @@ def test_every_write_to_the_observation_fails_and_the_run_is_unchanged(tmp_path,
     assert not succeeded, succeeded
     t = pd.read_parquet(tmp_path / "t/tasks.parquet")
     assert (t["dispatch_ms"] >= t["arrival_ms"]).all()
+
+
+# --- issue 33, UX ----------------------------------------------------------------------------------
+def test_bare_e3_lists_the_commands_and_misspelt_names_get_a_suggestion(capsys):
+    from e3.cli import main
+
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "simulate" in err and "operating-points" in err and "list" in err
+    assert main(["simulate", "--scenario", "driftt", "--policy", "e3", "--seed", "1", "--out", "x"]) == 2
+    assert "did you mean 'drift'?" in capsys.readouterr().err
+    assert main(["simulate", "--scenario", "drift", "--policy", "oracel", "--seed", "1", "--out", "x"]) == 2
+    assert "did you mean 'oracle'?" in capsys.readouterr().err
+
+
+def test_every_subcommand_has_a_description():
+    import argparse
+
+    from e3.cli import build_parser
+
+    def walk(p, path):
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, sub in a.choices.items():
+                    yield f"{path} {name}", sub
+                    yield from walk(sub, f"{path} {name}")
+
+    missing = [name for name, sub in walk(build_parser(), "e3") if not sub.description]
+    assert not missing, missing

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from e3.agent.control import ControlSurface
 from e3.agent.triggers import Trigger
-from e3.errors import ConfigError
+from e3.errors import ConfigError, did_you_mean
 
 _CONTROLLERS: dict[str, type[Controller]] = {}
 _BUILTIN_MODULES = ("e3.agent.llm_controller", "e3.agent.change_detection")
@@ -87,7 +87,8 @@ def get_controller(name: str) -> type[Controller]:
     """The controller class registered as ``name``. Raises ConfigError listing the known ones."""
     _load_builtins()
     if name not in _CONTROLLERS:
-        raise ConfigError(f"unknown controller {name!r}; registered: {sorted(_CONTROLLERS)}")
+        raise ConfigError(f"unknown controller {name!r}{did_you_mean(name, _CONTROLLERS)}; "
+                          f"registered: {sorted(_CONTROLLERS)}")
     return _CONTROLLERS[name]
 
 

@@ -37,7 +37,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar
 
-from e3.errors import ConfigError
+from e3.errors import ConfigError, did_you_mean
 from e3.sim.devices import DevicePrior
 from e3.sim.observation import Annotation, CompletedTask, Observation
 from e3.sim.workload import TaskView
@@ -183,5 +183,5 @@ def get_policy(name: str, plugins: list[str] | tuple[str, ...] = ()) -> type[Pol
     """
     load_plugins(plugins)
     if name not in _REGISTRY:
-        raise ConfigError(f"unknown policy {name!r}; registered: {sorted(_REGISTRY)}")
+        raise ConfigError(f"unknown policy {name!r}{did_you_mean(name, _REGISTRY)}; registered: {sorted(_REGISTRY)}")
     return _REGISTRY[name]

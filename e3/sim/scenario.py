@@ -24,7 +24,7 @@ from typing import Any
 import jsonschema
 
 from e3.config import REPO_ROOT, load_schema, read_yaml, validate
-from e3.errors import ConfigError
+from e3.errors import ConfigError, did_you_mean
 
 SCENARIO_DIR = REPO_ROOT / "config" / "scenarios"
 
@@ -228,7 +228,8 @@ def load_scenario(name_or_path: str | Path, device_kinds: dict[str, str],
     """
     path = scenario_path(name_or_path)
     if not path.is_file():
-        raise ConfigError(f"{path}: scenario not found; available: {available_scenarios()}")
+        raise ConfigError(f"{path}: scenario not found{did_you_mean(Path(path).stem, available_scenarios())}; "
+                          f"available: {available_scenarios()}")
     raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: field '(top level)': a scenario is a YAML mapping, got {type(raw).__name__}")
