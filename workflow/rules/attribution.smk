@@ -9,7 +9,7 @@ rule attribution:
         scenarios=[f"config/scenarios/{sc}.yaml" for sc in config["attribution"]["scenarios"]],
     output:
         csv="results/tables/attribution.csv",
-        md="results/tables/attribution.md",
+        md=report("results/tables/attribution.md", category="Tables"),
         tex="results/tables/attribution.tex",
     resources:
         runtime=30,  # minutes (SLURM time limit)

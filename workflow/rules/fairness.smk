@@ -73,9 +73,9 @@ rule fairness_results:
         csv=FAIRNESS_OUTPUTS[0],
         md=FAIRNESS_OUTPUTS[1],
         tex=FAIRNESS_OUTPUTS[2],
-        png=FAIRNESS_OUTPUTS[3],
+        png=report(FAIRNESS_OUTPUTS[3], caption="../report/fig9.rst", category="Figures"),
         pdf=FAIRNESS_OUTPUTS[4],
-        comparison=FAIRNESS_OUTPUTS[5],
+        comparison=report(FAIRNESS_OUTPUTS[5], category="Fairness system"),
     params:
         fairness=config["fairness"],
     resources:

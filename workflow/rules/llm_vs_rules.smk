@@ -7,7 +7,7 @@ rule llm_vs_rules:
         audits=llm_rules_runs("audit.jsonl"),
     output:
         csv="results/tables/llm_vs_rules.csv",
-        md="results/tables/llm_vs_rules.md",
+        md=report("results/tables/llm_vs_rules.md", category="Tables"),
     params:
         scenarios=" ".join(config["sweep"]["scenarios"]),
         seeds=" ".join(str(s) for s in llm_rules_seeds()),

@@ -76,9 +76,9 @@ rule migration_results:
         csv=MIGRATION_OUTPUTS[0],
         md=MIGRATION_OUTPUTS[1],
         tex=MIGRATION_OUTPUTS[2],
-        png=MIGRATION_OUTPUTS[3],
+        png=report(MIGRATION_OUTPUTS[3], caption="../report/fig10.rst", category="Figures"),
         pdf=MIGRATION_OUTPUTS[4],
-        comparison=MIGRATION_OUTPUTS[5],
+        comparison=report(MIGRATION_OUTPUTS[5], category="Agent placement system"),
     params:
         placement=config["placement"],
     resources:

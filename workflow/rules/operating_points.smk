@@ -56,9 +56,9 @@ rule operating_points:
         csv="results/tables/operating_points.csv",
         md="results/tables/operating_points.md",
         tex="results/tables/operating_points.tex",
-        fig5_png="results/figures/fig5_operating_points.png",
+        fig5_png=report("results/figures/fig5_operating_points.png", caption="../report/fig5.rst", category="Figures"),
         fig5_pdf="results/figures/fig5_operating_points.pdf",
-        fig6_png="results/figures/fig6_stutter_frontier.png",
+        fig6_png=report("results/figures/fig6_stutter_frontier.png", caption="../report/fig6.rst", category="Figures"),
         fig6_pdf="results/figures/fig6_stutter_frontier.pdf",
     params:
         default_rate=config["workload"]["arrival_rate_per_s"],

@@ -38,7 +38,7 @@ rule scale_results:
         csv="results/tables/scale.csv",
         md="results/tables/scale.md",
         tex="results/tables/scale.tex",
-        png="results/figures/fig7_scale.png",
+        png=report("results/figures/fig7_scale.png", caption="../report/fig7.rst", category="Figures"),
         pdf="results/figures/fig7_scale.pdf",
     params:
         cells=config["scale"]["cells"],
