@@ -131,3 +131,23 @@ def test_an_impossible_placement_outage_is_refused(tmp_path, repo, events, match
     p.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match=match):
         load_scenario(p, system)
+
+
+def test_manifest_refuses_an_aggregate_of_another_configuration(tmp_path, repo):
+    """Issue 33, defect 1: after a test-configuration run, outputs restored with `git checkout` look
+    up to date; the MANIFEST step now checks runs.csv against this configuration's runs."""
+    import pandas as pd
+
+    from e3.analysis.paper import check_aggregate_matches
+    from e3.errors import E3Error
+
+    df = pd.DataFrame({"scenario": ["drift", "drift"], "policy": ["oracle", "e3"], "controller": ["none", "rules"],
+                       "seed": [1, 1], "config_hash": ["h", "h"]})
+    p = tmp_path / "runs.csv"
+    df.to_csv(p, index=False)
+    runs = [("drift", "oracle", "none", 1), ("drift", "e3", "rules", 1)]
+    check_aggregate_matches(p, "h", runs)
+    with pytest.raises(E3Error, match="not this configuration's other.*--forcerun aggregate"):
+        check_aggregate_matches(p, "other", runs)
+    with pytest.raises(E3Error, match="0 runs not in this sweep .* and 1 missing"):
+        check_aggregate_matches(p, "h", [*runs, ("drift", "e3", "rules", 2)])

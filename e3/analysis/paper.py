@@ -248,6 +248,37 @@ def git_commit(root: Path = REPO_ROOT, ignore: tuple[str | Path, ...] = ()) -> s
         return None
 
 
+def check_aggregate_matches(runs_csv: str | Path, expected_hash: str, expected_runs: list[tuple]) -> None:
+    """Check that ``runs_csv`` holds exactly the runs of this configuration before a MANIFEST
+    vouches for the files built from it.
+
+    Args:
+        runs_csv: ``results/aggregate/runs.csv``.
+        expected_hash: ``config_hash`` of the E3 effective config every run must carry.
+        expected_runs: (scenario, policy, controller, seed) of every run of the sweep.
+
+    Raises:
+        E3Error: another config hash, or runs missing or extra (the message says how many, an
+            example, and how to rebuild).
+    """
+    import pandas as pd
+
+    from e3.errors import E3Error
+
+    df = pd.read_csv(runs_csv)
+    hashes = sorted(set(df["config_hash"]))
+    got = {(r.scenario, r.policy, r.controller, int(r.seed)) for r in df.itertuples()}
+    want = {(a, b, c, int(d)) for a, b, c, d in expected_runs}
+    hint = ("a file restored with `git checkout` after a run of another configuration, or a stale "
+            "aggregate; rebuild it: snakemake --cores 8 --forcerun aggregate")
+    if hashes != [expected_hash]:
+        raise E3Error(f"{runs_csv}: runs of config hash {hashes}, not this configuration's {expected_hash}: {hint}")
+    if got != want:
+        extra, missing = sorted(got - want), sorted(want - got)
+        raise E3Error(f"{runs_csv}: {len(extra)} runs not in this sweep (e.g. {extra[:1]}) and {len(missing)} "
+                      f"missing (e.g. {missing[:1]}): {hint}")
+
+
 def write_manifest(path: str | Path, files: list[str | Path], cfg: dict[str, Any]) -> dict[str, Any]:
     """``results/MANIFEST.json``: sha256 and size of every frozen file, config hash, versions, commit."""
     from e3.experiment.run import versions

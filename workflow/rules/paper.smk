@@ -88,11 +88,14 @@ rule manifest:
         frozen=FROZEN,
         priors=config["priors"]["frozen"],
         pool="resources/pool.json",
+        effective=EFFECTIVE_CONFIG,
     output:
         "results/MANIFEST.json",
     params:
         config=config,
         llm=config["controllers"]["llm"]["frozen"],
+        # the runs the aggregate must hold: (scenario, policy, controller, seed) of this sweep
+        runs=[(sc, p, c, s) for sc in config["sweep"]["scenarios"] for p, c in sweep_cells() for s in cell_seeds(c)],
     resources:
         runtime=10,  # minutes (SLURM time limit)
         mem_mb=1000,
