@@ -22,6 +22,7 @@ import yaml
 from e3.errors import ConfigError
 from e3.io import sha256_hex
 
+
 def project_root(cwd: Path | None = None, install: Path | None = None) -> Path:
     """The e3 checkout whose files a run reads: ``$E3_ROOT`` if set, else the working folder or
     its nearest ancestor holding both ``Snakefile`` and ``config/config.yaml`` (the clone you run

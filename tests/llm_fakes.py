@@ -35,6 +35,21 @@ class ScriptedLLM(CustomLLM):
         return litellm.completion(model="gpt-4o-mini", messages=msgs, mock_response=text)
 
 
+class FlakyLLM(ScriptedLLM):
+    """Answers the first ``good`` requests as :class:`ScriptedLLM`, then times out on every one (a
+    provider that goes down mid-run; ``good=0``: down from the start)."""
+
+    def __init__(self, good: int = 1) -> None:
+        super().__init__()
+        self.good = good
+
+    def completion(self, *args, **kwargs):
+        if len(self.requests) >= self.good:
+            self.requests.append(kwargs)
+            raise litellm.Timeout(message="timed out", model="x", llm_provider="openai")
+        return super().completion(*args, **kwargs)
+
+
 def follow_rules(user_text: str) -> dict:
     """The prompt's rules as code (what a perfect model would answer)."""
     if user_text.startswith("Result of compute_drift"):

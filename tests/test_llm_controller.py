@@ -217,18 +217,31 @@ def test_malformed_reply_falls_back_to_rules(base_cfg, tmp_path, raw, reason):
 
 
 def test_provider_error_and_timeout_fall_back(base_cfg, tmp_path):
-    import litellm
+    # a provider that answered once and then times out: every later call falls back to the rules
+    from llm_fakes import FlakyLLM
 
-    cfg = llm_cfg(base_cfg, tmp_path, model="openai/unreachable",
-                  api_base="http://127.0.0.1:9/v1", timeout_s=2)
-    cfg["controllers"]["llm"]["litellm_kwargs"] = {
-        "mock_response": litellm.Timeout(message="timed out", model="x", llm_provider="openai")}
-    # litellm_kwargs is a test hook, not a config field: pass it past the schema
+    install(FlakyLLM(good=1))
+    cfg = llm_cfg(base_cfg, tmp_path, timeout_s=2)
     s = build_simulation(cfg, "semantic", "e3", 1, 120, tmp_path / "t.parquet")
     s.run()
     summ = s.policy.summary()
-    assert summ["llm_fallback_reasons"]["provider_error"] == summ["controller_calls"] > 0
-    assert "Timeout" in s.policy.audit_records()[1]["detail"]["message"]
+    assert summ["llm_fallback_reasons"]["provider_error"] == summ["controller_calls"] - 1 > 0
+    notes = [a for a in s.policy.audit_records() if a.get("event") == "fallback"]
+    assert "Timeout" in notes[0]["detail"]["message"]
+
+
+def test_a_provider_that_never_answers_stops_the_run(base_cfg, tmp_path):
+    # issue 33: an invalid --llm-model ran the whole simulation on fallbacks with rc 0
+    import litellm
+
+    from e3.errors import E3Error
+
+    cfg = llm_cfg(base_cfg, tmp_path, model="openai/unreachable", api_base="http://127.0.0.1:9/v1", timeout_s=2)
+    cfg["controllers"]["llm"]["litellm_kwargs"] = {  # test hook, not a config field
+        "mock_response": litellm.Timeout(message="timed out", model="x", llm_provider="openai")}
+    s = build_simulation(cfg, "semantic", "e3", 1, 120, tmp_path / "t.parquet")
+    with pytest.raises(E3Error, match=r"provider failed on this run's first request.*'openai/unreachable'"):
+        s.run()
 
 
 def test_reuse_recording_keeps_other_run_summaries():

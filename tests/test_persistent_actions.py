@@ -101,8 +101,9 @@ def test_restart_window_keeps_the_newest_samples_and_their_sums():
     b.opm.restart_window("D", keep=4)
     assert list(b.opm.window["D"]) == newest
     n, sums = b.opm._window_sums("D", None)
-    from e3.agent.opm import window_sums
     import numpy as np
+
+    from e3.agent.opm import window_sums
     assert n == 4 and sums == pytest.approx(window_sums(np.array(newest, dtype=float)))
 
 

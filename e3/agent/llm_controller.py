@@ -12,7 +12,8 @@ Per admitted trigger (one "LLM call" in the paper's accounting, possibly two req
 A malformed reply (not JSON, unknown tool, arguments out of bounds) or a provider error/timeout is
 counted, noted in the audit log with the raw reply, and the trigger is handed to the ``rules``
 controller instead (fallback). A replay-cache miss is not a fallback: it stops the run with an
-error that says how to record.
+error that says how to record; nor is a provider error before any request of the run was answered
+(a wrong model name or address): it stops the run, which would otherwise measure the rules.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from e3.agent.prompt import PROMPT_VERSIONS, result_message, system_message, tri
 from e3.agent.tool_schemas import NO_ACTION, openai_tools, reply_schema, tool_parameters
 from e3.agent.triggers import Trigger
 from e3.config import REPO_ROOT
-from e3.errors import ConfigError
+from e3.errors import ConfigError, E3Error
 from e3.llm.client import LLMClient, LLMProviderError, LLMSettings
 
 SENSING = ("get_system_status", "pull_observations", "compute_drift")
@@ -65,6 +66,7 @@ class LLMController(Controller):
         self.fallbacks: dict[str, int] = {"malformed_json": 0, "unknown_tool": 0, "bad_arguments": 0,
                                           "provider_error": 0}
         self.no_action = 0
+        self._answered = False  # has any request of this run been answered?
         self._system: str | None = None
         self._tools: list[dict[str, Any]] | None = None
         self._params: dict[str, dict[str, Any]] = {}
@@ -126,7 +128,13 @@ class LLMController(Controller):
             try:
                 reply = self.client.complete(messages, self._tools, self._format, self.prompt_version)
             except LLMProviderError as exc:
+                if not self._answered:  # nothing has ever answered: a setup error, not a fallback
+                    raise E3Error(f"the LLM provider failed on this run's first request ({exc}); check "
+                                  f"controllers.llm (model {self.settings.model!r}, api_base "
+                                  f"{self.settings.api_base!r}, api_key_env) or --llm-model; no run was "
+                                  "written, as every decision would have been the rules controller's") from None
                 return self._fallback(trig, tools, "provider_error", str(exc), None)
+            self._answered = True
             try:
                 calls = self._parse(reply)
             except MalformedReply as exc:
