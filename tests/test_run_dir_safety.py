@@ -151,3 +151,17 @@ def test_manifest_refuses_an_aggregate_of_another_configuration(tmp_path, repo):
         check_aggregate_matches(p, "other", runs)
     with pytest.raises(E3Error, match="0 runs not in this sweep .* and 1 missing"):
         check_aggregate_matches(p, "h", [*runs, ("drift", "e3", "rules", 2)])
+
+
+def test_an_infeasible_deployment_names_the_model_that_fits_nowhere(repo):
+    """Issue 33 (UX): the error did not say which model does not fit."""
+    import copy
+
+    from e3.config import load_config
+    from e3.errors import E3Error
+    from e3.fairness.run import load_inputs
+
+    cfg = copy.deepcopy(load_config(repo / "config/config.yaml"))
+    cfg["fairness"]["models"]["stable_diffusion"]["memory_gb"] = 500.0
+    with pytest.raises(E3Error, match=r"model\(s\) \['stable_diffusion'\] fit on no node"):
+        load_inputs(cfg, "mec_city", "static_sect", None)

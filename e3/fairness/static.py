@@ -107,7 +107,13 @@ def best_deployment(nodes: list[str], models: list[str], capacity: dict[str, dic
     res = milp(c, constraints=LinearConstraint(np.array(rows), lo, hi), integrality=integrality,
                bounds=Bounds(np.zeros(nvar), ub), options={"time_limit": 10.0})
     if res.x is None:
-        raise E3Error(f"no feasible deployment for rates {rates}: {res.message}")
+        # Name the models that fit on no node by themselves (the usual cause, issue 33), else say
+        # the pods do not fit together.
+        alone = [m for j, m in enumerate(models) if lam[j] > 0 and not any(
+            all(demand[(n, m)].get(d, 0.0) <= cap for d, cap in capacity[n].items()) for n in nodes)]
+        why = (f"model(s) {alone} fit on no node (memory demand above every node's capacity)" if alone
+               else "the models with a positive rate do not fit on the nodes together")
+        raise E3Error(f"no feasible deployment for rates {rates}: {why} ({res.message})")
     x = res.x
     pods = frozenset((n, m) for i, n in enumerate(nodes) for j, m in enumerate(models) if x[ix(i, j)] > 0.5)
     rate = {(n, m): float(max(0.0, x[ir(i, j)])) for i, n in enumerate(nodes) for j, m in enumerate(models)
