@@ -123,6 +123,8 @@ def _read_csv(path: Path, fmt: str) -> pd.DataFrame:
     try:
         # All as text, blank lines kept as empty rows: every value is checked here, by line.
         df = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False, encoding="utf-8-sig")
+    except pd.errors.EmptyDataError:  # a 0-byte or whitespace-only file: no header at all
+        raise InputError(path, "(file)", f"empty file; {fmt} traces start with the header {','.join(cols)}") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputError(path, "(file)", f"not a readable CSV: {exc}") from exc
     df.columns = [c.strip() for c in df.columns]
