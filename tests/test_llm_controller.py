@@ -254,6 +254,9 @@ def test_reuse_recording_keeps_other_run_summaries():
     merged = merge_run_summaries(old, new)
     assert [(r["scenario"], r["horizon_tasks"], r["calls"]) for r in merged] == [
         ("drift", 300, 8), ("semantic", 300, 12), ("semantic", 120, 6)]
+    # another prompt's recording of the same run (another release) is kept beside it
+    other = [{"scenario": "drift", "seed": 1, "horizon_tasks": 300, "calls": 4, "prompt_version": "p5"}]
+    assert len(merge_run_summaries(merged, other)) == 4
 
 
 # --- the bounded view (issue 11): prompts do not grow with the pool -------------------------------

@@ -108,7 +108,7 @@ def record(cfg: dict[str, Any], scenarios: list[str], seeds: list[int], out: str
                 t0 = time.perf_counter()
                 s = simulate(rcfg, sc, seed, Path(runs_dir) / f"{sc}_seed{seed}")
                 ps = s["policy_summary"]
-                run = {"scenario": sc, "seed": seed, **ps}
+                run = {"scenario": sc, "seed": seed, **ps, "record_wall_s": round(time.perf_counter() - t0, 1)}
                 if system == "e3":
                     run["horizon_tasks"] = rcfg["simulation"]["horizon_tasks"]
                 else:
@@ -127,12 +127,13 @@ def record(cfg: dict[str, Any], scenarios: list[str], seeds: list[int], out: str
 def merge_run_summaries(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The recording-run summaries to keep beside the export after a ``--reuse`` recording.
 
-    A run is identified by (system, scenario, seed, horizon_tasks) (``system`` absent = ``e3``;
-    ``horizon_tasks`` only E3's); ``new`` replaces ``old`` runs with the same identity and the
-    others are kept. Sorted by horizon (longest first), then seed.
+    A run is identified by (system, scenario, seed, horizon_tasks, prompt_version) (``system``
+    absent = ``e3``; ``horizon_tasks`` only E3's), so the recordings of another prompt (another
+    release's) are kept; ``new`` replaces ``old`` runs with the same identity and the others are
+    kept. Sorted by horizon (longest first), then seed.
     """
     def key(r: dict[str, Any]) -> tuple:
-        return r.get("system", "e3"), r["scenario"], r["seed"], r.get("horizon_tasks")
+        return r.get("system", "e3"), r["scenario"], r["seed"], r.get("horizon_tasks"), r.get("prompt_version")
 
     fresh = {key(r) for r in new}
     runs = [r for r in old if key(r) not in fresh] + list(new)
