@@ -651,6 +651,11 @@ def main(argv: list[str] | None = None) -> int:
     except E3Error as exc:
         print(f"e3: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a read-only folder, a full disk: the file and the reason, not a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"e3: error: {where}{exc.strerror or exc} (nothing half written was kept: runs are staged "
+              "and published whole)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

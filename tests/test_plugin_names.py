@@ -78,9 +78,18 @@ class Tamper:
         dev = obs.feasible(task.kind)[0]
         yield "device.available", lambda: setattr(dev, "available", False)
         yield "device.queue.clear", lambda: dev.queue.clear()
+        yield "task.input_tokens", lambda: setattr(task, "input_tokens", 1)
+        yield "task.arrival_ms", lambda: setattr(task, "arrival_ms", 0.0)
+        if len(obs.recent):
+            yield "record.end_ms", lambda: setattr(obs.recent[-1], "end_ms", 0.0)
+            yield "record.task", lambda: setattr(obs.recent[-1], "task", None)
+        if len(obs.annotations):
+            yield "annotation.device", lambda: setattr(obs.annotations[-1], "device", "x")
 
 
 def test_every_write_to_the_observation_fails_and_the_run_is_unchanged(tmp_path, repo):
+    import dataclasses
+
     import pandas as pd
 
     from e3.config import load_config
@@ -97,7 +106,7 @@ def test_every_write_to_the_observation_fails_and_the_run_is_unchanged(tmp_path,
             for what, attempt in Tamper.attempts(obs, task):
                 try:
                     attempt()
-                except (AttributeError, TypeError):
+                except (AttributeError, TypeError, dataclasses.FrozenInstanceError):
                     failed.add(what)
                 else:
                     succeeded.add(what)
@@ -106,6 +115,7 @@ def test_every_write_to_the_observation_fails_and_the_run_is_unchanged(tmp_path,
     cfg = load_config(repo / "config/config.yaml")
     simulate(cfg, "churn", "tampering_issue33", 1, tmp_path / "t", n_tasks=60)
     assert not succeeded, succeeded
+    assert {"now_ms", "recent.clear", "record.end_ms", "annotation.device", "task.input_tokens"} <= failed
     t = pd.read_parquet(tmp_path / "t/tasks.parquet")
     assert (t["dispatch_ms"] >= t["arrival_ms"]).all()
 

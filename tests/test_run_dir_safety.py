@@ -165,3 +165,36 @@ def test_an_infeasible_deployment_names_the_model_that_fits_nowhere(repo):
     cfg["fairness"]["models"]["stable_diffusion"]["memory_gb"] = 500.0
     with pytest.raises(E3Error, match=r"model\(s\) \['stable_diffusion'\] fit on no node"):
         load_inputs(cfg, "mec_city", "static_sect", None)
+
+
+def test_a_full_disk_or_a_read_only_folder_is_an_e3_error_not_a_traceback(tmp_path, monkeypatch, capsys):
+    """Issue 33, defect 11 (root ignores permissions here, so the OS errors are injected)."""
+    import errno
+
+    import e3.io
+    from e3.cli import main
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "run"))
+
+    monkeypatch.setattr(e3.io, "prepare_run_dir", full)
+    rc = main(["simulate", "--scenario", "warmup_0", "--policy", "oracle", "--seed", "1", "--tasks", "5",
+               "--quiet", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "e3: error:" in err and "No space left on device" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_manifest_refuses_a_system_table_of_another_configuration(tmp_path):
+    import pandas as pd
+
+    from e3.analysis.paper import check_table_cells
+    from e3.errors import E3Error
+
+    p = tmp_path / "fairness.csv"
+    pd.DataFrame({"scenario": ["mec_city"], "policy": ["jsq"], "controller": ["none"], "n_seeds": [10]}).to_csv(p, index=False)
+    check_table_cells(p, [("mec_city", "jsq", "none")], 10)
+    with pytest.raises(E3Error, match="--forcerun fairness_results"):
+        check_table_cells(p, [("mec_city", "jsq", "none")], 2)
+    with pytest.raises(E3Error, match="differ from this configuration"):
+        check_table_cells(p, [("mec_city", "jsq", "none"), ("mec_city", "random", "none")], 10)

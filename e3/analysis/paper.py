@@ -279,6 +279,31 @@ def check_aggregate_matches(runs_csv: str | Path, expected_hash: str, expected_r
                       f"missing (e.g. {missing[:1]}): {hint}")
 
 
+def check_table_cells(table_csv: str | Path, expected: list[tuple], n_seeds: int) -> None:
+    """Check that a system's frozen table (``results/tables/fairness.csv``, ``migration.csv``)
+    holds exactly this configuration's cells, each over ``n_seeds`` seeds.
+
+    Args:
+        expected: (scenario, policy, controller) of every cell of the system's sweep.
+
+    Raises:
+        E3Error: cells missing or extra, or another seed count (a table restored from another
+            configuration's run; the message says how to rebuild).
+    """
+    import pandas as pd
+
+    from e3.errors import E3Error
+
+    df = pd.read_csv(table_csv)
+    got = {(r.scenario, r.policy, r.controller) for r in df.itertuples()}
+    want = {tuple(x) for x in expected}
+    seeds = sorted(set(df["n_seeds"]))
+    if got != want or seeds != [n_seeds]:
+        raise E3Error(f"{table_csv}: cells {sorted(got ^ want)[:2]} differ from this configuration's, or seeds "
+                      f"{seeds} are not [{n_seeds}]: a table restored with `git checkout` after a run of another "
+                      f"configuration; rebuild it: snakemake --cores 8 --forcerun {Path(table_csv).stem}_results")
+
+
 def write_manifest(path: str | Path, files: list[str | Path], cfg: dict[str, Any]) -> dict[str, Any]:
     """``results/MANIFEST.json``: sha256 and size of every frozen file, config hash, versions, commit."""
     from e3.experiment.run import versions

@@ -96,6 +96,12 @@ rule manifest:
         llm=config["controllers"]["llm"]["frozen"],
         # the runs the aggregate must hold: (scenario, policy, controller, seed) of this sweep
         runs=[(sc, p, c, s) for sc in config["sweep"]["scenarios"] for p, c in sweep_cells() for s in cell_seeds(c)],
+        # the cells the fairness and placement tables must hold
+        fairness_cells=[(sc, p, c) for sc in config["fairness"]["sweep"]["scenarios"] for p, c in fairness_scenario_cells()],
+        fairness_seeds=len(config["fairness"]["sweep"]["seeds"]),
+        migration_cells=[(sc, p, c) for sc in config["placement"]["sweep"]["scenarios"]
+                         for p, c in migration_scenario_cells(sc)],
+        migration_seeds=len(config["placement"]["sweep"]["seeds"]),
     resources:
         runtime=10,  # minutes (SLURM time limit)
         mem_mb=1000,
