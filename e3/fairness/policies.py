@@ -3,10 +3,11 @@
 Every policy implements :class:`e3.sim.serving.ServingPolicy` and sees only a
 :class:`PolicyContext` (topology, priors, the scenario's nominal rates: public information) and
 the engine's :class:`e3.sim.serving.ServingObservation` (telemetry). Baselines (spec "Baselines",
-all [I]): ``round_robin``, ``jsq`` and ``random`` route over the active pods of a naive static
-deployment; ``static_sect`` runs the best static deployment of the priors
-(:func:`e3.fairness.static.best_deployment` at the nominal rates) with shortest-expected-
-completion-time routing; ``lyapunov_dpp`` is drift-plus-penalty with a fairness virtual queue
+all [I]): ``round_robin``, ``jsq``, ``random`` and ``static_sect`` route over the best static
+deployment of the priors (:func:`e3.fairness.static.best_deployment` at the busiest epoch's
+rates, so it carries the demand), ``static_sect`` with shortest-expected-completion-time routing;
+``round_robin_naive``, ``jsq_naive`` and ``random_naive`` keep 0.1.0's naive deployment as
+labelled stress cases (it cannot carry the demand: issue 29); ``lyapunov_dpp`` is drift-plus-penalty with a fairness virtual queue
 (controllers ``v1``, ``v10``, ``v100`` set V). ``multi_agent`` lives in :mod:`e3.fairness.agents`.
 """
 
@@ -131,8 +132,19 @@ class FairnessPolicy:
         return self.rng.choices(active, weights=w)[0]
 
     # --- the ServingPolicy contract -----------------------------------------------------------------
+    #: The fixed deployment a routing baseline runs on: ``best_static`` (the best static plan of the
+    #: priors, sized for the busiest epoch: feasible by the rate rule), ``naive`` (a labelled
+    #: stress case, :func:`naive_deployment`), or None for a policy that deploys by itself.
+    deployment: ClassVar[str | None] = None
+    #: A stress case may be infeasible (its deployment cannot carry the demand); any other policy
+    #: on an infeasible fixed deployment is an error (e3.fairness.run.load_inputs, issue 29).
+    stress: ClassVar[bool] = False
+
     def initial_deployment(self, obs: ServingObservation) -> list[tuple[str, str]]:
-        """Pods active at t = 0: the naive deployment (see :func:`naive_deployment`)."""
+        """Pods active at t = 0: the best static plan for ``deployment: best_static``, else the
+        naive deployment (see :func:`naive_deployment`)."""
+        if self.deployment == "best_static":
+            return sorted(self.ctx.best_static.pods)
         return naive_deployment(self.ctx)
 
     def on_slot(self, obs: ServingObservation) -> SlotDecision:
@@ -151,6 +163,16 @@ class FairnessPolicy:
     def summary(self) -> dict[str, Any]:
         """Counters for ``summary.json``: controller and routing decisions."""
         return {"controller": self.controller, "decisions": self.decisions}
+
+
+def naive_deployment_pods(system) -> list[tuple[str, str]]:
+    """:func:`naive_deployment` of a :class:`e3.fairness.system.System` (before any run)."""
+    from types import SimpleNamespace
+
+    models = list(system.models)
+    return naive_deployment(SimpleNamespace(
+        nodes=system.node_names, models=models, capacity={n: c for n, _, c in system.nodes},
+        demand={(n, m): system.demand(n, m) for n in system.node_names for m in models}))
 
 
 def naive_deployment(ctx: PolicyContext) -> list[tuple[str, str]]:
@@ -173,9 +195,11 @@ def naive_deployment(ctx: PolicyContext) -> list[tuple[str, str]]:
 
 @register
 class RoundRobin(FairnessPolicy):
-    """Naive deployment; each model's requests cycle over its active pods (reference baseline)."""
+    """The best static deployment (0.1.0: the naive one, now ``round_robin_naive``); each model's
+    requests cycle over its active pods."""
 
     name = "round_robin"
+    deployment = "best_static"
 
     def __init__(self, *a, **k) -> None:
         super().__init__(*a, **k)
@@ -193,9 +217,11 @@ class RoundRobin(FairnessPolicy):
 
 @register
 class JoinShortestQueue(FairnessPolicy):
-    """Naive deployment; the active pod with the fewest queued plus in-service requests (ties random)."""
+    """The best static deployment (0.1.0: the naive one, now ``jsq_naive``); the active pod with
+    the fewest queued plus in-service requests (ties random)."""
 
     name = "jsq"
+    deployment = "best_static"
 
     def route(self, request, obs):
         self.decisions += 1
@@ -209,21 +235,49 @@ class JoinShortestQueue(FairnessPolicy):
 
 @register
 class RandomRouting(FairnessPolicy):
-    """Naive deployment; a uniformly random active pod."""
+    """The best static deployment (0.1.0: the naive one, now ``random_naive``); a uniformly random
+    active pod."""
 
     name = "random"
+    deployment = "best_static"
+
+
+@register
+class RoundRobinNaive(RoundRobin):
+    """``round_robin`` on the naive deployment: a labelled stress case (it may not carry the
+    demand whatever it routes: Stable Diffusion on one GPU and CPU pods)."""
+
+    name = "round_robin_naive"
+    deployment = "naive"
+    stress = True
+
+
+@register
+class JoinShortestQueueNaive(JoinShortestQueue):
+    """``jsq`` on the naive deployment (a labelled stress case)."""
+
+    name = "jsq_naive"
+    deployment = "naive"
+    stress = True
+
+
+@register
+class RandomRoutingNaive(RandomRouting):
+    """``random`` on the naive deployment (a labelled stress case)."""
+
+    name = "random_naive"
+    deployment = "naive"
+    stress = True
 
 
 @register
 class StaticSECT(FairnessPolicy):
-    """The best static deployment of the priors at the nominal rates; each request goes to the
-    active pod with the shortest expected completion time, node backlog + own prior service
-    (SECT, as E3's fixed heuristic does on its pool)."""
+    """The best static deployment of the priors (sized for the busiest epoch); each request goes
+    to the active pod with the shortest expected completion time, node backlog + own prior
+    service (SECT, as E3's fixed heuristic does on its pool)."""
 
     name = "static_sect"
-
-    def initial_deployment(self, obs):
-        return sorted(self.ctx.best_static.pods)
+    deployment = "best_static"
 
     def route(self, request, obs):
         self.decisions += 1

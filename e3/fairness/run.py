@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from e3.config import config_hash
-from e3.errors import ConfigError
+from e3.errors import ConfigError, E3Error
 from e3.fairness.agents import jain, jain_normalized
 from e3.fairness.policies import PolicyContext, get_policy
 from e3.fairness.scenario import FairnessScenario, generate_requests, load_scenario
@@ -101,13 +101,34 @@ def load_inputs(cfg: dict[str, Any], scenario: str, policy: str, controller: str
     system = build_system(cfg)
     sc = load_scenario(scenario, system)
     mean_factor = float(np.mean(sc.epoch_rate_factors))
-    base = calibrate_rate(system, f, sc.mix, f["workload"]["target_static_utilisation"]) / mean_factor
+    # The rate rule (issue 29): the best static plan runs at the target utilisation in the busiest
+    # epoch ("peak"), so every epoch is feasible for it; "mean" (0.1.0) calibrated on the mean
+    # epoch, which put the plan's GPUs at 0.94-1.04 in the epochs above the mean.
+    peak_factor = float(max(sc.epoch_rate_factors))
+    calib = peak_factor if f["workload"].get("calibrate_on", "peak") == "peak" else mean_factor
+    base = calibrate_rate(system, f, sc.mix, f["workload"]["target_static_utilisation"]) / calib
     nominal = {m: base * mean_factor * s for m, s in sc.mix.items()}
-    best = plan_for(system, f, nominal)
+    peak = {m: base * peak_factor * s for m, s in sc.mix.items()}
+    best = plan_for(system, f, peak if f["workload"].get("calibrate_on", "peak") == "peak" else nominal)
     cls = get_policy(policy)
     ctl = controller if controller not in (None, "") else cls.controllers[0]
     if ctl not in cls.controllers:
         raise ConfigError(f"policy {policy!r}: controller {ctl!r} is not one of {list(cls.controllers)}")
+    # Every compared deployment must carry the demand (issue 29): a fixed deployment that cannot
+    # keep up in the busiest epoch whatever it routes is an error, unless the policy is a labelled
+    # stress case (the naive deployments).
+    fixed = getattr(cls, "deployment", None)
+    if fixed in ("best_static", "naive"):
+        nodes, models, _, _, svc = _program_inputs(system)
+        from e3.fairness.policies import naive_deployment_pods
+        from e3.fairness.static import deployment_utilisation
+
+        pods = best.pods if fixed == "best_static" else naive_deployment_pods(system)
+        u = deployment_utilisation(pods, nodes, models, svc, peak)
+        if u > 1.0 and not getattr(cls, "stress", False):
+            raise E3Error(f"fairness policy {policy!r}: its {fixed} deployment cannot carry scenario {sc.name!r}'s "
+                          f"busiest epoch (fluid utilisation {u:.2f} > 1 whatever it routes); lower "
+                          "fairness.workload.target_static_utilisation or mark the policy a stress case")
     spec = ServingSpec(1000.0 * f["slot_s"], f["epoch_slots"], 1000.0 * f["timeout_s"],
                        {m: i.activation_ms for m, i in system.models.items()}, f["sharing"], f["deactivation"],
                        1000.0 * f["deactivation_s"], f["activation_jitter"], f["truth"]["mismatch_sigma"],
@@ -185,6 +206,17 @@ def request_metrics(table, models: list[str], ref_service_s: dict[str, float], t
            "mean_latency_served_s": float(df.loc[df["outcome"] == SERVED, "latency_ms"].mean() / 1000.0),
            "per_model_mean_latency_s": {m: float(per_model.get(m, np.nan)) for m in models}, **fair(df)}
     out["success_ratio"] = out["served"] / out["issued"] if out["issued"] else float("nan")
+    # Reporting that cannot reward levelling down (issue 29): the worst model's mean latency and
+    # service ratio (starvation-aware), and a tail over served requests with the censored share
+    # beside it (the censored p95 is the timeout whenever 5 % of requests are not served).
+    served = df["outcome"] == SERVED
+    share = df.assign(ok=served).groupby("model")["ok"].mean()
+    out["per_model_success_ratio"] = {m: float(share.get(m, np.nan)) for m in models}
+    out["worst_model_latency_s"] = float(per_model.max()) if len(per_model) else float("nan")
+    out["min_model_success_ratio"] = float(share.min()) if len(share) else float("nan")
+    out["p95_latency_served_s"] = (float(np.percentile(df.loc[served, "latency_ms"], 95) / 1000.0)
+                                   if served.any() else float("nan"))
+    out["censored_fraction"] = 1.0 - out["success_ratio"] if out["issued"] else float("nan")
     out["per_epoch"] = [{"epoch": int(e), "mean_latency_s": float(d["lat_s"].mean()), **fair(d)}
                         for e, d in df.groupby("epoch")]
     return out

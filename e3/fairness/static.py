@@ -119,3 +119,40 @@ def best_deployment(nodes: list[str], models: list[str], capacity: dict[str, dic
     rate = {(n, m): float(max(0.0, x[ir(i, j)])) for i, n in enumerate(nodes) for j, m in enumerate(models)
             if (n, m) in pods}
     return Plan(pods, rate, float(x[iu]))
+
+
+def deployment_utilisation(pods, nodes: list[str], models: list[str], service_s: dict[tuple[str, str], float],
+                           rates: dict[str, float]) -> float:
+    """The smallest largest-node utilisation with which a fixed deployment can carry ``rates``
+    (the fluid model above with ``x`` fixed: a linear program over the routing ``r``); above 1 no
+    routing of that deployment keeps up. ``inf`` when a model with a positive rate has no pod.
+
+    Args:
+        pods: (node, model) pairs deployed.
+        service_s: (node, model) -> prior mean service (s).
+        rates: model -> req/s.
+    """
+    from scipy.optimize import linprog
+
+    pods = sorted(set(pods))
+    lam = {m: max(0.0, float(rates.get(m, 0.0))) for m in models}
+    if any(lam[m] > 0 and not any(pm == m for _, pm in pods) for m in models):
+        return float("inf")
+    k = len(pods)
+    c = np.zeros(k + 1)
+    c[k] = 1.0
+    a_eq = np.zeros((len(models), k + 1))
+    for j, m in enumerate(models):
+        for i, (_, pm) in enumerate(pods):
+            a_eq[j, i] = 1.0 if pm == m else 0.0
+    a_ub = np.zeros((len(nodes), k + 1))
+    for r, n in enumerate(nodes):
+        for i, (pn, pm) in enumerate(pods):
+            if pn == n:
+                a_ub[r, i] = service_s[(pn, pm)]
+        a_ub[r, k] = -1.0
+    res = linprog(c, A_ub=a_ub, b_ub=np.zeros(len(nodes)), A_eq=a_eq, b_eq=[lam[m] for m in models],
+                  bounds=[(0, None)] * (k + 1), method="highs")
+    if res.status != 0:
+        raise E3Error(f"deployment_utilisation: the routing program failed ({res.message})")
+    return float(res.x[k])
