@@ -10,6 +10,7 @@ effective config (hence its frozen results) does not see the new section.
 from __future__ import annotations
 
 import copy
+import math
 import random
 
 import pyarrow.parquet as pq
@@ -382,3 +383,47 @@ def test_cli_dispatches_on_the_scenario_system(tmp_path, capsys):
     assert "--tasks does not apply" in capsys.readouterr().err
     assert main(["list"]) == 0
     assert "fairness policies:" in capsys.readouterr().out
+
+
+# --- issue 29: feasible operating points and reporting that cannot reward levelling down --------
+def test_rate_is_calibrated_on_the_busiest_epoch(cfg):
+    ri = load_inputs(cfg, "mec_city", "static_sect", None)
+    peak = max(ri.scenario.epoch_rate_factors)
+    rates = {m: ri.total_rate_per_s * peak * s for m, s in ri.scenario.mix.items()}
+    from e3.fairness.run import _program_inputs
+    from e3.fairness.static import deployment_utilisation
+
+    nodes, models, _, _, svc = _program_inputs(ri.system)
+    u = deployment_utilisation(ri.best_static.pods, nodes, models, svc, rates)
+    assert u == pytest.approx(cfg["fairness"]["workload"]["target_static_utilisation"], rel=1e-3)
+
+
+def test_deployment_utilisation_by_hand():
+    from e3.fairness.static import deployment_utilisation
+
+    svc = {("a", "m"): 2.0, ("b", "m"): 1.0, ("a", "k"): 1.0, ("b", "k"): 1.0}
+    # model m at 0.6 req/s on nodes a (2 s) and b (1 s): best split r_a = 0.2, r_b = 0.4 -> u = 0.4
+    assert deployment_utilisation([("a", "m"), ("b", "m")], ["a", "b"], ["m", "k"], svc, {"m": 0.6}) == \
+        pytest.approx(0.4)
+    assert deployment_utilisation([("a", "m")], ["a", "b"], ["m", "k"], svc, {"m": 0.6, "k": 0.1}) == math.inf
+
+
+def test_the_naive_deployment_is_an_infeasible_stress_case(cfg, monkeypatch):
+    from e3.errors import E3Error
+    from e3.fairness.policies import RoundRobinNaive
+
+    load_inputs(cfg, "mec_city", "round_robin_naive", None)  # labelled stress: accepted
+    monkeypatch.setattr(RoundRobinNaive, "stress", False)
+    with pytest.raises(E3Error, match="naive deployment cannot carry scenario 'mec_city'"):
+        load_inputs(cfg, "mec_city", "round_robin_naive", None)
+
+
+def test_pareto_check_against_static_sect():
+    import pandas as pd
+
+    from e3.fairness.analysis import pareto_vs
+
+    t = pd.DataFrame([{"scenario": "s", "policy": "static_sect", "latency_a_s": 10.0, "latency_b_s": 10.0},
+                      {"scenario": "s", "policy": "x", "latency_a_s": 5.0, "latency_b_s": 20.0},
+                      {"scenario": "s", "policy": "y", "latency_a_s": 5.0, "latency_b_s": 10.0}])
+    assert [pareto_vs(t, r, ["a", "b"]) for _, r in t.iterrows()] == ["-", "mixed", "better"]

@@ -174,7 +174,7 @@ def comparison_markdown(t: pd.DataFrame) -> str:
         ma = _cell(t, sc, "multi_agent", "rules")
         if ma is None:
             continue
-        base = {p: _cell(t, sc, p) for p in naive}
+        base = {p: b for p in naive if (b := _cell(t, sc, p)) is not None}
         red = {p: 100.0 * (1.0 - ma["mean_latency_s"] / b["mean_latency_s"]) for p, b in base.items() if b is not None}
         worst_j = min((b["jain_normalized"], p) for p, b in base.items() if b is not None) if base else None
         lines.append(f"| mean end-to-end latency ({sc}) | 74 s [S] | {ma['mean_latency_s']:.1f} s "
