@@ -427,3 +427,32 @@ def test_pareto_check_against_static_sect():
                       {"scenario": "s", "policy": "x", "latency_a_s": 5.0, "latency_b_s": 20.0},
                       {"scenario": "s", "policy": "y", "latency_a_s": 5.0, "latency_b_s": 10.0}])
     assert [pareto_vs(t, r, ["a", "b"]) for _, r in t.iterrows()] == ["-", "mixed", "better"]
+
+
+def test_dpp_one_slot_by_hand():
+    """Issue 29: the standard drift-plus-penalty's pieces on numbers worked by hand."""
+    from e3.fairness.policies import dpp_plan_rates, dpp_route_score, fairness_floor_update
+
+    # a request of 2 s on a node with 3 s of backlog, 0.1 s away, V = 10:
+    # drift 3 * 2 = 6, penalty 10 * (3 + 2 + 0.1) = 51
+    assert dpp_route_score(3.0, 2.0, 0.1, 10.0) == pytest.approx(57.0)
+    # an idle GPU (0 s backlog, 4 s) beats a busy faster one (10 s backlog, 1 s) at any V
+    for v in (1.0, 10.0, 100.0):
+        assert dpp_route_score(0.0, 4.0, 0.0, v) < dpp_route_score(10.0, 1.0, 0.0, v)
+    # fairness floor 0.9: scores 1.0 and 0.5 (mean 0.75): Z_a = max(0 + 0.675 - 1, 0) = 0,
+    # Z_b = 0.675 - 0.5 = 0.175; a model without a score keeps its queue
+    z = fairness_floor_update({"a": 0.0, "b": 0.0, "c": 2.0}, {"a": 1.0, "b": 0.5, "c": None}, 0.9)
+    assert z == pytest.approx({"a": 0.0, "b": 0.175, "c": 2.0})
+    # equal scores meet the floor with slack: no queue grows (unlike floor 1 on noisy scores)
+    assert fairness_floor_update({"a": 0.0, "b": 0.0}, {"a": 0.8, "b": 0.8}, 0.9) == {"a": 0.0, "b": 0.0}
+    # frame 300 s, 60 arrivals (0.2/s), backlog 30 s of 1-s requests, Z 0.5, V 10:
+    # 0.2 + 30 / 1 / (10 * 300) + 0.5 * 0.2 / 10 = 0.2 + 0.01 + 0.01
+    r = dpp_plan_rates({"a": 60}, {"a": 30.0}, {"a": 0.5}, {"a": 1.0}, 300.0, 10.0)
+    assert r["a"] == pytest.approx(0.22)
+
+
+def test_dpp_drains_before_it_stops_and_never_fails_a_request(cfg, tmp_path):
+    s = _run(cfg, "mec_city_skewed", "dpp", "v1", tmp_path=tmp_path)
+    assert s.policy.changes > 0  # it did redeploy
+    t = pq.read_table(s.trace_path).to_pandas()
+    assert not (t["outcome"] == "failed").any()

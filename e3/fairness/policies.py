@@ -7,7 +7,9 @@ all [I]): ``round_robin``, ``jsq``, ``random`` and ``static_sect`` route over th
 deployment of the priors (:func:`e3.fairness.static.best_deployment` at the busiest epoch's
 rates, so it carries the demand), ``static_sect`` with shortest-expected-completion-time routing;
 ``round_robin_naive``, ``jsq_naive`` and ``random_naive`` keep 0.1.0's naive deployment as
-labelled stress cases (it cannot carry the demand: issue 29); ``lyapunov_dpp`` is drift-plus-penalty with a fairness virtual queue
+labelled stress cases (it cannot carry the demand: issue 29); ``dpp`` is the standard
+drift-plus-penalty baseline (issue 29: per-request min-drift routing, a satisfiable fairness
+floor, frame-based redeployment with switching and activation cost, drain before stop); ``lyapunov_dpp`` is drift-plus-penalty with a fairness virtual queue
 (controllers ``v1``, ``v10``, ``v100`` set V). ``multi_agent`` lives in :mod:`e3.fairness.agents`.
 """
 
@@ -67,6 +69,7 @@ class PolicyContext:
         prior_service_ms: ``(node, request) -> ms`` prior of a single request.
         agents / lyapunov / llm: config sections ``fairness.agents``, ``fairness.lyapunov``,
             ``controllers.llm``.
+        activation_s: model -> activation delay of its pods (s).
     """
 
     nodes: list[str]
@@ -87,6 +90,8 @@ class PolicyContext:
     agents: dict[str, Any] = field(default_factory=dict)
     lyapunov: dict[str, Any] = field(default_factory=dict)
     llm: dict[str, Any] = field(default_factory=dict)
+    #: model -> its pods' activation delay (s), from the config (public)
+    activation_s: dict[str, float] = field(default_factory=dict)
 
 
 class FairnessPolicy:
@@ -404,6 +409,134 @@ class LyapunovDPP(FairnessPolicy):
         if self.audit:
             self.audit({"slot": obs.slot, "policy": self.name, "Z": self.z, "activate": d.activate,
                         "deactivate": d.deactivate})
+        return d
+
+    def summary(self):
+        return {**super().summary(), "V": self.V, "deployment_changes": self.changes}
+
+
+def fairness_floor_update(z: dict[str, float], x: dict[str, float | None], floor: float) -> dict[str, float]:
+    """Fairness virtual queues for the time-average constraint ``x_m >= floor * mean_k(x_k)``
+    (Neely 2010, section 4.4: one virtual queue per constraint): ``Z_m <- max(Z_m + floor * mean -
+    x_m, 0)``. With ``floor < 1`` the constraint can be met with slack (every model at the mean
+    meets it), unlike ``floor = 1`` (:func:`lyapunov_fairness_update`), which only exact equality
+    meets, so its queues grow without bound. A model without a score this slot (None) keeps its
+    queue and is left out of the mean."""
+    seen = [v for v in x.values() if v is not None]
+    if not seen:
+        return dict(z)
+    mean = sum(seen) / len(seen)
+    return {m: (max(z[m] + floor * mean - x[m], 0.0) if x.get(m) is not None else z[m]) for m in z}
+
+
+def dpp_route_score(backlog_s: float, service_s: float, delay_s: float, v: float) -> float:
+    """Drift-plus-penalty of sending one request to a pod (Neely 2010, eq. 4.44's per-decision
+    form): the drift ``Q_n * s`` that its work ``s`` adds to the node's backlog ``Q_n`` (both s),
+    plus ``V`` times its expected latency ``Q_n + s + d`` (s)."""
+    return backlog_s * service_s + v * (backlog_s + service_s + delay_s)
+
+
+def dpp_plan_rates(arrivals: dict[str, int], backlog_s: dict[str, float], z: dict[str, float],
+                   ref_s: dict[str, float], frame_s: float, v: float) -> dict[str, float]:
+    """The rates (req/s) a frame's deployment is planned for: the measured arrival rate plus the
+    drift terms, converted to rates: the model's backlog in requests (``B_m / ref_m``) drained over
+    ``V`` frames, and its fairness queue ``Z_m`` as that share of its own rate, over ``V``. Large V
+    plans for the measured load (stable, slow to drain); small V chases the queues."""
+    out = {}
+    for m, n in arrivals.items():
+        lam = n / frame_s
+        out[m] = lam + backlog_s[m] / ref_s[m] / (v * frame_s) + z[m] * lam / v
+    return out
+
+
+@register
+class DriftPlusPenalty(FairnessPolicy):
+    """The standard drift-plus-penalty baseline with frame-based reconfiguration (Neely,
+    *Stochastic Network Optimization with Application to Communication and Queueing Systems*,
+    2010; issue 29); controllers ``v1``, ``v10``, ``v100`` = V.
+
+    * **Routing, per request:** the active, not draining pod of least :func:`dpp_route_score`
+      (ties by node name): min drift-plus-penalty on the node backlogs at the priors.
+    * **Fairness:** each slot, :func:`fairness_floor_update` with ``lyapunov.fairness_floor``.
+    * **Deployment, once per epoch (the frame):** the deployment program on the priors
+      (``ctx.plan_fn``, the fluid MILP of :mod:`e3.fairness.static`) for :func:`dpp_plan_rates`,
+      with a switching cost per changed pod of ``V * churn_cost * (1 + activation_s / frame_s)``
+      (the change and the work lost while the pod activates). New pods start when their memory is
+      free; pods the plan drops drain first (no new requests) and stop once idle, so no in-flight
+      request fails; the starting pods that need their memory wait for them.
+    """
+
+    name = "dpp"
+    controllers = ("v1", "v10", "v100")
+    deployment = "best_static"  # the first frame starts from the plan for the busiest epoch
+
+    def __init__(self, *a, **k) -> None:
+        super().__init__(*a, **k)
+        lp = self.ctx.lyapunov
+        self.V = float(self.controller[1:])
+        self.z = dict.fromkeys(self.ctx.models, 0.0)
+        self.floor = float(lp.get("fairness_floor", 0.9))
+        self.churn = float(lp.get("churn_cost", 0.05))
+        self.draining: set[tuple[str, str]] = set()
+        self.waiting: set[tuple[str, str]] = set()  # planned pods waiting for memory
+        self.changes = 0
+
+    def route(self, request, obs):
+        self.decisions += 1
+        m, ctx = request.model, self.ctx
+        active = [n for n in obs.active_pods(m) if (n, m) not in self.draining] or list(obs.active_pods(m))
+        if not active:
+            return None
+        return min(active, key=lambda n: (dpp_route_score(self.backlog_s(obs, n), ctx.service_s[(n, m)],
+                                                          ctx.d_on_s[n], self.V), n))
+
+    def _backlog(self, obs) -> dict[str, float]:
+        ctx = self.ctx
+        return {m: sum((obs.pods[(n, m)].queue_length + obs.pods[(n, m)].busy) * ctx.service_s[(n, m)]
+                       for n in ctx.nodes) + obs.pending.get(m, 0) * ctx.ref_service_s[m] for m in ctx.models}
+
+    def _replan(self, obs) -> None:
+        ctx = self.ctx
+        frame_s = ctx.epoch_slots * ctx.slot_s
+        rates = dpp_plan_rates({m: obs.last_epoch[m].arrivals for m in ctx.models}, self._backlog(obs), self.z,
+                               ctx.ref_service_s, frame_s, self.V)
+        current = {(n, m) for n in ctx.nodes for m in ctx.models
+                   if obs.pods[(n, m)].state in (ACTIVE, ACTIVATING) and (n, m) not in self.draining} | self.waiting
+        act_s = statistics.fmean(ctx.activation_s.values()) if ctx.activation_s else 0.0
+        plan = ctx.plan_fn(rates, frozenset(current), self.V * self.churn * (1.0 + act_s / frame_s))
+        drop = current - set(plan.pods)
+        self.waiting = (self.waiting | (set(plan.pods) - current)) - drop
+        self.draining |= drop - self.waiting
+        self.changes += len(drop) + len(set(plan.pods) - current)
+
+    def on_slot(self, obs):
+        ctx = self.ctx
+        x = fairness_scores(obs.last_slot, ctx.ref_service_s)
+        self.z = fairness_floor_update(self.z, x, self.floor)
+        if obs.slot > 0 and obs.slot % ctx.epoch_slots == 0 and obs.last_epoch:
+            self._replan(obs)
+        # drain before stop: a dropped pod stops once it has no queued or running request
+        stop = tuple(sorted(p for p in self.draining if obs.pods[p].state == ACTIVE
+                            and obs.pods[p].queue_length == 0 and not obs.pods[p].busy))
+        self.draining -= set(stop)
+        freed: dict[str, dict[str, float]] = {n: dict.fromkeys(ctx.capacity[n], 0.0) for n in ctx.nodes}
+        for n, m in stop:
+            for d, v in ctx.demand[(n, m)].items():
+                freed[n][d] += v
+        start = []
+        for n, m in sorted(self.waiting):
+            ns = obs.nodes[n]
+            need = ctx.demand[(n, m)]
+            if obs.pods[(n, m)].state == "inactive" and all(
+                    ns.used[d] - freed[n][d] + v <= ns.capacity[d] + 1e-9 for d, v in need.items()):
+                start.append((n, m))
+                for d, v in need.items():
+                    freed[n][d] -= v
+        self.waiting -= set(start)
+        d = SlotDecision(stop, tuple(start))
+        if self.audit and (stop or start):
+            self.audit({"slot": obs.slot, "policy": self.name, "Z": self.z, "activate": d.activate,
+                        "deactivate": d.deactivate, "draining": sorted(self.draining)})
         return d
 
     def summary(self):

@@ -169,7 +169,8 @@ def build_simulation(ri: FairnessInputs, seed: int, trace_path: Path, audit_sink
                         f["slot_s"], f["epoch_slots"], f["timeout_s"], ri.best_static,
                         lambda rates, cur=None, churn=0.0, stretch=0.0: plan_for(system, f, rates, cur, churn, stretch),
                         system.prior_service_ms, dict(f["agents"]), dict(f["lyapunov"]),
-                        dict(ri.cfg.get("controllers", {}).get("llm", {})))
+                        dict(ri.cfg.get("controllers", {}).get("llm", {})),
+                        {m: i.activation_ms / 1000.0 for m, i in system.models.items()})
     rng = stream(seed, ri.scenario.name, "fairness_policy", ri.policy_cls.name, ri.controller)
     factory = lambda obs: ri.policy_cls(ctx, ri.controller, rng, audit_sink)  # noqa: E731
     return ServingSimulation([Node(n, k, dict(c)) for n, k, c in system.nodes], models, demand, net, reqs,
