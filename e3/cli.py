@@ -1,6 +1,8 @@
-"""The ``e3`` command line: MLPerf priors stage (fetch, filter, diff), pool, simulate.
+"""The ``e3`` command line: the MLPerf priors stage (``fetch-mlperf``, ``filter-mlperf``,
+``diff-priors``), ``fetch-traces``, ``pool``, ``simulate`` (every system), ``operating-points``,
+``llm record|export|import`` and ``list``.
 
-Run ``e3 --help`` or ``e3 COMMAND --help``.
+Run ``e3`` or ``e3 --help`` for the commands, ``e3 COMMAND --help`` for one.
 """
 
 from __future__ import annotations
@@ -540,8 +542,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--devices", type=_whole_number(2), metavar="N",
                    help="simulate a generated pool of N >= 2 devices drawn from every MLPerf edge record "
                         "(config pool_generator; default: the config's named pool)")
-    s.add_argument("--controller", help="meta-controller of the e3 policy: rules (default), llm, none; for the "
-                                        "fairness system: multi_agent rules|llm, lyapunov_dpp v1|v10|v100")
+    s.add_argument("--controller", help="meta-controller of the e3 policy: rules (default), llm, none, "
+                                        "page_hinkley (`e3 list`); for the fairness system: multi_agent rules|llm, "
+                                        "dpp and lyapunov_dpp v1|v10|v100 (V); for the placement system: antllm "
+                                        "llm|local_search and the EAM ablations' local_search")
     s.add_argument("--llm-mode", choices=["replay", "record", "live"],
                    help="llm controller: replay the committed responses (default), record misses, or call live")
     s.add_argument("--llm-model", help="llm controller: litellm model string, e.g. openai/gpt-4o-mini")
