@@ -1,4 +1,6 @@
-"""Ant System (Dorigo, Maniezzo & Colorni 1996) on a capacitated item -> bin assignment.
+"""Ant colony optimisation on a capacitated item -> bin assignment: MAX-MIN Ant System (Stuetzle &
+Hoos 2000; ``variant="mmas"``) or 0.1.0's Ant System-style variant (Dorigo, Maniezzo & Colorni
+1996, with iteration- and global-best deposits; ``variant="legacy"``).
 
 Used by AntLLM (spec "ACO"): items are agents, bins are servers, demand and capacity vectors are
 the four resource dimensions. No well-kept PyPI library covers a capacitated assignment (``aco``
@@ -37,7 +39,8 @@ def ant_system(demand: Sequence[Sequence[float]], capacity: Sequence[Sequence[fl
                free: Sequence[int], allowed: Sequence[bool], eta: Sequence[Sequence[float]],
                objective: Callable[[list[int]], float], alpha: float, beta: float, rho: float, q: float,
                ants: int, iterations: int, rng: random.Random, warm_start: bool = False,
-               objective_many: Callable[[np.ndarray], Sequence[float]] | None = None) -> AcoResult:
+               objective_many: Callable[[np.ndarray], Sequence[float]] | None = None,
+               variant: str = "legacy", p_best: float = 0.05) -> AcoResult:
     """Minimise ``objective`` over assignments of the ``free`` items; the others stay at ``base``.
 
     Args:
@@ -51,6 +54,12 @@ def ant_system(demand: Sequence[Sequence[float]], capacity: Sequence[Sequence[fl
         objective_many: optional, the same objective of several assignments at once (int array of
             shape (k, items) -> k costs), equal to ``objective`` row by row; scores an
             iteration's feasible ants in one call.
+        variant: ``mmas``: MAX-MIN Ant System (Stuetzle & Hoos 2000): trails start at
+            ``tau_max = q / (rho * C_best)`` once a first cost is known, only the best-so-far ant
+            deposits ``q / C_best``, and trails are clamped to ``[tau_min, tau_max]`` with
+            ``tau_min = tau_max * (1 - p_best^(1/n)) / ((avg - 1) * p_best^(1/n))`` (n free items,
+            avg = bins per item / 2), both recomputed as C_best improves. ``legacy`` (0.1.0):
+            trails start at 1, the iteration-best and global-best ants deposit, no bounds.
 
     Raises:
         E3Error: mismatched sizes or a non-positive cost.
@@ -72,6 +81,18 @@ def ant_system(demand: Sequence[Sequence[float]], capacity: Sequence[Sequence[fl
     best: list[int] | None = None
     best_cost = float("inf")
     evals = 0
+    if variant not in ("mmas", "legacy"):
+        raise E3Error(f"ant_system: variant {variant!r} is not 'mmas' or 'legacy'")
+    mmas = variant == "mmas"
+    tau_set = False  # MMAS: trails are set to tau_max once the first cost is known
+
+    def bounds(c: float) -> tuple[float, float]:
+        t_max = q / (rho * c)
+        n = max(1, len(free))
+        root = p_best ** (1.0 / n)
+        avg = max(2.0, ok_bins.sum() / 2.0)
+        return t_max * (1.0 - root) / ((avg - 1.0) * root), t_max
+
     if warm_start:
         res = free0.copy()
         fits = True
@@ -117,6 +138,17 @@ def ant_system(demand: Sequence[Sequence[float]], capacity: Sequence[Sequence[fl
                 it_best, it_cost = [int(v) for v in xs[k]], c
         if it_best is not None and it_cost < best_cost:
             best, best_cost = it_best, it_cost
+        if mmas:
+            if best is None:
+                continue
+            lo, hi = bounds(best_cost)
+            if not tau_set:
+                tau[rows] = hi
+                tau_set = True
+            tau[rows] *= 1.0 - rho
+            tau[rows, np.asarray(best)[rows]] += q / best_cost
+            tau[rows] = np.clip(tau[rows], lo, hi)
+            continue
         tau[rows] *= 1.0 - rho
         for sol, c in ((it_best, it_cost), (best, best_cost)):
             if sol is not None:

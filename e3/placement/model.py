@@ -8,8 +8,9 @@ known rates, never the simulated truth):
   agent, per step the mean prior service on the agent's server times ``1 / (1 - min(rho, cap))``
   (FIFO queueing factor, ``rho`` = predicted load of that server), messages between the agents'
   servers and the answer back.
-* ``D_u`` (ms): the deadline rule on mean tokens: ``factor * chain * mean service on the access
-  server + slack``.
+* ``D_u`` (ms): the deadline rule on mean tokens: ``factor * chain * mean service + slack``, the
+  mean service being the pool's mean prior (``tasks.deadline_reference: pool_mean``) or the
+  access server's (``access_server``, 0.1.0).
 * resource cost: ``sum_a sum_d w_d * demand_a,d / cap_{s(a),d}`` (the spec's per-server
   ``w * used / cap`` summed over servers).
 * migration cost: ``bytes / 1e9 * price_per_gb + downtime_s * price_per_s`` per moved agent, with
@@ -61,6 +62,9 @@ class Evaluator:
                    for a in range(len(agents))]
         self.load_cap, self.mu, self.lat_w = c["load_cap"], c["violation_weight"], c["latency_weight_per_s"]
         self.deadline_factor, self.slack_ms = t["deadline_factor"], t["deadline_slack_s"] * 1000.0
+        # the deadline's reference speed: the pool's mean prior (0.2.0), or the access server's (0.1.0)
+        self.pool_deadline = t.get("deadline_reference", "pool_mean") == "pool_mean"
+        self.svc_ref_ms = float(np.mean(self.svc_ms))
         moved = [a.state_bytes + (a.image_bytes if heavy else 0.0) for a in agents]
         init_ms = p["init_warm_s"] * 1000.0
         self.mig = [[[0.0 if s == d else moved[a] / 1e9 * c["price_per_gb"]
@@ -73,8 +77,11 @@ class Evaluator:
         return 0.0 if a == b else self.rtt[a][b] / 2.0 + 8.0 * n_bytes / self.bw * 1000.0
 
     def deadline_ms(self, access: int, user: int) -> float:
-        """The deadline rule on mean tokens for ``user`` at ``access``."""
-        return self.deadline_factor * len(self.chains[user]) * self.svc_ms[access] + self.slack_ms
+        """The deadline rule on mean tokens for ``user`` at ``access`` (the reference speed is the
+        pool's mean prior with ``tasks.deadline_reference: pool_mean``, so ``access`` then does not
+        matter)."""
+        ref = self.svc_ref_ms if self.pool_deadline else self.svc_ms[access]
+        return self.deadline_factor * len(self.chains[user]) * ref + self.slack_ms
 
     def rebuild_arrays(self) -> None:
         """Numpy copies of the static facts (service, RTT, chains, demand, capacity, resource and
@@ -134,7 +141,7 @@ class Evaluator:
         """The objective (see module docstring); ``current``: the running placement (migration cost)."""
         xs, acc = np.asarray(x), np.asarray(access)
         lat = self._lat(xs, acc)
-        dl = self.deadline_factor * self._len * self._svc[acc] + self.slack_ms
+        dl = self.deadline_factor * self._len * (self.svc_ref_ms if self.pool_deadline else self._svc[acc]) + self.slack_ms
         cost = self.lat_w * float(lat.mean()) / 1000.0 + self.mu * float((lat > dl).sum())
         cost += float(self._rc[self._ar, xs].sum())
         if current is not None:
@@ -148,7 +155,7 @@ class Evaluator:
         one assignment (tests/test_placement.py). The ACO's ants are scored this way."""
         acc = np.asarray(access)
         lat = self._lat_many(X, acc)
-        dl = self.deadline_factor * self._len * self._svc[acc] + self.slack_ms
+        dl = self.deadline_factor * self._len * (self.svc_ref_ms if self.pool_deadline else self._svc[acc]) + self.slack_ms
         late = (lat > dl).sum(axis=1)
         rc = self._rc[self._ar, X]
         mig = self._mig[self._ar, np.asarray(current), X] if current is not None else None

@@ -253,7 +253,8 @@ class Aco(PlacementPolicy):
         res = ant_system(self.ev.demand, self.ev.capacity, base, agents, allowed, eta,
                          lambda y: self.ev.objective(y, access, current), a["alpha"], a["beta"], a["rho"], a["q"],
                          a["ants"], iterations, self.rng, warm_start=current is not None,
-                         objective_many=lambda ys: self.ev.objective_many(ys, access, current))
+                         objective_many=lambda ys: self.ev.objective_many(ys, access, current),
+                         variant=a.get("variant", "legacy"), p_best=a.get("p_best", 0.05))
         self.counts["aco_runs"] += 1
         self.counts["aco_evaluations"] += res.evaluations
         if res.assignment is None:  # no ant found room: the greedy rule (fails loudly at t = 0)
@@ -339,8 +340,15 @@ class AntLLM(Aco):
                 x, best = r
                 self.counts["refine_accepted"] += 1
             return x
+        return self.local_search(x, access, allowed, current, agents, budget, self.p["refine"]["max_evaluations"])
+
+    def local_search(self, x, access, allowed, current, agents, max_moves: int, limit: int) -> list[int]:
+        """First-improvement local search over single moves and swaps of ``agents`` (candidates in
+        a random order from the policy's stream): at most ``max_moves`` accepted changes and
+        ``limit`` objective evaluations."""
+        best = self.ev.objective(x, access, current)
+        budget = max_moves
         accepted, evals = 0, 0
-        limit = self.p["refine"]["max_evaluations"]
         while accepted < budget and evals < limit:
             cands = [("move", a, s) for a in agents for s in range(self.n_servers) if s != x[a] and allowed[s]]
             cands += [("swap", a, b) for i, a in enumerate(agents) for b in agents[i + 1:] if x[a] != x[b]]
@@ -473,3 +481,27 @@ class AntLLMHeavy(AntLLM):
 
     name = "antllm_heavy"
     migration = "heavy"
+
+
+@register
+class GreedyLocalSearch(AntLLM):
+    """Greedy nearest placement improved by first-improvement local search with the ACO's own
+    evaluation budget (issue 30: the comparison at equal evaluations): ``aco.ants x
+    aco.iterations`` objective evaluations for the initial placement, ``aco.ants x
+    aco.eam_iterations`` per EAM decision; no move limit within the budget."""
+
+    name = "greedy_local_search"
+    controllers = ("local_search",)
+
+    def _optimise(self, x, agents, access, allowed, current, iterations):
+        a = self.p["aco"]
+        # the initial placement starts from the greedy rule; an EAM decision from the running one
+        # (decide() has already re-placed the agents of a leaving server)
+        start = self._greedy(x, agents, access, allowed) if current is None else list(x)
+        self.counts["aco_runs"] += 1
+        budget = a["ants"] * iterations
+        self.counts["aco_evaluations"] += budget
+        return self.local_search(start, access, allowed, current, agents, 10**9, budget)
+
+    def _after(self, x, access, allowed, current, agents):
+        return x

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import fmean as mean
 from typing import Any
 
 from e3.config import REPO_ROOT, load_schema, validate
@@ -201,7 +202,13 @@ def build_world(system: System, p: dict[str, Any], seed: int) -> World:
             lo, hi = tc["input_file_kb"]
             in_bytes = math.exp(trng.uniform(math.log(lo), math.log(hi))) * 1e3
             access = system.access_points[loc[0]][loc[1]]
-            unloaded = sum(system.prior_service_ms(access, s.input_tokens, s.output_tokens) for s in steps)
+            # the deadline's reference speed (issue 30): the pool's mean prior, so QoS does not
+            # depend on how fast the access server happens to be; 0.1.0 used the access server's
+            if tc.get("deadline_reference", "pool_mean") == "pool_mean":
+                unloaded = sum(mean(system.prior_service_ms(srv, s.input_tokens, s.output_tokens) for srv in system.servers)
+                               for s in steps)
+            else:
+                unloaded = sum(system.prior_service_ms(access, s.input_tokens, s.output_tokens) for s in steps)
             deadline = tc["deadline_factor"] * unloaded + tc["deadline_slack_s"] * 1000.0
             raw.append((t, u, steps, in_bytes, deadline))
     raw.sort(key=lambda x: (x[0], x[1]))
