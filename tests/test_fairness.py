@@ -456,3 +456,20 @@ def test_dpp_drains_before_it_stops_and_never_fails_a_request(cfg, tmp_path):
     assert s.policy.changes > 0  # it did redeploy
     t = pq.read_table(s.trace_path).to_pandas()
     assert not (t["outcome"] == "failed").any()
+
+
+def test_smooth_weighted_round_robin_follows_the_plan_shares():
+    from types import SimpleNamespace
+
+    from e3.fairness.policies import RoundRobin
+
+    class Obs:
+        def active_pods(self, m):
+            return ["a", "b"]
+
+    rr = RoundRobin.__new__(RoundRobin)
+    rr.decisions, rr._next, rr._credit = 0, {}, {}
+    rr._weights = {"m": {"a": 0.75, "b": 0.25}}
+    picks = [rr.route(SimpleNamespace(model="m"), Obs()) for _ in range(8)]
+    assert picks.count("a") == 6 and picks.count("b") == 2
+    assert picks[:4] == ["a", "a", "b", "a"]  # nginx's smooth interleaving

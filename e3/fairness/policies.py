@@ -201,7 +201,11 @@ def naive_deployment(ctx: PolicyContext) -> list[tuple[str, str]]:
 @register
 class RoundRobin(FairnessPolicy):
     """The best static deployment (0.1.0: the naive one, now ``round_robin_naive``); each model's
-    requests cycle over its active pods."""
+    requests cycle over its active pods by smooth weighted round robin (nginx's algorithm: every
+    pod's credit grows by its weight, the pod with the most credit is picked and pays the total),
+    the weights being the plan's rate shares, the standard for servers of unequal speed (plain
+    round robin would give a 75-s CPU pod the share of a GPU pod). Without plan weights (the naive
+    deployment) it is plain round robin."""
 
     name = "round_robin"
     deployment = "best_static"
@@ -209,15 +213,28 @@ class RoundRobin(FairnessPolicy):
     def __init__(self, *a, **k) -> None:
         super().__init__(*a, **k)
         self._next: dict[str, int] = {}
+        self._credit: dict[tuple[str, str], float] = {}
+        plan = self.ctx.best_static if self.deployment == "best_static" else None
+        self._weights = {m: plan.shares(m) for m in self.ctx.models} if plan is not None else {}
 
     def route(self, request, obs):
         self.decisions += 1
-        active = obs.active_pods(request.model)
+        m = request.model
+        active = obs.active_pods(m)
         if not active:
             return None
-        i = self._next.get(request.model, 0)
-        self._next[request.model] = i + 1
-        return active[i % len(active)]
+        w = self._weights.get(m, {})
+        if not any(w.get(n, 0.0) > 0 for n in active):  # plain round robin
+            i = self._next.get(m, 0)
+            self._next[m] = i + 1
+            return active[i % len(active)]
+        total = 0.0
+        for n in active:
+            total += w.get(n, 0.0)
+            self._credit[(n, m)] = self._credit.get((n, m), 0.0) + w.get(n, 0.0)
+        pick = max(active, key=lambda n: self._credit[(n, m)])  # first of the largest, in node order
+        self._credit[(pick, m)] -= total
+        return pick
 
 
 @register
@@ -240,11 +257,16 @@ class JoinShortestQueue(FairnessPolicy):
 
 @register
 class RandomRouting(FairnessPolicy):
-    """The best static deployment (0.1.0: the naive one, now ``random_naive``); a uniformly random
-    active pod."""
+    """The best static deployment (0.1.0: the naive one, now ``random_naive``); an active pod drawn
+    with the plan's rate shares as probabilities (uniform on the naive deployment, which has none)."""
 
     name = "random"
     deployment = "best_static"
+
+    def __init__(self, *a, **k) -> None:
+        super().__init__(*a, **k)
+        if self.deployment == "best_static":
+            self.probs = {m: self.ctx.best_static.shares(m) for m in self.ctx.models}
 
 
 @register
