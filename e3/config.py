@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from e3.errors import ConfigError
+from e3.errors import ConfigError, did_you_mean
 from e3.io import sha256_hex
 
 
@@ -368,6 +368,17 @@ def check_sweep(cfg: dict[str, Any], root: str | Path, source: str | Path = "con
     for section in ("fairness", "placement"):
         if section in cfg:
             check_system_sweep(cfg, section, source)
+    if "attribution" in cfg:  # each ablation sets e3 parameters: a typo would remove nothing
+        e3_params = set(get_policy("e3", plugins).parameters)
+        for name, over in cfg["attribution"]["ablations"].items():
+            for key in over:
+                if key not in e3_params:
+                    raise ConfigError(f"{source}: field 'attribution.ablations.{name}.{key}': not a parameter of "
+                                      f"policy 'e3'{did_you_mean(key, e3_params)}; known: {sorted(e3_params)}")
+        for i, name in enumerate(cfg["attribution"]["scenarios"]):
+            if not (folder / f"{name}.yaml").is_file():
+                raise ConfigError(f"{source}: field 'attribution.scenarios.{i}': unknown scenario {name!r}; "
+                                  f"available: {available_scenarios(folder)}")
 
 
 def check_system_sweep(cfg: dict[str, Any], section: str, source: str | Path = "config") -> None:

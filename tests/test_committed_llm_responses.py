@@ -62,8 +62,6 @@ def _risk_calls(audit: list[dict], tool: str) -> set[tuple[int, str]]:
 def test_every_llm_cell_of_the_full_sweep_replays(replay, tmp_path):
     cells = _llm_cells(replay)
     assert cells, "the full sweep has no llm-controller cell"
-    kinds = {d["name"]: "llm" if d["benchmark"].startswith("llama") else "sdxl" for d in replay["pool"]}
-    windows = load_scenario("semantic", kinds).semantic
     requests = 0
     for sc, policy, seed in cells:
         out = tmp_path / f"{sc}_{policy}_{seed}"
@@ -72,14 +70,28 @@ def test_every_llm_cell_of_the_full_sweep_replays(replay, tmp_path):
         ps = s["policy_summary"]
         assert ps["llm_cache_hits"] == ps["llm_requests"], (sc, policy, seed)  # a run may need no decision
         requests += ps["llm_requests"]
-        if sc != "semantic":
-            continue
+    # (with the reasoning prompt the 1.5B model does not set risk on semantic onsets: that is a
+    # finding, in results/tables/llm_vs_rules.md, not a property this test pins)
+    assert requests > 0, "no llm cell of the sweep asked the model anything"
+
+
+def test_the_010_decision_table_replies_set_and_clear_risk_on_every_window(repo, tmp_path):
+    # release 0.1.0's recording (config/variants/v0.1.yaml: the decision-table prompt) replays, and
+    # there the model set risk at every onset and cleared it at every offset
+    from e3.config import load_config
+
+    cfg = load_config(repo / "config/variants/v0.1.yaml")
+    kinds = {d["name"]: "llm" if d["benchmark"].startswith("llama") else "sdxl" for d in cfg["pool"]}
+    windows = load_scenario(str(repo / cfg["scenario_files"]["semantic"]), kinds).semantic
+    for seed in (1, 2):
+        out = tmp_path / f"semantic_{seed}"
+        s = simulate(copy.deepcopy(cfg), "semantic", "e3", seed, out, policy_overrides={"controller": "llm"})
+        assert s["policy_summary"]["llm_cache_hits"] == s["policy_summary"]["llm_requests"] > 0
         audit = [json.loads(x) for x in (out / "audit.jsonl").read_text().splitlines()]
         sets, clears = _risk_calls(audit, "set_device_risky"), _risk_calls(audit, "clear_device_risky")
         for w in windows:
             assert (w.start_task, w.device) in sets, f"seed {seed}: no risk set on {w.device} at onset"
             assert (w.end_task, w.device) in clears, f"seed {seed}: risk on {w.device} not cleared at offset"
-    assert requests > 0, "no llm cell of the sweep asked the model anything"
 
 
 def test_every_placement_llm_cell_replays(replay, tmp_path):

@@ -33,7 +33,25 @@ def test_v01_variant_reproduces_the_010_numbers(repo, tmp_path, row):
 def test_v01_variant_differs_from_the_default_only_where_stated(repo):
     new, old = (load_config(repo / p) for p in ("config/config.yaml", "config/variants/v0.1.yaml"))
     changed = sorted(k for k in set(new) | set(old) if new.get(k) != old.get(k))
-    assert changed == ["attribution", "controllers", "policies", "scenario_files", "sweep", "truth", "workload"]
+    assert changed == ["attribution", "controllers", "fairness", "placement", "policies", "scenario_files", "sweep",
+                       "truth", "workload"]
     assert old["controllers"]["llm"]["prompt"] == "decision_table"
     assert {k: v for k, v in new["controllers"]["llm"].items() if k != "prompt"} == \
         {k: v for k, v in old["controllers"]["llm"].items() if k != "prompt"}
+
+
+@pytest.mark.slow
+def test_v01_variant_reproduces_the_010_fairness_and_placement_numbers(repo, tmp_path):
+    """0.1.0's seed means (results/tables/{fairness,migration}.csv of release 0.1.0)."""
+    from statistics import fmean
+
+    from e3.fairness.run import simulate as fsim
+    from e3.placement.run import simulate as psim
+
+    cfg = load_config(repo / "config/variants/v0.1.yaml")
+    seeds = range(1, 11)
+    for pol, ctl, want in (("static_sect", None, 9.12269), ("round_robin_naive", None, 281.649)):
+        got = fmean(fsim(cfg, "mec_city", pol, ctl, s, tmp_path / f"{pol}{s}")["mean_latency_s"] for s in seeds)
+        assert round(got, 3) == round(want, 3), pol
+    got = fmean(psim(cfg, "agents_global", "aco", None, s, tmp_path / f"aco{s}")["task_latency_mean_ms"] for s in seeds)
+    assert round(got, 2) == 8528.52

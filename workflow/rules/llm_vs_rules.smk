@@ -3,8 +3,9 @@
 
 rule llm_vs_rules:
     input:
+        # each run's audit.jsonl is read beside its summary.json (the batch jobs write it without
+        # declaring it, so it cannot be an input here)
         summaries=llm_rules_runs("summary.json"),
-        audits=llm_rules_runs("audit.jsonl"),
     output:
         csv="results/tables/llm_vs_rules.csv",
         md=report("results/tables/llm_vs_rules.md", category="Tables"),
