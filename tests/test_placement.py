@@ -422,3 +422,16 @@ def test_greedy_local_search_spends_the_aco_budget(repo, tmp_path):
     s = psim(cfg, "agents_global", "greedy_local_search", "local_search", 1, tmp_path / "g")
     a = cfg["placement"]["aco"]
     assert s["policy_summary"]["aco_evaluations"] >= a["ants"] * a["iterations"]
+
+
+def test_objective_check_ranks_candidates_against_the_simulation(repo):
+    from e3.config import load_config
+    from e3.placement.objective_check import CANDIDATE_POLICIES, RANDOM_CANDIDATES, check, summary
+
+    cfg = load_config(repo / "config/config.yaml")
+    cfg["placement"]["horizon_s"] = 600
+    df = check(cfg, [1])
+    assert len(df) == len(CANDIDATE_POLICIES) + RANDOM_CANDIDATES
+    assert (df["predicted_latency_ms"] > 0).all() and (df["simulated_latency_ms"] > 0).all()
+    s = summary(df)
+    assert -1.0 <= float(s["spearman_latency"].iloc[0]) <= 1.0

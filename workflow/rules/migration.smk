@@ -97,6 +97,35 @@ rule migration_results:
         "../scripts/migration.py"
 
 
+# Does the optimisers' objective predict the simulation? (issue 30 item 4; part of the default target)
+rule objective_check:
+    input:
+        config=MIGRATION_CONFIG,
+        priors=config["priors"]["frozen"],
+    output:
+        csv="results/tables/objective_check.csv",
+        runs="results/tables/objective_check_runs.csv",
+        png=report("results/figures/fig11_objective_check.png", caption="../report/fig11.rst", category="Figures"),
+        pdf="results/figures/fig11_objective_check.pdf",
+    params:
+        seeds=" ".join(str(s) for s in config["placement"]["sweep"]["seeds"][:5]),
+    resources:
+        runtime=15,  # minutes (SLURM time limit)
+        mem_mb=2000,
+        cpus_per_task=1,
+    log:
+        "logs/objective_check.log",
+    benchmark:
+        "logs/benchmarks/objective_check.tsv"
+    conda:
+        "../envs/e3.yaml"
+    message:
+        "Checking the placement objective against the simulation (seeds {params.seeds})"
+    shell:
+        "python -m e3.placement.objective_check --config {input.config} --seeds {params.seeds} "
+        "--out results/tables/objective_check --figure results/figures/fig11_objective_check > {log} 2>&1"
+
+
 rule migration:
     input:
         rules.migration_results.output,

@@ -77,6 +77,9 @@ FROZEN = [
     # what each part of E3 earns (issue 28), part of the default target
     *[f"results/tables/attribution.{e}" for e in ("csv", "md", "tex")],
     *[f"results/tables/llm_vs_rules.{e}" for e in ("csv", "md")],
+    # the placement objective against the simulation (issue 30)
+    "results/tables/objective_check.csv", "results/tables/objective_check_runs.csv",
+    *[f"results/figures/fig11_objective_check.{e}" for e in ("png", "pdf")],
     # the operating-point study (issue 10), part of the default target
     *[f"results/tables/operating_points.{e}" for e in ("csv", "md", "tex")],
     *[f"results/figures/{f}.{e}" for f in ("fig5_operating_points", "fig6_stutter_frontier") for e in ("png", "pdf")],
