@@ -473,3 +473,15 @@ def test_smooth_weighted_round_robin_follows_the_plan_shares():
     picks = [rr.route(SimpleNamespace(model="m"), Obs()) for _ in range(8)]
     assert picks.count("a") == 6 and picks.count("b") == 2
     assert picks[:4] == ["a", "a", "b", "a"]  # nginx's smooth interleaving
+
+
+def test_load_sweep_runs_each_utilisation_with_only_the_rate_rule_changed(cfg):
+    from e3.fairness.load_sweep import run_sweep
+
+    c = copy.deepcopy(cfg)
+    c["fairness"]["horizon_s"] = 300
+    spec = {"utilisations": [0.5, 0.85], "seeds": [1], "cells": [{"policy": "static_sect"}, {"policy": "jsq"}]}
+    t = run_sweep(c, spec, ["mec_city"])
+    assert list(t["target_static_utilisation"]) == [0.5, 0.5, 0.85, 0.85]
+    lat = t.set_index(["target_static_utilisation", "policy"])["mean_latency_s"]
+    assert lat[(0.5, "static_sect")] < lat[(0.85, "static_sect")]  # more load, more latency

@@ -8,7 +8,7 @@ rule fairness_config:
         # fairness.sweep only decides which runs exist: leaving it out re-runs nothing when it grows
         config={
             **{k: v for k, v in config.items() if k not in ("sweep", "scale", "fairness", "placement", "attribution")},
-            "fairness": {k: v for k, v in config["fairness"].items() if k != "sweep"},
+            "fairness": {k: v for k, v in config["fairness"].items() if k not in ("sweep", "load_sweep")},
         },
     resources:
         runtime=5,  # minutes (SLURM time limit)
@@ -97,3 +97,31 @@ rule fairness_results:
 rule fairness:
     input:
         rules.fairness_results.output,
+
+
+# The fairness comparison at other operating points (issue 29): its own target, `snakemake --cores 8
+# fairness_load` (config fairness.load_sweep; about 480 runs, 3 min on 2 cores).
+rule fairness_load:
+    input:
+        config=FAIRNESS_CONFIG,
+        priors=config["priors"]["frozen"],
+    output:
+        csv="results/tables/fairness_load.csv",
+        md=report("results/tables/fairness_load.md", category="Fairness system"),
+    params:
+        spec=config["fairness"].get("load_sweep", {}),
+        scenarios=config["fairness"]["sweep"]["scenarios"],
+    resources:
+        runtime=60,  # minutes (SLURM time limit)
+        mem_mb=4000,
+        cpus_per_task=1,
+    log:
+        "logs/fairness_load.log",
+    benchmark:
+        "logs/benchmarks/fairness_load.tsv"
+    conda:
+        "../envs/e3.yaml"
+    message:
+        "Fairness load sweep: target_static_utilisation {params.spec[utilisations]}"
+    script:
+        "../scripts/fairness_load.py"
