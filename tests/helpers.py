@@ -1,4 +1,5 @@
-"""Small builders shared by the simulator tests."""
+"""Small builders shared by the simulator tests, and walkers of nested config documents shared by
+the property tests."""
 
 from __future__ import annotations
 
@@ -38,3 +39,25 @@ def scenarios_with_inputs() -> list[str]:
         if not trace.get("path") or (REPO_ROOT / trace["path"]).is_file() or Path(trace["path"]).is_file():
             out.append(name)
     return out
+
+
+def leaves(doc, skip=(), prefix=()):
+    """(path, value) of every scalar leaf of a nested dict/list document, in document order; a
+    path in ``skip`` (a tuple of keys) is not entered."""
+    if prefix in skip:
+        return
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield from leaves(v, skip, (*prefix, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield from leaves(v, skip, (*prefix, i))
+    else:
+        yield prefix, doc
+
+
+def set_path(doc, path, value):
+    """Set the leaf at ``path`` (keys and indices) of a nested document."""
+    for k in path[:-1]:
+        doc = doc[k]
+    doc[path[-1]] = value

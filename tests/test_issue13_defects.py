@@ -296,9 +296,8 @@ def test_missing_plugin_file_is_a_clear_error(tmp_path, capsys):
 
 def test_fallbacks_above_threshold_warn_on_stderr(cfg, tmp_path, capsys):
 
-    from llm_fakes import FlakyLLM, install
-
     from e3.experiment.run import simulate
+    from tests.llm_fakes import FlakyLLM, install
 
     install(FlakyLLM(good=1))  # answers once, then the provider is down
     c = copy.deepcopy(cfg)

@@ -218,7 +218,7 @@ def test_malformed_reply_falls_back_to_rules(base_cfg, tmp_path, raw, reason):
 
 def test_provider_error_and_timeout_fall_back(base_cfg, tmp_path):
     # a provider that answered once and then times out: every later call falls back to the rules
-    from llm_fakes import FlakyLLM
+    from tests.llm_fakes import FlakyLLM
 
     install(FlakyLLM(good=1))
     cfg = llm_cfg(base_cfg, tmp_path, timeout_s=2)

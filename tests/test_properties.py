@@ -37,6 +37,7 @@ from e3.errors import ConfigError, E3Error, InputError
 from e3.mlperf.loadgen import REQUIRED, parse_summary_log
 from e3.mlperf.rounds import BENCHMARKS, get_round
 from e3.sim.scenario import load_scenario
+from tests.helpers import leaves, set_path
 
 BASE = yaml.safe_load((REPO_ROOT / "config/config.yaml").read_text())
 DEVICES = {"LLM#0": "llm", "LLM#1": "llm", "SD#0": "sdxl", "SD#1": "sdxl"}
@@ -76,19 +77,10 @@ def valid_configs(draw) -> dict:
     return doc
 
 
-def _leaves(doc, prefix=()):
+def _leaves(doc):
     """(path, value) of every scalar leaf, skipping free-form sections (policy parameters are
     checked by the policy, model_info and the rules controller's options are free text)."""
-    if prefix in (("policies",), ("controllers", "rules"), ("controllers", "llm", "model_info")):
-        return
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            yield from _leaves(v, (*prefix, k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            yield from _leaves(v, (*prefix, i))
-    else:
-        yield prefix, doc
+    return leaves(doc, (("policies",), ("controllers", "rules"), ("controllers", "llm", "model_info")))
 
 
 def _mappings(doc, prefix=()):
@@ -102,12 +94,6 @@ def _mappings(doc, prefix=()):
     elif isinstance(doc, list):
         for i, v in enumerate(doc):
             yield from _mappings(v, (*prefix, i))
-
-
-def _set(doc, path, value):
-    for k in path[:-1]:
-        doc = doc[k]
-    doc[path[-1]] = value
 
 
 #: Fields whose schema demands a positive (or non-negative) number: a negative always fails.
@@ -128,15 +114,15 @@ def config_mutations(draw):
     numeric = [(p, v) for p, v in _leaves(doc) if isinstance(v, (int, float)) and not isinstance(v, bool)]
     if kind == "non_finite":
         path, _ = draw(st.sampled_from(numeric))
-        _set(bad, path, draw(bad_number))
+        set_path(bad, path, draw(bad_number))
         need = [".".join(map(str, path))]
     elif kind == "negative":
         path = draw(st.sampled_from(POSITIVE))
-        _set(bad, path, -draw(finite_pos))
+        set_path(bad, path, -draw(finite_pos))
         need = [".".join(map(str, path))]
     elif kind == "wrong_type":
         path, _ = draw(st.sampled_from(list(_leaves(doc))))
-        _set(bad, path, {"surprise": 1})
+        set_path(bad, path, {"surprise": 1})
         need = [".".join(map(str, path))]
     elif kind == "unknown_key":
         path = draw(st.sampled_from([p for p in _mappings(doc) if p[:1] not in (("policies",),)

@@ -17,38 +17,22 @@ from hypothesis import strategies as st
 
 from e3.config import REPO_ROOT, load_config
 from e3.errors import E3Error
+from tests.helpers import leaves, set_path
 
 BAD = [math.nan, math.inf, -math.inf, -1, 0, -1e9, 1e300, "x", None, [], {}, True]
-
-
-def _leaves(d, path=()):
-    if isinstance(d, dict):
-        for k, v in d.items():
-            yield from _leaves(v, (*path, k))
-    elif isinstance(d, list):
-        for i, v in enumerate(d):
-            yield from _leaves(v, (*path, i))
-    else:
-        yield path
-
-
-def _set(d, path, value):
-    for k in path[:-1]:
-        d = d[k]
-    d[path[-1]] = value
 
 
 @st.composite
 def mutated_scenario(draw, file):
     doc = yaml.safe_load((REPO_ROOT / file).read_text())
     doc.pop("description", None)
-    leaves = [p for p in _leaves(doc) if p[:1] not in (("name",), ("system",))]
-    kind = draw(st.sampled_from(["value", "drop", "unknown_key"] if leaves else ["unknown_key"]))
+    paths = [p for p, _ in leaves(doc) if p[:1] not in (("name",), ("system",))]
+    kind = draw(st.sampled_from(["value", "drop", "unknown_key"] if paths else ["unknown_key"]))
     if kind == "value":
-        path = draw(st.sampled_from(leaves))
-        _set(doc, path, draw(st.sampled_from(BAD) | st.text(max_size=5)))
+        path = draw(st.sampled_from(paths))
+        set_path(doc, path, draw(st.sampled_from(BAD) | st.text(max_size=5)))
     elif kind == "drop":
-        path = draw(st.sampled_from(leaves))
+        path = draw(st.sampled_from(paths))
         parent = doc
         for k in path[:-1]:
             parent = parent[k]
@@ -89,9 +73,9 @@ def test_mutated_system_scenarios_load_or_are_refused(system, file, data):
 def mutated_section(draw):
     cfg = copy.deepcopy(yaml.safe_load((REPO_ROOT / "config/config.yaml").read_text()))
     section = draw(st.sampled_from(["fairness", "placement"]))
-    leaves = [p for p in _leaves(cfg[section]) if p[:1] != ("sweep",)]
-    path = draw(st.sampled_from(leaves))
-    _set(cfg[section], path, draw(st.sampled_from(BAD)))
+    paths = [p for p, _ in leaves(cfg[section]) if p[:1] != ("sweep",)]
+    path = draw(st.sampled_from(paths))
+    set_path(cfg[section], path, draw(st.sampled_from(BAD)))
     return section, path, cfg
 
 

@@ -440,12 +440,7 @@ class OnlinePerformanceModel:
     def mark_stale(self, device: str) -> None:
         """State hygiene after a device returns from churn: drop its window and raise its
         uncertainty, keeping the coefficients as a starting point (paper section 3.7)."""
-        self.window[device].clear()
-        if self._rows:
-            self._row_count[device] = 0
-        for sink in self._window_sinks:
-            sink.add(device)
-        self._unconsumed[device].clear()
+        self.restart_window(device)
         self.est[device].uncertainty = 1.0
 
     # --- diagnosis -----------------------------------------------------------------------------

@@ -119,6 +119,13 @@ class FairnessPolicy:
         ns = obs.nodes[node]
         return all(ns.used[d] + need - freed <= ns.capacity[d] + 1e-9 for d, need in self.ctx.demand[(node, model)].items())
 
+    def model_backlog_s(self, obs: ServingObservation) -> dict[str, float]:
+        """Estimated work of each model (s): its queued and in-service requests on every node times
+        their prior means, plus the requests held at the ingress times the model's fastest prior."""
+        ctx = self.ctx
+        return {m: sum((obs.pods[(n, m)].queue_length + obs.pods[(n, m)].busy) * ctx.service_s[(n, m)]
+                       for n in ctx.nodes) + obs.pending.get(m, 0) * ctx.ref_service_s[m] for m in ctx.models}
+
     def backlog_s(self, obs: ServingObservation, node: str) -> float:
         """Estimated work on ``node`` (s): queued and in-service requests times their prior means."""
         return sum((st.queue_length + st.busy) * self.ctx.service_s[(node, m)]
@@ -168,16 +175,6 @@ class FairnessPolicy:
     def summary(self) -> dict[str, Any]:
         """Counters for ``summary.json``: controller and routing decisions."""
         return {"controller": self.controller, "decisions": self.decisions}
-
-
-def naive_deployment_pods(system) -> list[tuple[str, str]]:
-    """:func:`naive_deployment` of a :class:`e3.fairness.system.System` (before any run)."""
-    from types import SimpleNamespace
-
-    models = list(system.models)
-    return naive_deployment(SimpleNamespace(
-        nodes=system.node_names, models=models, capacity={n: c for n, _, c in system.nodes},
-        demand={(n, m): system.demand(n, m) for n in system.node_names for m in models}))
 
 
 def naive_deployment(ctx: PolicyContext) -> list[tuple[str, str]]:
@@ -329,13 +326,10 @@ def fairness_scores(counters: dict, ref_service_s: dict[str, float]) -> dict[str
 
 
 def lyapunov_fairness_update(z: dict[str, float], x: dict[str, float]) -> dict[str, float]:
-    """Fairness virtual queues (spec [I]): ``Z_m <- max(Z_m + mean_k(x_k) - x_m, 0)``; a model
-    with no score this slot (None) keeps its queue and is left out of the mean."""
-    seen = [v for v in x.values() if v is not None]
-    if not seen:
-        return dict(z)
-    mean = sum(seen) / len(seen)
-    return {m: (max(z[m] + mean - x[m], 0.0) if x.get(m) is not None else z[m]) for m in z}
+    """Fairness virtual queues (spec [I]): ``Z_m <- max(Z_m + mean_k(x_k) - x_m, 0)``, i.e.
+    :func:`fairness_floor_update` with floor 1 (which only exact equality meets); a model with no
+    score this slot (None) keeps its queue and is left out of the mean."""
+    return fairness_floor_update(z, x, 1.0)
 
 
 @register
@@ -363,10 +357,6 @@ class LyapunovDPP(FairnessPolicy):
     def _q(self, obs, n, m) -> float:
         st = obs.pods[(n, m)]
         return (st.queue_length + st.busy) * self.ctx.service_s[(n, m)]
-
-    def _model_backlog(self, obs) -> dict[str, float]:
-        return {m: sum(self._q(obs, n, m) for n in self.ctx.nodes) + obs.pending.get(m, 0) * self.ctx.ref_service_s[m]
-                for m in self.ctx.models}
 
     def _deploy(self, obs, qm: dict[str, float]) -> SlotDecision:
         ctx = self.ctx
@@ -425,7 +415,7 @@ class LyapunovDPP(FairnessPolicy):
     def on_slot(self, obs):
         x = fairness_scores(obs.last_slot, self.ctx.ref_service_s)
         self.z = lyapunov_fairness_update(self.z, x)
-        qm = self._model_backlog(obs)
+        qm = self.model_backlog_s(obs)
         d = self._deploy(obs, qm) if obs.slot % self.every == 0 else SlotDecision()
         self._routing(obs)
         if self.audit:
@@ -512,15 +502,10 @@ class DriftPlusPenalty(FairnessPolicy):
         return min(active, key=lambda n: (dpp_route_score(self.backlog_s(obs, n), ctx.service_s[(n, m)],
                                                           ctx.d_on_s[n], self.V), n))
 
-    def _backlog(self, obs) -> dict[str, float]:
-        ctx = self.ctx
-        return {m: sum((obs.pods[(n, m)].queue_length + obs.pods[(n, m)].busy) * ctx.service_s[(n, m)]
-                       for n in ctx.nodes) + obs.pending.get(m, 0) * ctx.ref_service_s[m] for m in ctx.models}
-
     def _replan(self, obs) -> None:
         ctx = self.ctx
         frame_s = ctx.epoch_slots * ctx.slot_s
-        rates = dpp_plan_rates({m: obs.last_epoch[m].arrivals for m in ctx.models}, self._backlog(obs), self.z,
+        rates = dpp_plan_rates({m: obs.last_epoch[m].arrivals for m in ctx.models}, self.model_backlog_s(obs), self.z,
                                ctx.ref_service_s, frame_s, self.V)
         current = {(n, m) for n in ctx.nodes for m in ctx.models
                    if obs.pods[(n, m)].state in (ACTIVE, ACTIVATING) and (n, m) not in self.draining} | self.waiting

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -105,11 +106,12 @@ def load_inputs(cfg: dict[str, Any], scenario: str, policy: str, controller: str
     # epoch ("peak"), so every epoch is feasible for it; "mean" (0.1.0) calibrated on the mean
     # epoch, which put the plan's GPUs at 0.94-1.04 in the epochs above the mean.
     peak_factor = float(max(sc.epoch_rate_factors))
-    calib = peak_factor if f["workload"].get("calibrate_on", "peak") == "peak" else mean_factor
-    base = calibrate_rate(system, f, sc.mix, f["workload"]["target_static_utilisation"]) / calib
+    on_peak = f["workload"].get("calibrate_on", "peak") == "peak"
+    base = calibrate_rate(system, f, sc.mix, f["workload"]["target_static_utilisation"]) / (
+        peak_factor if on_peak else mean_factor)
     nominal = {m: base * mean_factor * s for m, s in sc.mix.items()}
     peak = {m: base * peak_factor * s for m, s in sc.mix.items()}
-    best = plan_for(system, f, peak if f["workload"].get("calibrate_on", "peak") == "peak" else nominal)
+    best = plan_for(system, f, peak if on_peak else nominal)
     cls = get_policy(policy)
     ctl = controller if controller not in (None, "") else cls.controllers[0]
     if ctl not in cls.controllers:
@@ -117,15 +119,16 @@ def load_inputs(cfg: dict[str, Any], scenario: str, policy: str, controller: str
     # Every compared deployment must carry the demand (issue 29): a fixed deployment that cannot
     # keep up in the busiest epoch whatever it routes is an error, unless the policy is a labelled
     # stress case (the naive deployments).
-    fixed = getattr(cls, "deployment", None)
-    if fixed in ("best_static", "naive"):
-        nodes, models, _, _, svc = _program_inputs(system)
-        from e3.fairness.policies import naive_deployment_pods
+    fixed = cls.deployment
+    if fixed is not None:
+        nodes, models, cap, demand, svc = _program_inputs(system)
+        from e3.fairness.policies import naive_deployment
         from e3.fairness.static import deployment_utilisation
 
-        pods = best.pods if fixed == "best_static" else naive_deployment_pods(system)
+        pods = best.pods if fixed == "best_static" else naive_deployment(
+            SimpleNamespace(nodes=nodes, models=models, capacity=cap, demand=demand))
         u = deployment_utilisation(pods, nodes, models, svc, peak)
-        if u > 1.0 and not getattr(cls, "stress", False) and f["workload"].get("require_feasible", True):
+        if u > 1.0 and not cls.stress and f["workload"].get("require_feasible", True):
             raise E3Error(f"fairness policy {policy!r}: its {fixed} deployment cannot carry scenario {sc.name!r}'s "
                           f"busiest epoch (fluid utilisation {u:.2f} > 1 whatever it routes); lower "
                           "fairness.workload.target_static_utilisation or mark the policy a stress case")

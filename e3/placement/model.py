@@ -137,11 +137,15 @@ class Evaluator:
         """Predicted task latency per user (ms)."""
         return list(self._lat(np.asarray(x), np.asarray(access)))
 
+    def _deadlines_ms(self, acc: np.ndarray) -> np.ndarray:
+        """:meth:`deadline_ms` of every user at access servers ``acc`` (int array, one per user)."""
+        return self.deadline_factor * self._len * (self.svc_ref_ms if self.pool_deadline else self._svc[acc]) + self.slack_ms
+
     def objective(self, x: list[int], access: list[int], current: list[int] | None = None) -> float:
         """The objective (see module docstring); ``current``: the running placement (migration cost)."""
         xs, acc = np.asarray(x), np.asarray(access)
         lat = self._lat(xs, acc)
-        dl = self.deadline_factor * self._len * (self.svc_ref_ms if self.pool_deadline else self._svc[acc]) + self.slack_ms
+        dl = self._deadlines_ms(acc)
         cost = self.lat_w * float(lat.mean()) / 1000.0 + self.mu * float((lat > dl).sum())
         cost += float(self._rc[self._ar, xs].sum())
         if current is not None:
@@ -155,7 +159,7 @@ class Evaluator:
         one assignment (tests/test_placement.py). The ACO's ants are scored this way."""
         acc = np.asarray(access)
         lat = self._lat_many(X, acc)
-        dl = self.deadline_factor * self._len * (self.svc_ref_ms if self.pool_deadline else self._svc[acc]) + self.slack_ms
+        dl = self._deadlines_ms(acc)
         late = (lat > dl).sum(axis=1)
         rc = self._rc[self._ar, X]
         mig = self._mig[self._ar, np.asarray(current), X] if current is not None else None
