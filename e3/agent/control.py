@@ -273,7 +273,8 @@ class ControlSurface:
 
     # --- sensing ---------------------------------------------------------------------------
     def get_system_status(self) -> dict[str, Any]:
-        """Queue lengths, availability, OPM estimates, risk overrides, exposed semantic state.
+        """Queue lengths, availability, OPM estimates, risk overrides, exposed semantic state and,
+        when any is open, the free-text notices (``notices``: device -> text; issue 31).
 
         Up to BOUNDED_VIEW_DEVICES devices: every device. A larger pool (issue 11, bounded view):
         ``pool`` (per kind: devices, available, queue, risky), ``devices_total``, and the rows of
@@ -282,12 +283,16 @@ class ControlSurface:
         are in semantic events. Its cost and size then no longer grow with the pool's rows.
         """
         k = self._obs.task_index
-        active = {}
+        active, notices = {}, {}
         for a in self._obs.annotations:
             if a.event == "semantic_onset":
                 active[a.device] = a.label
             elif a.event == "semantic_offset":
                 active.pop(a.device, None)
+            elif a.event == "notice_onset":
+                notices[a.device] = a.label
+            elif a.event == "notice_end":
+                notices.pop(a.device, None)
         devices = self._obs.devices
         out = {"time_ms": self._obs.now_ms, "task_index": k, "router": self._router.router}
         if len(devices) <= BOUNDED_VIEW_DEVICES:
@@ -309,6 +314,8 @@ class ControlSurface:
                           "estimate": ({"alpha_ms_per_token": round(e.alpha, 6), "beta_ms_per_token": round(e.beta, 6)}
                                        if e.kind == "llm" else {"c_ms": round(e.c, 3)})}
         out.update(devices=devs, semantic_events=active)
+        if notices:  # open free-text notices (issue 31); absent otherwise, so older prompts are unchanged
+            out["notices"] = notices
         return out
 
     def pull_observations(self, window_tasks: int = 50, limit: int = 20) -> dict[str, Any]:

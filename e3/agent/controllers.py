@@ -4,6 +4,9 @@
   which an LLM controller is measured).
 * ``none``: no meta-control; the fast path and the OPM's own schedule alone.
 * ``llm``: any LLM through litellm, replayable (:mod:`e3.agent.llm_controller`).
+* ``rules_flag_notices``: the rules, plus every free-text notice treated as harmful (issue 31's
+  natural baseline for held-out events; ``rules`` itself ignores them).
+* ``random_tools``: one uniformly drawn valid tool call per trigger (issue 31's negative control).
 
 A controller is one registered class, like a policy (``@register_controller``).
 """
@@ -125,7 +128,9 @@ class RulesController(Controller):
         profile by least squares on its recent window (``refit_window_tasks``, minimum 2 samples);
     * warmup point: refit every device with minimum samples 1 (fast calibration);
     * device leave/return: look at the status (the fast path already drops the device from the
-      feasible set and refreshes its statistics on return).
+      feasible set and refreshes its statistics on return);
+    * a free-text notice (``notice_onset`` / ``notice_end``, issue 31's held-out events): look at
+      the status; no rule matches its text, so ``rules`` is also the ignore-every-notice baseline.
 
     With ``refine_ttl`` (default True), every admitted trigger also re-arms, with the default
     TTL, the risk override of each device whose semantic event is still active but whose override
@@ -176,6 +181,68 @@ class RulesController(Controller):
         for device in status["semantic_events"]:  # still active (an offset has removed its device)
             if not status["devices"][device]["risky"]:
                 tools.call("set_device_risky", {"device": device})
+
+
+@register_controller
+class RulesFlagNoticesController(RulesController):
+    """The rules, plus the trivial rule for held-out events: every free-text notice is treated as
+    harmful, as a known semantic event is (``notice_onset``: mark the device risky for the default
+    TTL; ``notice_end``: clear it). Issue 31's baseline for unknown annotations."""
+
+    name = "rules_flag_notices"
+
+    def handle(self, trig: Trigger, tools: ControlSurface) -> None:
+        if trig.type == "notice_onset":
+            trig = Trigger("semantic_onset", trig.task_index, trig.device, trig.detail)
+        elif trig.type == "notice_end":
+            trig = Trigger("semantic_offset", trig.task_index, trig.device, trig.detail)
+        super().handle(trig, tools)
+
+
+#: The tool calls :class:`RandomToolsController` draws from (no_action included).
+RANDOM_TOOL_CHOICES = ("no_action", "set_device_risky", "clear_device_risky", "update_calibration",
+                       "trigger_online_profile_update", "switch_router")
+
+
+@register_controller
+class RandomToolsController(Controller):
+    """Negative control (issue 31): at each trigger, one valid tool call drawn uniformly from
+    :data:`RANDOM_TOOL_CHOICES`, with uniformly drawn arguments (a pool device; a calibration factor
+    log-uniform in [0.5, 2]; a router of ``sect`` / ``explore_risk``). It uses the same tools and
+    bounds as every controller, so whatever it scores is what acting without understanding costs.
+
+    Parameter ``run_seed``: set by the e3 policy from its own seed stream (seed, scenario, policy),
+    so each replicate draws differently and reruns draw the same."""
+
+    name = "random_tools"
+    parameters = {**Controller.parameters, "run_seed": 0}
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        import random
+
+        super().__init__(params)
+        self.rng = random.Random(int(self.params["run_seed"]))
+        self.drawn = dict.fromkeys(RANDOM_TOOL_CHOICES, 0)
+
+    def handle(self, trig: Trigger, tools: ControlSurface) -> None:
+        import math
+
+        self.calls += 1
+        rng = self.rng
+        devices = sorted(tools.call("get_system_status")["devices"])
+        tool = rng.choice(RANDOM_TOOL_CHOICES)
+        self.drawn[tool] += 1
+        if tool == "set_device_risky" or tool == "clear_device_risky":
+            tools.call(tool, {"device": rng.choice(devices)})
+        elif tool == "update_calibration":
+            tools.call(tool, {"device": rng.choice(devices), "factor": round(math.exp(rng.uniform(-math.log(2), math.log(2))), 4)})
+        elif tool == "trigger_online_profile_update":
+            tools.call(tool, {"device": rng.choice(devices), "window_tasks": 30, "min_samples": 2})
+        elif tool == "switch_router":
+            tools.call(tool, {"router": rng.choice(("sect", "explore_risk"))})
+
+    def summary(self) -> dict[str, Any]:
+        return {**super().summary(), "random_tools_drawn": dict(self.drawn)}
 
 
 #: Share of controller calls that may fall back to the rules before a run warns (a provider

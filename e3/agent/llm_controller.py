@@ -43,6 +43,12 @@ class MalformedReply(Exception):
         self.reason = reason
 
 
+#: ``invoke`` values of :class:`LLMController`.
+INVOKE_MODES = ("all", "uncovered")
+#: Triggers no rule covers (issue 31's free-text notices): the only ones ``invoke: uncovered`` sends.
+UNCOVERED_TRIGGERS = ("notice_onset", "notice_end")
+
+
 @register_controller
 class LLMController(Controller):
     """Meta-controller backed by an LLM (config ``controllers.llm``; see :class:`LLMSettings`)."""
@@ -50,8 +56,11 @@ class LLMController(Controller):
     name = "llm"
     #: the rules' parameters (its fallback) and every :class:`LLMSettings` field
     #: and ``prompt``: ``reasoning`` (default, 0.2.0) or ``decision_table`` (0.1.0; e3.agent.prompt)
+    #: and ``invoke``: ``all`` (default: every admitted trigger reaches the model) or ``uncovered``
+    #: (selective invocation, issue 31: only the triggers no rule covers, :data:`UNCOVERED_TRIGGERS`,
+    #: reach the model; the rules controller handles the rest)
     parameters = {**RulesController.parameters, **{k: None for k in LLMSettings.__dataclass_fields__},
-                  "prompt": "reasoning"}
+                  "prompt": "reasoning", "invoke": "all"}
 
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)
@@ -61,6 +70,9 @@ class LLMController(Controller):
         if self.prompt not in PROMPT_VERSIONS:
             raise ConfigError(f"controllers.llm.prompt: {self.prompt!r} is not one of {sorted(PROMPT_VERSIONS)}")
         self.prompt_version = PROMPT_VERSIONS[self.prompt]
+        if self.params["invoke"] not in INVOKE_MODES:
+            raise ConfigError(f"controllers.llm.invoke: {self.params['invoke']!r} is not one of {list(INVOKE_MODES)}")
+        self.rules_handled = 0
         self.client = LLMClient(self.settings, REPO_ROOT)
         self.rules = RulesController({k: v for k, v in params.items() if k in RulesController.parameters})
         self.fallbacks: dict[str, int] = {"malformed_json": 0, "unknown_tool": 0, "bad_arguments": 0,
@@ -116,6 +128,14 @@ class LLMController(Controller):
     # --- one trigger -------------------------------------------------------------------------------
     def handle(self, trig: Trigger, tools: ControlSurface) -> None:
         self.calls += 1
+        if self.params["invoke"] == "uncovered" and trig.type not in UNCOVERED_TRIGGERS:
+            self.rules_handled += 1
+            caller = tools.caller
+            tools.caller = f"rules(selective):{trig.type}"
+            self.rules.handle(trig, tools)
+            self.rules.calls -= 1  # counted once, as this controller's call
+            tools.caller = caller
+            return None
         if self._system is None:
             self._setup(tools)
         caller = tools.caller

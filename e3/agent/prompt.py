@@ -122,8 +122,11 @@ def _compact_status(status: dict[str, Any], focus: str | None = None) -> dict[st
 
     events = status.get("semantic_events", {})
     if len(devices) <= BOUNDED_VIEW_DEVICES and "pool" not in status:
-        return {"task_index": status.get("task_index"), "router": status.get("router"),
-                "devices": {name: row(d) for name, d in devices.items()}, "semantic_events": events}
+        out = {"task_index": status.get("task_index"), "router": status.get("router"),
+               "devices": {name: row(d) for name, d in devices.items()}, "semantic_events": events}
+        if status.get("notices"):  # issue 31's free-text notices; absent otherwise (older prompts unchanged)
+            out["notices"] = status["notices"]
+        return out
     ranked = sorted(devices, key=lambda n: (n != focus, not devices[n]["risky"], n not in events,
                                             -devices[n]["queue_length"], n))
     shown = ranked[:BOUNDED_VIEW_DEVICES]

@@ -15,7 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-EVENT_TYPES = ("semantic_onset", "semantic_offset", "device_leave", "device_return")
+#: ``notice_onset`` / ``notice_end``: a free-text notice of the held-out event benchmark (issue 31;
+#: e3.sim.events), whose detail ``label`` is the text alone.
+EVENT_TYPES = ("semantic_onset", "semantic_offset", "device_leave", "device_return", "notice_onset", "notice_end")
 NON_EVENT_TYPES = ("drift_alarm", "residual_alarm", "warmup_point")
 
 

@@ -137,9 +137,11 @@ class E3Agent(Policy):
             raise ConfigError(f"policies.{self.name}.router_after_warmup: {p['router_after_warmup']!r} is not "
                               "'force_sect' or 'switch_once'")
         self.gate = TriggerGate(p["anomaly_cooldown_tasks"], p["min_nonevent_gap_tasks"], p["nonevent_gap_per_device"])
-        self.controller = get_controller(p["controller"])(
+        ctl_cls = get_controller(p["controller"])
+        seeded = {"run_seed": self.rng.getrandbits(32)} if "run_seed" in ctl_cls.parameters else {}
+        self.controller = ctl_cls(
             {"drift_window_s": p["drift_window_s"], "refit_window_tasks": p["opm_window_tasks"],
-             **self.controllers.get(p["controller"], {})})
+             **self.controllers.get(p["controller"], {}), **seeded})
         self._warmup_switched = False
         self._reprobe_after = p["reprobe_after_tasks"]
         if self._reprobe_after is not None and (self._reprobe_after < 1 or p["reprobe_tasks"] < 1):

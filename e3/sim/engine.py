@@ -29,6 +29,7 @@ from e3.seeds import stream
 from e3.sim.backlog import TrueBacklog
 from e3.sim.components import LeanComponent, QuietEnvironment, quiet_component
 from e3.sim.devices import DevicePrior
+from e3.sim.events import draw_events
 from e3.sim.observation import Annotation, DeviceState, Observation, new_completed_task
 from e3.sim.policy_api import PolicyFactory
 from e3.sim.scenario import Scenario
@@ -156,6 +157,10 @@ class Simulation:
         self.obs = Observation(self._states)
         self._jobs: dict[int, _Job] = {}
         self._service_end = {d.name: 0.0 for d in pool}
+        #: this run's drawn events (a scenario with an ``events`` family, e3.sim.events; else empty)
+        self.drawn_events = (draw_events(scenario.events, scenario.events["catalogue_content"],
+                                         scenario.events["devices"], stream(seed, "events", scenario.name))
+                             if scenario.events else ())
         self._events = self._event_plan(scenario)
         oracle = (OracleView(self._truth, self._true_backlog_ms,
                              lambda: TrueBacklog(self.obs, self._truth, self._service_end))
@@ -181,6 +186,14 @@ class Simulation:
                                               self._annotate(w.device, "semantic_onset", w.label)))
             at(w.end_task, 0, lambda w=w: (t.set_semantic_factor(w.device, 1.0),
                                             self._annotate(w.device, "semantic_offset", w.label)))
+        for e in self.drawn_events:
+            if e.degrades:
+                at(e.effect_start_task, 1, lambda e=e: t.set_semantic_factor(e.device, e.slowdown))
+                at(e.effect_end_task, 0, lambda e=e: t.set_semantic_factor(e.device, 1.0))
+            if e.announced:  # known: the structured channel; held-out: a free-text notice
+                on, off = ("semantic_onset", "semantic_offset") if e.event_class == "known" else ("notice_onset", "notice_end")
+                at(e.start_task, 1, lambda e=e, on=on: self._annotate(e.device, on, e.onset_text))
+                at(e.end_task, 0, lambda e=e, off=off: self._annotate(e.device, off, e.end_text))
         for w in sc.drift:
             at(w.start_task, 1, lambda w=w: t.set_drift_factor(w.device, w.factor))
             at(w.end_task, 0, lambda w=w: t.set_drift_factor(w.device, 1.0))

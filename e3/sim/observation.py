@@ -26,8 +26,9 @@ class Annotation:
         task_index: arrival index at which the event was exposed.
         time_ms: simulated time of exposure.
         device: the device concerned.
-        event: ``semantic_onset``, ``semantic_offset``, ``device_leave`` or ``device_return``.
-        label: e.g. ``game`` for a semantic window (never its magnitude).
+        event: ``semantic_onset``, ``semantic_offset``, ``device_leave``, ``device_return``, or
+            ``notice_onset`` / ``notice_end`` (a free-text notice, issue 31's event benchmark).
+        label: e.g. ``game`` for a semantic window; a notice's text (never a magnitude or effect).
     """
 
     task_index: int

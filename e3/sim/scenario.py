@@ -73,6 +73,9 @@ class Scenario:
     drift: tuple[DriftWindow, ...] = field(default_factory=tuple)
     source: str = ""
     workload: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    #: a drawn event family (``events`` section, :mod:`e3.sim.events`) with its catalogue under
+    #: ``catalogue_content``; empty for a listed plan
+    events: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (for hashing and provenance). ``workload`` appears only when set, so
@@ -80,8 +83,9 @@ class Scenario:
         from dataclasses import asdict
 
         d = asdict(self)
-        if not self.workload:
-            d.pop("workload")
+        for optional in ("workload", "events"):
+            if not d[optional]:
+                d.pop(optional)
         return d
 
     def content_hash(self) -> str:
@@ -106,6 +110,10 @@ def horizon_warnings(scenario: Scenario, horizon_tasks: int) -> list[str]:
                 out.append(f"{scenario.source or scenario.name}: field '{kind}.{i}.{start_field}': "
                            f"the event starts at task {start}, at or after the {horizon_tasks}-task "
                            f"horizon; it has no effect in this run")
+    if scenario.events and scenario.events["horizon_end_task"] > horizon_tasks:
+        out.append(f"{scenario.source or scenario.name}: field 'events': the drawn events run to task "
+                   f"{scenario.events['horizon_end_task']}, past the {horizon_tasks}-task horizon; the later "
+                   "ones have no (or a cut) effect in this run")
     return out
 
 
@@ -264,14 +272,44 @@ def load_scenario(name_or_path: str | Path, device_kinds: dict[str, str],
                                   f"({sorted(devs)}); {kind} tasks could not be served")
     if "workload" in raw:
         _check_workload_overrides(src, raw["workload"])
+    events = _load_event_family(src, raw["events"], device_kinds) if "events" in raw else {}
     return Scenario(
         name=raw["name"], description=raw["description"], block=raw["block"],
         setting=str(raw.get("setting", raw["name"])), warmup_budget_tasks=raw["warmup_budget_tasks"],
         semantic=tuple(SemanticWindow(**e) for e in raw["semantic"]),
         churn=tuple(ChurnWindow(**e) for e in raw["churn"]),
         drift=tuple(DriftWindow(**e) for e in raw["drift"]),
-        source=src, workload=copy.deepcopy(raw.get("workload", {})),
+        source=src, workload=copy.deepcopy(raw.get("workload", {})), events=events,
     )
+
+
+def _load_event_family(src: str, family: dict[str, Any], device_kinds: dict[str, str]) -> dict[str, Any]:
+    # The section with its catalogue's content folded in (so the scenario hash covers the
+    # wording) and the devices it may hit; the per-run draw is e3.sim.events.draw_events.
+    for key in ("window_tasks", "delay_tasks", "slowdown"):
+        lo, hi = family[key]
+        if hi < lo:
+            raise ConfigError(f"{src}: field 'events.{key}': high ({hi}) below low ({lo})")
+    n = sum(family["classes"].values())
+    if n < 1:
+        raise ConfigError(f"{src}: field 'events.classes': no event to draw")
+    if family["window_tasks"][1] > family["slot_tasks"]:
+        raise ConfigError(f"{src}: field 'events.window_tasks': a window of up to {family['window_tasks'][1]} tasks "
+                          f"does not fit a slot of {family['slot_tasks']}; windows would overlap")
+    if family["delay_tasks"][1] >= family["window_tasks"][0]:
+        raise ConfigError(f"{src}: field 'events.delay_tasks': a delay of up to {family['delay_tasks'][1]} tasks "
+                          f"must end before the shortest window ({family['window_tasks'][0]} tasks)")
+    devices = [d for d, k in device_kinds.items() if k == family["device_kind"]]
+    if not devices:
+        raise ConfigError(f"{src}: field 'events.device_kind': the pool has no {family['device_kind']} device")
+    cat_path = Path(family["catalogue"])
+    if not cat_path.is_absolute():
+        cat_path = REPO_ROOT / cat_path
+    if not cat_path.is_file():
+        raise ConfigError(f"{src}: field 'events.catalogue': {cat_path} not found")
+    catalogue = validate(read_yaml(cat_path), load_schema("event_catalogue.schema.yaml"), cat_path)
+    return {**copy.deepcopy(family), "devices": devices, "catalogue_content": catalogue,
+            "horizon_end_task": family["first_task"] + n * family["slot_tasks"]}
 
 
 def _workload_schema() -> dict[str, Any]:
