@@ -7,7 +7,7 @@ rule fairness_config:
     params:
         # fairness.sweep only decides which runs exist: leaving it out re-runs nothing when it grows
         config={
-            **{k: v for k, v in config.items() if k not in ("sweep", "scale", "fairness", "placement", "attribution")},
+            **{k: v for k, v in config.items() if k not in ("sweep", "scale", "fairness", "placement", "attribution", "agents")},
             "fairness": {k: v for k, v in config["fairness"].items() if k not in ("sweep", "load_sweep")},
         },
     resources:

@@ -8,7 +8,7 @@ rule migration_config:
     params:
         # placement.sweep only decides which runs exist: leaving it out re-runs nothing when it grows
         config={
-            **{k: v for k, v in config.items() if k not in ("sweep", "scale", "fairness", "placement", "attribution")},
+            **{k: v for k, v in config.items() if k not in ("sweep", "scale", "fairness", "placement", "attribution", "agents")},
             "placement": {k: v for k, v in config["placement"].items() if k != "sweep"},
         },
     resources:

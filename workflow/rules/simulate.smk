@@ -10,10 +10,10 @@ rule effective_config:
         # simulation, but these only decide which runs exist, so adding a seed or a cell re-runs
         # nothing (nor do `traces`/`traces_mirror`: where trace files come from, not how runs
         # behave; `fairness` and `placement` are the second and third systems' sections,
-        # fairness.smk and migration.smk: E3 runs never read them; `attribution` is a study's grid,
-        # like `sweep`)
+        # fairness.smk and migration.smk: E3 runs never read them; `attribution` and `agents` are
+        # studies' grids, like `sweep`)
         config={k: v for k, v in config.items()
-                if k not in ("sweep", "scale", "traces", "traces_mirror", "fairness", "placement", "attribution")},
+                if k not in ("sweep", "scale", "traces", "traces_mirror", "fairness", "placement", "attribution", "agents")},
     resources:
         runtime=5,  # minutes (SLURM time limit)
         mem_mb=500,
