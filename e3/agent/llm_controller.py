@@ -199,4 +199,7 @@ class LLMController(Controller):
                 "llm_prompt_tokens": c.prompt_tokens, "llm_completion_tokens": c.completion_tokens,
                 "llm_fallbacks": sum(self.fallbacks.values()), "llm_fallback_reasons": dict(self.fallbacks),
                 "llm_no_action": self.no_action, "llm_model": self.settings.model,
-                "llm_mode": self.settings.mode, "prompt_version": self.prompt_version}
+                "llm_mode": self.settings.mode, "prompt_version": self.prompt_version,
+                # only with selective invocation, so the summaries of earlier runs are unchanged
+                **({"llm_invoke": "uncovered", "rules_handled": self.rules_handled}
+                   if self.params["invoke"] != "all" else {})}

@@ -23,9 +23,11 @@ Metrics, per row, averaged over seeds (``results/tables/agents.csv``, :data:`COL
   censored window counts its whole length) (:func:`avoidance`). Avoided = the first of
   ``avoid_run_tasks`` consecutive same-kind arrivals sent elsewhere.
 * ``llm_requests_per_1000_tasks``, ``prompt_tokens_per_1000_tasks``,
-  ``completion_tokens_per_1000_tasks``; ``fallbacks`` (per run); ``cpu_ms_per_decision`` (the
-  controller's process time per admitted trigger in this replay); ``record_s_per_request`` (the
-  model's wall time per request when it was recorded, ``results/llm/agents_runs.json``).
+  ``completion_tokens_per_1000_tasks``; ``fallbacks`` (per run); ``record_s_per_request`` (the
+  model's wall time per request when it was recorded, ``results/llm/agents_runs.json``: the cost
+  of a decision on this machine's CPU). The replay's own CPU time per decision varies from run to
+  run, so it stays out of the frozen table: :func:`run_row` prints it in the log
+  (``logs/agents.log``) and ``benchmarks/`` times it.
 """
 
 from __future__ import annotations
@@ -47,8 +49,7 @@ COLUMNS = ["row", "control", "controller", "model", "prompt", "invoke", "mean_la
            "gap_to_oracle_avoid_pct", "delta_vs_rules_pct", "delta_ci95_lo_pct", "delta_ci95_hi_pct", "stutter_pct",
            "exposed_known_pct", "exposed_held_out_pct", "exposed_silent_pct", "false_alarm_pct", "false_flags",
            "missed_pct", "onset_to_avoidance_tasks", "controller_calls", "llm_requests_per_1000_tasks",
-           "prompt_tokens_per_1000_tasks", "completion_tokens_per_1000_tasks", "fallbacks", "cpu_ms_per_decision",
-           "record_s_per_request", "n_seeds"]
+           "prompt_tokens_per_1000_tasks", "completion_tokens_per_1000_tasks", "fallbacks", "record_s_per_request", "n_seeds"]
 #: Event classes that degrade a device (:mod:`e3.sim.events`).
 CLASSES = ("known", "held_out", "silent")
 
@@ -176,7 +177,8 @@ def run_row(cfg: dict[str, Any], spec: dict[str, Any], row: dict[str, Any], seed
             events = [e.to_dict() for e in sim.drawn_events]
             out.append(_seed_metrics(s, dispatch, events, audit, cpu, int(spec["avoid_run_tasks"])))
             if progress:
-                progress(f"{row['row']} seed {seed}: {s['latency_ms']['mean']:.1f} ms")
+                progress(f"{row['row']} seed {seed}: {s['latency_ms']['mean']:.1f} ms, controller CPU "
+                         f"{1000 * cpu[0] / max(cpu[1], 1):.3f} ms per decision ({cpu[1]} decisions)")
     return out
 
 
@@ -237,7 +239,6 @@ def table(spec: dict[str, Any], per_row: dict[str, list[dict[str, Any]]], oracle
         exp = {c: (sum(m["exposure"][c][0] for m in ms), sum(m["exposure"][c][1] for m in ms)) for c in CLASSES}
         avoid = [a for m in ms for a in m["avoid_tasks"]]
         missed = [x for m in ms for x in m["missed"]]
-        decisions = sum(m["decisions"] for m in ms)
         rows.append({
             "row": row["row"], "control": row.get("control", ""), "controller": row.get("controller", ""),
             "model": row.get("model", ""), "prompt": row.get("prompt", "reasoning" if row.get("controller") == "llm" else ""),
@@ -257,7 +258,6 @@ def table(spec: dict[str, Any], per_row: dict[str, list[dict[str, Any]]], oracle
             "prompt_tokens_per_1000_tasks": float(np.mean([m["prompt_tokens_per_1000"] for m in ms])),
             "completion_tokens_per_1000_tasks": float(np.mean([m["completion_tokens_per_1000"] for m in ms])),
             "fallbacks": float(np.mean([m["fallbacks"] for m in ms])),
-            "cpu_ms_per_decision": 1000.0 * sum(m["cpu_s"] for m in ms) / decisions if decisions else float("nan"),
             "record_s_per_request": (record_s or {}).get(row["row"], float("nan")),
             "n_seeds": len(ms)})
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -356,6 +356,111 @@ def record_rows(cfg: dict[str, Any], spec: dict[str, Any], rows: list[str], out:
     return runs
 
 
+# --- outputs -------------------------------------------------------------------------------------
+#: Columns of the Markdown/LaTeX tables (the CSV has every column).
+SHOWN = ["row", "control", "mean_latency_ms", "gap_to_oracle_pct", "gap_to_oracle_avoid_pct", "delta_vs_rules_pct",
+         "stutter_pct", "exposed_known_pct", "exposed_held_out_pct", "exposed_silent_pct", "false_alarm_pct",
+         "missed_pct", "onset_to_avoidance_tasks", "llm_requests_per_1000_tasks", "prompt_tokens_per_1000_tasks",
+         "fallbacks", "record_s_per_request"]
+
+
+def csv_text(df: pd.DataFrame) -> str:
+    """The CSV form of the table, as committed (4 decimals; NaN empty)."""
+    return df.to_csv(index=False, float_format="%.4f")
+
+
+def write_outputs(df: pd.DataFrame, spec: dict[str, Any], stem: str | Path, figure: str | Path,
+                  leaderboard: str | Path) -> list[Path]:
+    """Write STEM.{csv,md,tex}, the figure (png, pdf) and the leaderboard, each atomically."""
+    from e3.analysis.tables import to_latex, to_markdown
+    from e3.io import write_text_atomic
+
+    stem = Path(stem)
+    out = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
+    write_text_atomic(out[0], csv_text(df))
+    write_text_atomic(out[1], to_markdown(df[SHOWN], floatfmt=".1f"))
+    write_text_atomic(out[2], to_latex(df[SHOWN], "The held-out event benchmark: each controller on the events "
+                                       "scenario (known, held-out and silent events), 10 seeds; gaps to both "
+                                       "Oracles, exposure per class, false alarms, cost.", "tab:agents"))
+    out += figure_gap_vs_false_alarm(df, figure)
+    write_text_atomic(Path(leaderboard), leaderboard_text(df, spec))
+    return out + [Path(leaderboard)]
+
+
+def figure_gap_vs_false_alarm(df: pd.DataFrame, stem: str | Path) -> list[Path]:
+    """Gap to oracle_avoid (%) against the false-alarm rate (%), one point per row; the controls
+    marked (negative: x, positive: *). Writes STEM.png and STEM.pdf."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from e3.analysis.figures import _save
+
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    markers = {"": "o", "negative": "X", "positive": "*"}
+    for _, r in df.iterrows():
+        x = 0.0 if pd.isna(r["false_alarm_pct"]) else r["false_alarm_pct"]
+        ax.scatter(x, r["gap_to_oracle_avoid_pct"], marker=markers[r["control"] or ""], s=70 if r["control"] else 40)
+        ax.annotate(r["row"].removeprefix("llm/"), (x, r["gap_to_oracle_avoid_pct"]), fontsize=6,
+                    xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("false-alarm rate: benign notices flagged risky (%)")
+    ax.set_ylabel("gap to oracle_avoid (%)")
+    ax.set_yscale("symlog", linthresh=10)
+    ax.set_title("Held-out event benchmark (events scenario, 10 seeds)", fontsize=9)
+    return _save(fig, Path(stem))
+
+
+def leaderboard_text(df: pd.DataFrame, spec: dict[str, Any]) -> str:
+    """``results/leaderboard.md``: rows by gap to oracle_avoid, with the command that re-runs each."""
+    from e3.analysis.tables import to_markdown
+
+    d = df.sort_values(["gap_to_oracle_avoid_pct", "row"])[
+        ["row", "control", "gap_to_oracle_avoid_pct", "gap_to_oracle_pct", "exposed_held_out_pct", "false_alarm_pct",
+         "missed_pct", "llm_requests_per_1000_tasks"]].copy()
+    d.insert(0, "rank", range(1, len(d) + 1))
+    return ("# Leaderboard: the held-out event benchmark\n\n"
+            f"Scenario `{spec['scenario']}` (config/scenarios/{spec['scenario']}.yaml, catalogue "
+            "config/events/catalogue.yaml), seeds " + ", ".join(map(str, spec["seeds"])) + ". Ranked by the gap to "
+            "`oracle_avoid` (lower is better); the full table with every metric is "
+            "[`results/tables/agents.md`](tables/agents.md). LLM rows replay the committed replies "
+            "(`" + spec["responses"] + "`), offline.\n\n"
+            + to_markdown(d, floatfmt=".1f") +
+            "\nRe-run any row and check it byte for byte against the committed table (exit status 1 on a "
+            "difference):\n\n    python -m e3.analysis.agents --check ROW\n\n"
+            "e.g. `python -m e3.analysis.agents --check llm/qwen2.5-coder-1.5b/reasoning`. Add a row: a controller "
+            "(`@register_controller`, e3/agent/controllers.py) or a model (one `agents.models` entry and one "
+            "`agents.rows` entry in config/config.yaml), then record its replies with "
+            "`python -m e3.analysis.agents --record ROW` (any litellm provider; `--serve` serves a local model), "
+            "and re-run `snakemake --cores 8`.\n")
+
+
+def check_rows(df: pd.DataFrame, rows: list[str], committed_csv: Path) -> int:
+    """Compare the named rows of ``df`` with the committed CSV's, as text. Prints the verdict; 0
+    when every row is byte-identical, 1 otherwise."""
+    import io
+
+    if not committed_csv.is_file():
+        print(f"e3: error: {committed_csv} not found", file=sys.stderr)
+        return 2
+    committed = pd.read_csv(committed_csv, dtype=str, keep_default_na=False)
+    fresh = pd.read_csv(io.StringIO(csv_text(df)), dtype=str, keep_default_na=False)
+    bad = 0
+    for name in rows:
+        a = committed[committed["row"] == name]
+        b = fresh[fresh["row"] == name]
+        if len(a) != 1 or len(b) != 1 or a.iloc[0].to_dict() != b.iloc[0].to_dict():
+            bad += 1
+            diff = {c: (a.iloc[0][c] if len(a) else None, b.iloc[0][c]) for c in fresh.columns
+                    if not len(a) or a.iloc[0][c] != b.iloc[0][c]}
+            print(f"{name}: DIFFERS from {committed_csv}: {diff}")
+        else:
+            print(f"{name}: identical to {committed_csv}")
+    return 1 if bad else 0
+
+
 class serving:
     """Context manager: serve the local model behind a litellm ``openai/<alias>`` string on
     127.0.0.1:8765 (``e3.llm.local_model``), wait until it answers, stop it on exit.
@@ -423,10 +528,14 @@ def main(argv: list[str] | None = None) -> int:
                 record_rows(cfg, spec, a.record, spec["responses"], spec["record_runs"], progress)
                 return 0
             by_name = {r["row"]: r for r in spec["rows"]}
-            groups: dict[str, list[str]] = {}
-            for name in a.record:  # one server per model, in the order the rows are named
-                groups.setdefault(str(by_name.get(name, {}).get("model")), []).append(name)
-            for model, names in groups.items():
+            groups: list[tuple[str, list[str]]] = []
+            for name in a.record:  # one server per run of consecutive rows of one model, in the order named
+                model = str(by_name.get(name, {}).get("model"))
+                if groups and groups[-1][0] == model:
+                    groups[-1][1].append(name)
+                else:
+                    groups.append((model, [name]))
+            for model, names in groups:
                 with serving(spec["models"].get(model, {}).get("model", ""), progress):
                     record_rows(cfg, spec, names, spec["responses"], spec["record_runs"], progress)
             return 0

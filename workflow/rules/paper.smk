@@ -77,6 +77,10 @@ FROZEN = [
     # what each part of E3 earns (issue 28), part of the default target
     *[f"results/tables/attribution.{e}" for e in ("csv", "md", "tex")],
     *[f"results/tables/llm_vs_rules.{e}" for e in ("csv", "md")],
+    # the held-out event benchmark (issue 31), part of the default target
+    *[f"results/tables/agents.{e}" for e in ("csv", "md", "tex")],
+    *[f"results/figures/fig12_agents.{e}" for e in ("png", "pdf")],
+    "results/leaderboard.md",
     # the placement objective against the simulation (issue 30)
     "results/tables/objective_check.csv", "results/tables/objective_check_runs.csv",
     *[f"results/figures/fig11_objective_check.{e}" for e in ("png", "pdf")],
@@ -97,6 +101,7 @@ rule manifest:
     params:
         config=config,
         llm=config["controllers"]["llm"]["frozen"],
+        agents_llm=[config["agents"]["responses"], config["agents"]["record_runs"]],
         # the runs the aggregate must hold: (scenario, policy, controller, seed) of this sweep
         runs=[(sc, p, c, s) for sc in config["sweep"]["scenarios"] for p, c in sweep_cells() for s in cell_seeds(c)],
         # the cells the fairness and placement tables must hold

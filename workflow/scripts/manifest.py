@@ -14,5 +14,5 @@ check_aggregate_matches("results/aggregate/runs.csv", config_hash(load_config(sm
 check_table_cells("results/tables/fairness.csv", [tuple(c) for c in sm.params.fairness_cells], sm.params.fairness_seeds)
 check_table_cells("results/tables/migration.csv", [tuple(c) for c in sm.params.migration_cells],
                   sm.params.migration_seeds)
-files = [*sm.input.frozen, sm.input.priors, sm.params.llm]
+files = [*sm.input.frozen, sm.input.priors, sm.params.llm, *sm.params.agents_llm]
 write_manifest(sm.output[0], files, dict(sm.params.config))
