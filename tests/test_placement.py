@@ -202,17 +202,36 @@ def test_llm_moves_rejected_when_infeasible_or_worse(cfg, tmp_path):
                        {"op": "move", "agent": names[worse[1]], "server": ev.servers[worse[2]]},
                        {"op": "move", "agent": "nobody", "server": ev.servers[0]},
                        {"op": "move", "agent": names[better[1]], "server": ev.servers[better[2]]}]}
-    fake = ScriptedLLM(script=[json.dumps(reply), "no JSON here"])
+    fake = ScriptedLLM(script=[json.dumps(reply), '{"moves": []}', "no JSON here"])
     install(fake)
     y = pol.refine_moves(list(x), access, allowed, None, list(range(n)))
     assert y[better[1]] == better[2] and y[intruder] == x[intruder] and y[worse[1]] == x[worse[1]]
     assert ev.objective(y, access) < base
     assert pol.counts["refine_accepted"] == 1 and pol.counts["refine_rejected"] == 3
+    # the feedback round (refine.feedback_rounds: 1) told the model what each change did
+    feedback = fake.requests[1]["messages"][-1]["content"]
+    assert feedback.startswith("Feedback on your changes:")
+    assert feedback.count("rejected") == 2 and feedback.count("accepted, objective -") == 1
+    assert fake.requests[1]["messages"][-2] == {"role": "assistant", "content": json.dumps(reply)}
     # a malformed reply is a counted fallback and changes nothing (another prompt, one more user
     # in the bounded view: not the cached one)
     pol.p = dict(pol.p, refine=dict(pol.p["refine"], prompt_users=pol.p["refine"]["prompt_users"] + 1))
     z = pol.refine_moves(list(x), access, allowed, None, list(range(n)))
-    assert z == x and pol.counts["llm_fallbacks"] == 1 and len(fake.requests) == 2
+    assert z == x and pol.counts["llm_fallbacks"] == 1 and len(fake.requests) == 3
+
+
+def test_llm_prompt_v3_shows_each_servers_load_and_queueing_step(cfg, tmp_path):
+    pol, ev, access = _llm_policy(cfg, tmp_path)
+    n = len(ev.agents)
+    allowed = [True] * len(ev.servers)
+    x = pol._rule_place([-1] * n, list(range(n)), access, allowed)
+    rows = pol._server_rows(x, allowed)
+    loads = ev.loads(x)
+    for i, s in enumerate(ev.servers):
+        region, step, rho, step_q, _free = rows[s]
+        assert rho == round(loads[i], 2) and step_q >= step - 0.01
+    pol.p = dict(pol.p, refine=dict(pol.p["refine"], prompt="v2"))
+    assert all(len(r) == 3 for r in pol._server_rows(x, allowed).values())  # 0.2.0's rows
 
 
 def test_llm_prompt_is_a_bounded_view_of_the_worst_off_users(cfg, tmp_path):

@@ -36,6 +36,9 @@ from e3.placement.system import DIMS
 from e3.sim.placement import PlacementObservation
 
 PROMPT_VERSION = "antllm-refine-v2"  # v2: bounded view (refine.prompt_users), compact rows
+#: refine.prompt -> prompt version (part of every cache key). v3 (issue 30): each server's predicted
+#: load and step time with queueing, and a feedback round that reports each change's effect.
+PROMPT_VERSIONS = {"v2": PROMPT_VERSION, "v3": "antllm-refine-v3"}
 _REGISTRY: dict[str, type[PlacementPolicy]] = {}
 
 MOVES_SCHEMA = {
@@ -58,6 +61,25 @@ SYSTEM_TEXT = (
     "Propose up to 5 changes that lower it: "
     '{"op": "move", "agent": A, "server": S} or {"op": "swap", "agent": A, "other": B}. Each is applied only '
     'if it fits and lowers the objective. Reply with JSON only: {"moves": [...]}.')
+
+SYSTEM_TEXT_V3 = (
+    "You refine the placement of LLM agents on edge servers. An assignment maps every agent to a server; "
+    "a server's summed agent demand must fit its capacity in memory_gb, compute, storage_gb and "
+    "bandwidth_mbps. The objective (lower is better) adds the users' predicted mean task latency (s), a "
+    "resource cost, 10 per user whose predicted latency exceeds its deadline, and the cost of migrating "
+    "agents away from their current server. A user's predicted latency is the sum, over its chain, of each "
+    "agent's server step time with queueing (mean step / (1 - rho), rho = the server's predicted load from the "
+    "agents it hosts), plus network delays between servers (small within a region, large across regions). "
+    "Moving an agent to a server raises that server's rho and lowers its old server's. Input rows: servers "
+    "{name: [region, mean LLM step s, rho, step with queueing s, free [memory_gb, compute, storage_gb, "
+    "bandwidth_mbps]]} (servers in down take no agents); agents {name: [server, demand [memory_gb, compute, "
+    "storage_gb, bandwidth_mbps]]}; users {id: [access server, predicted latency s, deadline s, chain of "
+    "agents]}, the users worst off. Propose up to 5 changes that lower it: "
+    '{"op": "move", "agent": A, "server": S} or {"op": "swap", "agent": A, "other": B}. Each is applied only '
+    "if it fits and lowers the objective; you will be told what each change did and may propose more once. "
+    'Reply with JSON only: {"moves": [...]}.')
+#: refine.prompt -> system text
+SYSTEM_TEXTS = {"v2": SYSTEM_TEXT, "v3": SYSTEM_TEXT_V3}
 
 
 def register(cls: type[PlacementPolicy]) -> type[PlacementPolicy]:
@@ -331,14 +353,25 @@ class AntLLM(Aco):
         best = self.ev.objective(x, access, current)
         budget = self.p["refine"]["max_moves"]
         if self.controller == "llm":
-            ops = self._llm_ops(x, access, allowed, current, agents)[:budget]
-            for op in ops:
-                r = self._try(x, op, access, allowed, current, best)
-                if r is None:
-                    self.counts["refine_rejected"] += 1
-                    continue
-                x, best = r
-                self.counts["refine_accepted"] += 1
+            ops, messages, content = self._llm_ops(x, access, allowed, current, agents)
+            for round_ in range(1 + self._feedback_rounds()):
+                outcomes = []
+                for op in ops[:budget]:
+                    r = self._try(x, op, access, allowed, current, best)
+                    if r is None:
+                        self.counts["refine_rejected"] += 1
+                        outcomes.append((op, None))
+                        continue
+                    outcomes.append((op, best - r[1]))
+                    x, best = r
+                    self.counts["refine_accepted"] += 1
+                if round_ == self._feedback_rounds() or messages is None:
+                    break
+                # one feedback round (issue 30): what each change did, the new state, more changes
+                messages = messages + [{"role": "assistant", "content": content},
+                                       {"role": "user", "content": self._feedback_text(outcomes, x, access, allowed, current,
+                                                                                      agents)}]
+                ops, content = self._ask(messages)
             return x
         return self.local_search(x, access, allowed, current, agents, budget, self.p["refine"]["max_evaluations"])
 
@@ -370,45 +403,62 @@ class AntLLM(Aco):
         self.counts["refine_accepted"] += accepted
         return x
 
-    def _llm_ops(self, x, access, allowed, current, agents) -> list[tuple]:
-        """One LLM call; its moves as ``("move", a, s)`` / ``("swap", a, b)``. Malformed replies and
-        unknown names are counted as fallbacks (no-op). The prompt shows every server, and of the
-        candidate ``agents`` only those whose owners are the ``refine.prompt_users`` worst off by
-        predicted latency / deadline (ties by user index), with those users' chains."""
+    def _feedback_rounds(self) -> int:
+        return int(self.p["refine"].get("feedback_rounds", 0))
+
+    def _prompt(self) -> str:
+        return str(self.p["refine"].get("prompt", "v2"))
+
+    def _server_rows(self, x, allowed) -> dict[str, list]:
+        """Server rows of the prompt: v2 [region, mean LLM step s, free capacity]; v3 adds the
+        predicted load rho (the input of the queueing factor) and the step time with queueing
+        (s), the two numbers that drive the predicted latency (issue 30)."""
+        ev = self.ev
+        used = self._used(x, set())
+        rows = {}
+        loads = ev.loads(x) if self._prompt() == "v3" else None
+        for i, s in enumerate(ev.servers):
+            if not allowed[i]:
+                continue
+            free = [round(c - u, 1) for c, u in zip(ev.capacity[i], used[i], strict=True)]
+            if loads is None:
+                rows[s] = [ev.system.region[s], round(ev.svc_ms[i] / 1000.0, 2), free]
+            else:
+                rho = loads[i]
+                step = ev.svc_ms[i] / (1.0 - min(rho, ev.load_cap)) / 1000.0
+                rows[s] = [ev.system.region[s], round(ev.svc_ms[i] / 1000.0, 2), round(rho, 2), round(step, 2), free]
+        return rows
+
+    def _feedback_text(self, outcomes, x, access, allowed, current, agents) -> str:
+        """The feedback round's user text: each proposed change's effect on the objective (lower is
+        better; rejected ones say why not), the new objective and server rows."""
+        ev = self.ev
+        names = [ev.agents[a].name for a in range(len(ev.agents))]
+        res = []
+        for op, gain in outcomes:
+            what = (f"move {names[op[1]]} -> {ev.servers[op[2]]}" if op[0] == "move"
+                    else f"swap {names[op[1]]} <-> {names[op[2]]}")
+            res.append([what, f"accepted, objective -{gain:.3f}" if gain is not None
+                        else "rejected (does not fit, no change, or does not lower the objective)"])
+        body = {"results": res, "objective": round(ev.objective(x, access, current), 3),
+                "servers": self._server_rows(x, allowed)}
+        return ("Feedback on your changes: " + json.dumps(body, sort_keys=True, separators=(",", ":"))
+                + '\nPropose up to 5 further changes that lower the objective, or {"moves": []}.')
+
+    def _ask(self, messages) -> tuple[list[tuple], str | None]:
+        """One request; its moves as ops and the reply text (None and [] on a fallback)."""
         from e3.llm.client import LLMProviderError
 
         ev = self.ev
-        used = self._used(x, set())
-        lat = ev.user_latency_ms(x, access)
-        # A bounded view: the whole state (~80 agents, 40 users) overflows a small local model's
-        # 4,096-token context, so the prompt holds the owners of the candidate agents that are
-        # worst off (predicted latency / deadline), at most refine.prompt_users of them.
-        owners = {ev.owner[a] for a in agents}
-        slack = {u: lat[u] / ev.deadline_ms(access[u], u) for u in owners}
-        shown = set(sorted(owners, key=lambda u: (-slack[u], u))[: int(self.p["refine"]["prompt_users"])])
-        agents = [a for a in agents if ev.owner[a] in shown]
-        # Compact rows (field order in SYSTEM_TEXT): JSON with named numbers costs ~4x the tokens.
-        user = {
-            "servers": {s: [ev.system.region[s], round(ev.svc_ms[i] / 1000.0, 2),
-                            [round(c - u, 1) for c, u in zip(ev.capacity[i], used[i], strict=True)]]
-                        for i, s in enumerate(ev.servers) if allowed[i]},
-            "down": [s for i, s in enumerate(ev.servers) if not allowed[i]],
-            "agents": {ev.agents[a].name: [ev.servers[x[a]], [round(v, 1) for v in ev.demand[a]]] for a in agents},
-            "users": {str(u): [ev.servers[access[u]], round(lat[u] / 1000.0, 1),
-                               round(ev.deadline_ms(access[u], u) / 1000.0, 1), [ev.agents[a].name for a in ch]]
-                      for u, ch in enumerate(ev.chains) if u in shown},
-            "objective": round(ev.objective(x, access, current), 3),
-        }
-        messages = [{"role": "system", "content": SYSTEM_TEXT},
-                    {"role": "user", "content": json.dumps(user, sort_keys=True, separators=(",", ":"))}]
         self.counts["llm_calls"] += 1
+        version = PROMPT_VERSIONS[self._prompt()]
         try:
-            reply = self.client.complete(messages, None, {"type": "json_object", "schema": MOVES_SCHEMA}, PROMPT_VERSION)
+            reply = self.client.complete(messages, None, {"type": "json_object", "schema": MOVES_SCHEMA}, version)
             obj = json.loads((reply.content or "").strip())
             jsonschema.validate(obj, MOVES_SCHEMA)
         except (LLMProviderError, json.JSONDecodeError, jsonschema.ValidationError):
             self.counts["llm_fallbacks"] += 1
-            return []
+            return [], None
         names = {ag.name: i for i, ag in enumerate(ev.agents)}
         ops = []
         for m in obj["moves"]:
@@ -419,7 +469,41 @@ class AntLLM(Aco):
                 ops.append(("swap", a, names[m["other"]]))
             else:
                 self.counts["refine_rejected"] += 1
-        return ops
+        return ops, reply.content
+
+    def _llm_ops(self, x, access, allowed, current, agents) -> tuple[list[tuple], list[dict] | None, str | None]:
+        """One LLM call; its moves as ``("move", a, s)`` / ``("swap", a, b)``. Malformed replies and
+        unknown names are counted as fallbacks (no-op). The prompt shows every server, and of the
+        candidate ``agents`` only those whose owners are the ``refine.prompt_users`` worst off by
+        predicted latency / deadline (ties by user index), with those users' chains.
+
+        Returns:
+            (ops, the request's messages, the reply text); messages and text are None on a fallback.
+        """
+        ev = self.ev
+        lat = ev.user_latency_ms(x, access)
+        # A bounded view: the whole state (~80 agents, 40 users) overflows a small local model's
+        # 4,096-token context, so the prompt holds the owners of the candidate agents that are
+        # worst off (predicted latency / deadline), at most refine.prompt_users of them.
+        owners = {ev.owner[a] for a in agents}
+        slack = {u: lat[u] / ev.deadline_ms(access[u], u) for u in owners}
+        shown = set(sorted(owners, key=lambda u: (-slack[u], u))[: int(self.p["refine"]["prompt_users"])])
+        agents = [a for a in agents if ev.owner[a] in shown]
+        # Compact rows (field order in SYSTEM_TEXT): JSON with named numbers costs ~4x the tokens.
+        user = {
+            "servers": self._server_rows(x, allowed),
+            "down": [s for i, s in enumerate(ev.servers) if not allowed[i]],
+            "agents": {ev.agents[a].name: [ev.servers[x[a]], [round(v, 1) for v in ev.demand[a]]] for a in agents},
+            "users": {str(u): [ev.servers[access[u]], round(lat[u] / 1000.0, 1),
+                               round(ev.deadline_ms(access[u], u) / 1000.0, 1), [ev.agents[a].name for a in ch]]
+                      for u, ch in enumerate(ev.chains) if u in shown},
+            "objective": round(ev.objective(x, access, current), 3),
+        }
+        system = SYSTEM_TEXTS[self._prompt()]
+        messages = [{"role": "system", "content": system},
+                    {"role": "user", "content": json.dumps(user, sort_keys=True, separators=(",", ":"))}]
+        ops, content = self._ask(messages)
+        return ops, (messages if content is not None else None), content
 
 
 @register
