@@ -303,7 +303,7 @@ def test_e3_effective_config_hash_unchanged_by_the_fairness_section(repo, tmp_pa
     c = load_config(repo / "config/config.yaml")
     assert "fairness" in c
     eff = {k: v for k, v in c.items()
-           if k not in ("sweep", "scale", "traces", "traces_mirror", "fairness", "placement", "attribution")}
+           if k not in ("sweep", "scale", "traces", "traces_mirror", "fairness", "placement", "attribution", "agents")}
     p = tmp_path / "effective.yaml"
     p.write_text(yaml.safe_dump(eff, sort_keys=True))
     frozen = set(pd.read_csv(repo / "results/aggregate/runs.csv")["config_hash"])
@@ -485,3 +485,34 @@ def test_load_sweep_runs_each_utilisation_with_only_the_rate_rule_changed(cfg):
     assert list(t["target_static_utilisation"]) == [0.5, 0.5, 0.85, 0.85]
     lat = t.set_index(["target_static_utilisation", "policy"])["mean_latency_s"]
     assert lat[(0.5, "static_sect")] < lat[(0.85, "static_sect")]  # more load, more latency
+
+
+def test_adapting_planner_reconfigures_under_overload_and_the_flat_one_does_not():
+    # Hand-worked: one model, two nodes of equal speed (1 s), rate 1.5 req/s. Running: one pod
+    # (u = 1.5). Starting the second pod halves u to 0.75.
+    from e3.fairness.static import best_deployment
+
+    nodes, models = ["a", "b"], ["m"]
+    cap = {n: {"mem": 1.0} for n in nodes}
+    dem = {(n, "m"): {"mem": 1.0} for n in nodes}
+    svc = {(n, "m"): 1.0 for n in nodes}
+    cur = frozenset({("a", "m")})
+    # flat penalty 1.0 per change: keeping (u 1.5, -1) beats starting b (u 0.75, -1 + 1): no change
+    flat = best_deployment(nodes, models, cap, dem, svc, {"m": 1.5}, current=cur, churn_penalty=1.0)
+    assert flat.pods == cur and flat.max_utilisation == pytest.approx(1.5)
+    # activation cost 0.5 alone: 0.75 + 0.5 < 1.5, start b
+    act = best_deployment(nodes, models, cap, dem, svc, {"m": 1.5}, current=cur, activation_cost={(n, "m"): 0.5 for n in nodes})
+    assert act.pods == {("a", "m"), ("b", "m")}
+    # activation cost 0.9: 0.75 + 0.9 > 1.5, keep; the overload term (10 x (1.5 - 0.85)) makes it start b
+    keep = best_deployment(nodes, models, cap, dem, svc, {"m": 1.5}, current=cur, activation_cost={(n, "m"): 0.9 for n in nodes})
+    assert keep.pods == cur
+    over = best_deployment(nodes, models, cap, dem, svc, {"m": 1.5}, current=cur, activation_cost={(n, "m"): 0.9 for n in nodes},
+                           overload_weight=10.0, overload_threshold=0.85)
+    assert over.pods == {("a", "m"), ("b", "m")}
+
+
+def test_overload_threshold_is_the_calibration_target(repo):
+    from e3.config import load_config
+
+    f = load_config(repo / "config/config.yaml")["fairness"]
+    assert f["agents"]["overload_threshold"] == f["workload"]["target_static_utilisation"]

@@ -28,6 +28,7 @@ from typing import Any
 
 import jsonschema
 
+from e3.errors import ConfigError
 from e3.fairness.policies import FairnessPolicy, fairness_scores, register
 from e3.sim.nodes import ACTIVATING, ACTIVE, INACTIVE
 from e3.sim.serving import ServingObservation, SlotDecision
@@ -88,6 +89,8 @@ class MultiAgent(FairnessPolicy):
 
     name = "multi_agent"
     controllers = ("rules", "llm")
+    #: True: 0.2.0's planner (flat churn penalty, no overload term), whatever fairness.agents says
+    flat_planner = False
 
     def __init__(self, *a, **k) -> None:
         super().__init__(*a, **k)
@@ -100,6 +103,15 @@ class MultiAgent(FairnessPolicy):
         self.stretch_weight = float(ag.get("stretch_weight", 0.02))
         self.headroom = float(ag.get("plan_headroom", 1.0))
         self.drain = bool(ag.get("plan_backlog_drain", False))
+        # The adapting planner (issue 29): overload above the threshold costs overload_weight per
+        # unit of u, and a pod change costs its activation downtime as a fraction of an epoch
+        # (churn_cost: activation) instead of a flat churn_penalty (churn_cost: flat, 0.2.0).
+        flat = self.flat_planner
+        self.overload_weight = 0.0 if flat else float(ag.get("overload_weight", 0.0))
+        self.overload_threshold = float(ag.get("overload_threshold", 1.0))
+        self.churn_cost = "flat" if flat else str(ag.get("churn_cost", "flat"))
+        if self.churn_cost not in ("flat", "activation"):
+            raise ConfigError(f"fairness.agents.churn_cost: {self.churn_cost!r} is not one of ['flat', 'activation']")
         self.memory = EpisodicMemory()
         self.intents: dict[str, list[str]] = {}
         self.shares: dict[str, dict[str, float]] = {}
@@ -226,7 +238,7 @@ class MultiAgent(FairnessPolicy):
                 back = self._backlog(obs) if self.drain else dict.fromkeys(rates, 0)
                 span = self.ctx.slot_s * self.ctx.epoch_slots
                 plan = self.ctx.plan_fn({m: v * self.headroom + back[m] / span for m, v in rates.items()}, cur,
-                                        self.churn_penalty, self.stretch_weight)
+                                        self.churn_penalty, self.stretch_weight, **self._adapt(span))
                 intents = {n: sorted(m for (nn, m) in plan.pods if nn == n) for n in self.ctx.nodes}
                 self.shares = {m: plan.shares(m) for m in self.ctx.models}
         else:
@@ -240,6 +252,16 @@ class MultiAgent(FairnessPolicy):
         if self.audit:
             self.audit({"slot": obs.slot, "tier": "planner", "reason": reason, "source": source,
                         "rates": {m: _round(v) for m, v in rates.items()}, "intents": intents})
+
+    def _adapt(self, epoch_s: float) -> dict[str, Any]:
+        """The adapting planner's extra program terms (none with 0.2.0's settings)."""
+        out: dict[str, Any] = {}
+        if self.overload_weight > 0:
+            out.update(overload_weight=self.overload_weight, overload_threshold=self.overload_threshold)
+        if self.churn_cost == "activation":
+            out["activation_cost"] = {(n, m): self.ctx.activation_s.get(m, 0.0) / epoch_s
+                                      for n in self.ctx.nodes for m in self.ctx.models}
+        return out
 
     # --- scheduler ---------------------------------------------------------------------------------------
     def _schedule_rules(self, obs) -> dict[str, dict[str, float]]:
@@ -434,3 +456,14 @@ class MultiAgent(FairnessPolicy):
             self.fallbacks["deployment"] += 1
             want = [m for m in self.intents.get(n, []) if obs.pods[(n, m)].state == INACTIVE and self.fits(obs, n, m)]
             return ([self.rng.choice(want)] if want and self.rng.random() < 0.5 else []), []
+
+
+@register
+class MultiAgentChurnAverse(MultiAgent):
+    """``multi_agent`` with 0.2.0's planner: a flat churn penalty per changed pod and no overload
+    term, which kept its first plan through every epoch (issue 29: 593 planner calls, no change).
+    Kept as a row beside the adapting planner so the table shows what adapting changes."""
+
+    name = "multi_agent_churn_averse"
+    controllers = ("rules",)
+    flat_planner = True

@@ -234,6 +234,9 @@ def comparison_markdown(t: pd.DataFrame) -> str:
               "queued requests). `dpp` is the standard drift-plus-penalty (per-request min-drift routing, "
               "a satisfiable fairness floor, frame-based redeployment with switching and activation cost, "
               "drain before stop), V swept; `lyapunov_dpp` V=10 stays for reference.",
-              "- Not yet changed: `multi_agent`'s planner (issue 29 item 5) and its `llm` cells; its row is "
-              "the `rules` surrogate as in 0.1.0.", ""]
+              "- **`multi_agent` never adapted**: its planner's flat churn penalty kept the first plan for "
+              "every epoch (row `multi_agent_churn_averse`). The planner now charges each started pod its "
+              "activation time per epoch and each unit of utilisation above the calibration target ten "
+              "units, so it reconfigures under overload; whether that pays is in the table above. Its `llm` "
+              "cells are not recorded (see the README for the measured budget).", ""]
     return "\n".join(lines)

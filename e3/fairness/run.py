@@ -65,18 +65,20 @@ _PLANS: dict[tuple, Plan] = {}
 
 
 def plan_for(system: System, f: dict[str, Any], rates: dict[str, float], current=None, churn: float = 0.0,
-             stretch_weight: float = 0.0) -> Plan:
+             stretch_weight: float = 0.0, **adapt: Any) -> Plan:
     """The deployment program (:func:`e3.fairness.static.best_deployment`) of this system
-    (remembered per process; each call returns its own :class:`Plan`)."""
+    (remembered per process; each call returns its own :class:`Plan`). ``adapt``: the adapting
+    planner's ``overload_weight``, ``overload_threshold`` and ``activation_cost``."""
     key = (repr(system), f["static"]["service_weight_per_s"], tuple(sorted(rates.items())),
-           None if current is None else tuple(sorted(current)), churn, stretch_weight)
+           None if current is None else tuple(sorted(current)), churn, stretch_weight,
+           tuple(sorted((k, tuple(sorted(v.items())) if isinstance(v, dict) else v) for k, v in adapt.items())))
     plan = _PLANS.get(key)
     if plan is None:
         if len(_PLANS) >= 4096:  # bounded: most epoch plans never recur
             _PLANS.clear()
         nodes, models, cap, demand, svc = _program_inputs(system)
         plan = _PLANS[key] = best_deployment(nodes, models, cap, demand, svc, rates, f["static"]["service_weight_per_s"],
-                                             current, churn, stretch_weight)
+                                             current, churn, stretch_weight, **adapt)
     return replace(plan, rate=dict(plan.rate))  # a caller's change of ``rate`` stays its own
 
 
@@ -170,7 +172,8 @@ def build_simulation(ri: FairnessInputs, seed: int, trace_path: Path, audit_sink
     ctx = PolicyContext(nodes, system.node_kind, cap, models, demand, svc,
                         {m: min(svc[(n, m)] for n in nodes) for m in models}, dict(ri.nominal_rates), d_on,
                         f["slot_s"], f["epoch_slots"], f["timeout_s"], ri.best_static,
-                        lambda rates, cur=None, churn=0.0, stretch=0.0: plan_for(system, f, rates, cur, churn, stretch),
+                        lambda rates, cur=None, churn=0.0, stretch=0.0, **adapt: plan_for(system, f, rates, cur, churn, stretch,
+                                                                                           **adapt),
                         system.prior_service_ms, dict(f["agents"]), dict(f["lyapunov"]),
                         dict(ri.cfg.get("controllers", {}).get("llm", {})),
                         {m: i.activation_ms / 1000.0 for m, i in system.models.items()})

@@ -47,7 +47,8 @@ def best_deployment(nodes: list[str], models: list[str], capacity: dict[str, dic
                     demand: dict[tuple[str, str], dict[str, float]], service_s: dict[tuple[str, str], float],
                     rates: dict[str, float], service_weight_per_s: float = 0.0,
                     current: frozenset[tuple[str, str]] | None = None, churn_penalty: float = 0.0,
-                    stretch_weight: float = 0.0) -> Plan:
+                    stretch_weight: float = 0.0, overload_weight: float = 0.0, overload_threshold: float = 1.0,
+                    activation_cost: dict[tuple[str, str], float] | None = None) -> Plan:
     """Solve the program above.
 
     Args:
@@ -57,13 +58,22 @@ def best_deployment(nodes: list[str], models: list[str], capacity: dict[str, dic
         stretch_weight: adds ``stretch_weight * sum r[n,m] * s[n,m] / ref_m / sum lam`` (mean
             stretch, ref_m = the model's fastest prior): the planner's fairness term, which keeps
             every model near its best speed rather than sacrificing the small ones.
+        overload_weight: adds ``overload_weight * max(0, u - overload_threshold)`` (a variable o >=
+            u - threshold, o >= 0): a unit of utilisation above the threshold costs that much more
+            than one below it, so the program reconfigures when a surge overloads a node (issue 29;
+            0: not added, the program of 0.2.0).
+        activation_cost: (node, model) -> cost of starting that pod when it is not in ``current``
+            (stopping one costs nothing: pods drain before they stop); replaces ``churn_penalty``
+            when given (issue 29's adapting planner: the activation downtime as a fraction of an
+            epoch, in the units of u).
 
     Raises:
         E3Error: no feasible deployment (a model with a positive rate fits nowhere) or solver failure.
     """
     N, M = len(nodes), len(models)
     nx = N * M
-    nvar = 2 * nx + 1
+    over = overload_weight > 0
+    nvar = 2 * nx + 1 + over
     ix = lambda i, j: i * M + j  # noqa: E731
     ir = lambda i, j: nx + i * M + j  # noqa: E731
     iu = 2 * nx
@@ -75,8 +85,12 @@ def best_deployment(nodes: list[str], models: list[str], capacity: dict[str, dic
     for i, n in enumerate(nodes):
         for j, m in enumerate(models):
             c[ir(i, j)] = (service_weight_per_s * service_s[(n, m)] + stretch_weight * service_s[(n, m)] / ref[m]) / total
-            if current is not None and churn_penalty > 0:
+            if current is not None and activation_cost is not None:
+                c[ix(i, j)] = 0.0 if (n, m) in current else activation_cost[(n, m)]
+            elif current is not None and churn_penalty > 0:
                 c[ix(i, j)] = -churn_penalty if (n, m) in current else churn_penalty
+    if over:
+        c[iu + 1] = overload_weight
     rows, lo, hi = [], [], []
 
     def row(coefs: dict[int, float], lb: float, ub: float) -> None:
@@ -91,6 +105,8 @@ def best_deployment(nodes: list[str], models: list[str], capacity: dict[str, dic
         row({ir(i, j): 1.0 for i in range(N)}, lam[j], lam[j])
         for i in range(N):
             row({ir(i, j): 1.0, ix(i, j): -lam[j]}, -np.inf, 0.0)
+    if over:
+        row({iu: 1.0, iu + 1: -1.0}, -np.inf, overload_threshold)
     for i, n in enumerate(nodes):
         row({**{ir(i, j): service_s[(n, m)] for j, m in enumerate(models)}, iu: -1.0}, -np.inf, 0.0)
         for d, cap in capacity[n].items():
