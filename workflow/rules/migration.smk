@@ -9,7 +9,7 @@ rule migration_config:
         # placement.sweep only decides which runs exist: leaving it out re-runs nothing when it grows
         config={
             **{k: v for k, v in config.items() if k not in ("sweep", "scale", "fairness", "placement", "attribution", "agents")},
-            "placement": {k: v for k, v in config["placement"].items() if k != "sweep"},
+            "placement": {k: v for k, v in config["placement"].items() if k not in ("sweep", "migration_sweep")},
         },
     resources:
         runtime=5,  # minutes (SLURM time limit)
@@ -129,3 +129,30 @@ rule objective_check:
 rule migration:
     input:
         rules.migration_results.output,
+
+
+# When migration pays (issue 30, deliverable 5): its own target, `snakemake --cores 8
+# migration_sweep` (config placement.migration_sweep; 240 runs, about 3 min on 2 cores).
+rule migration_sweep:
+    input:
+        config=MIGRATION_CONFIG,
+        priors=config["priors"]["frozen"],
+    output:
+        csv="results/tables/migration_sweep.csv",
+        md=report("results/tables/migration_sweep.md", category="Agent placement system"),
+    params:
+        spec=config["placement"].get("migration_sweep", {}),
+    resources:
+        runtime=60,  # minutes (SLURM time limit)
+        mem_mb=4000,
+        cpus_per_task=1,
+    log:
+        "logs/migration_sweep.log",
+    benchmark:
+        "logs/benchmarks/migration_sweep.tsv"
+    conda:
+        "../envs/e3.yaml"
+    message:
+        "Migration sweep: dwell {params.spec[dwell_mean_s]} s x utilisation {params.spec[utilisations]}"
+    script:
+        "../scripts/migration_sweep.py"
