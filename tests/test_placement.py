@@ -454,3 +454,23 @@ def test_objective_check_ranks_candidates_against_the_simulation(repo):
     assert (df["predicted_latency_ms"] > 0).all() and (df["simulated_latency_ms"] > 0).all()
     s = summary(df)
     assert -1.0 <= float(s["spearman_latency"].iloc[0]) <= 1.0
+
+
+@pytest.mark.parametrize("outage", ["strand", "keep_serving"])
+def test_an_unevacuable_server_goes_down_on_time_with_its_agents(cfg, outage):
+    # issue 33, defect 5: agents_global_churn seed 1 leaves one agent no room when a server leaves
+    c = copy.deepcopy(cfg)
+    c["placement"]["outage"] = outage
+    ri = load_inputs(c, "agents_global_churn", "antllm", "local_search")
+    sim, _world, _pol = build_simulation(ri, 1)
+    st = sim.run()
+    assert st.evacuation_failures >= 1
+    served_while_out = 0
+    for e in ri.scenario["server_events"]:
+        lo, hi = e["leave_s"] * 1000.0, e["return_s"] * 1000.0
+        served_while_out += sum(1 for s in st.steps if s["server"] == e["server"] and lo < s["start_ms"] < hi)
+    if outage == "strand":
+        assert served_while_out == 0 and st.stranded_agents == st.evacuation_failures and st.stranded_agent_s > 0
+        assert len(st.tasks) == len(sim.tasks)  # the stranded agents' tasks finish after the return
+    else:
+        assert st.stranded_agents == 0 and not sim.stranded  # 0.2.0: the server stays up (and may serve)

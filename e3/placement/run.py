@@ -139,7 +139,7 @@ def build_simulation(ri: PlacementInputs, seed: int) -> tuple[PlacementSimulatio
     sim = PlacementSimulation(system.nodes(), system.region, system.access_points, system.network(), world.agents,
                               world.tasks, world.moves, world.user_start, service_ms, policy, ri.policy_cls.migration,
                               p["init_warm_s"] * 1000.0, p["init_pull_s"] * 1000.0, p["epoch_s"] * 1000.0,
-                              p["horizon_s"] * 1000.0, events, p["cost"])
+                              p["horizon_s"] * 1000.0, events, p["cost"], p.get("outage", "keep_serving"))
     return sim, world, policy
 
 
@@ -167,6 +167,8 @@ def metrics(st: PlacementStats, system: System, p: dict[str, Any], n_issued: int
         "migrations": len(st.migrations), "migration_mb": sum(m["bytes"] for m in st.migrations) / 1e6,
         "migration_cost": mig_cost, "migration_downtime_s": sum(m["downtime_ms"] for m in st.migrations) / 1000.0,
         "refused_migrations": st.refused_migrations, "evacuation_failures": st.evacuation_failures,
+        **({"stranded_agents": st.stranded_agents, "stranded_agent_s": round(st.stranded_agent_s, 3)}
+           if p.get("outage", "keep_serving") == "strand" else {}),
         "utilisation": float(np.mean(util)) if util else 0.0,
         "busy_fraction": {s: b / st.makespan_ms if st.makespan_ms > 0 else 0.0 for s, b in st.busy_ms.items()},
         "resource_cost": rcost, "total_cost": rcost + mig_cost, "decisions": st.decisions,

@@ -24,7 +24,9 @@ Model (simulated ms):
   (warm if its image is cached there or was moved, else pulled), and at cut-over the source is
   released and the waiting steps are forwarded. An agent never serves mid-migration.
 * Servers may leave (their agents are evacuated through the controller, then the server is down)
-  and return (empty, image cache cleared).
+  and return (empty, image cache cleared). Agents that cannot be evacuated (no room anywhere) are
+  stranded (``outage: strand``): the server goes down on time, their steps wait, and they resume
+  when it returns; ``keep_serving`` (0.2.0) lets the server stay up and serve.
 
 Control: ``controller.initial(obs)`` returns the t = 0 assignment (every agent); ``controller.
 decide(obs, reason, user)`` returns ``{agent: server}`` changes, called every ``epoch_ms``
@@ -47,7 +49,11 @@ from e3.sim.mobility import Move
 from e3.sim.network import Network
 from e3.sim.nodes import Node
 
-READY, STARTING, MIGRATING = "ready", "starting", "migrating"
+READY, STARTING, MIGRATING, STRANDED = "ready", "starting", "migrating", "stranded"
+#: What happens to agents a leaving server cannot shed (no other server has room): ``strand`` (the
+#: server goes down on time and they serve nothing until it returns; issue 33, defect 5) or
+#: ``keep_serving`` (0.2.0: the server silently stays up and serves).
+OUTAGE_MODES = ("strand", "keep_serving")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +124,8 @@ class PlacementStats:
     deployments: list[dict[str, Any]] = field(default_factory=list)
     refused_migrations: int = 0
     evacuation_failures: int = 0
+    stranded_agents: int = 0       # agents left on a server when it went down (outage: strand)
+    stranded_agent_s: float = 0.0  # summed time those agents spent down (s)
     decisions: int = 0
     controller_wall_s: float = 0.0
     deploy_wall_s: float = 0.0
@@ -164,9 +172,13 @@ class PlacementSimulation:
                  user_start: list[tuple[str, int]], service_ms: Callable[[str, StepSpec], float],
                  controller: PlacementController, migration: str, init_warm_ms: float, init_pull_ms: float,
                  epoch_ms: float, horizon_ms: float, server_events: list[tuple[float, str, str]],
-                 cost: dict[str, Any]) -> None:
+                 cost: dict[str, Any], outage: str = "strand") -> None:
         if migration not in ("light", "heavy"):
             raise E3Error(f"migration must be 'light' or 'heavy' (value: {migration!r})")
+        if outage not in OUTAGE_MODES:
+            raise E3Error(f"outage must be one of {list(OUTAGE_MODES)} (value: {outage!r})")
+        self.outage = outage
+        self.stranded: dict[str, tuple[float, list[int]]] = {}  # down server -> (since ms, agents left on it)
         self.nodes = {n.name: n for n in servers}
         self.names = [n.name for n in servers]
         self.regions, self.access_points, self.net = regions, access_points, network
@@ -242,6 +254,11 @@ class PlacementSimulation:
 
     def _ready(self, i: int) -> None:
         a = self.state[i]
+        if a.server in self.stranded:  # started on a server that went down meanwhile
+            a.state = STRANDED
+            self.stranded[a.server][1].append(i)
+            self.stats.stranded_agents += 1
+            return
         a.state = READY
         self._flush(i)
 
@@ -268,7 +285,7 @@ class PlacementSimulation:
         self._serve(server)
 
     def _serve(self, server: str) -> None:
-        if self.serving[server] or not self.queue[server]:
+        if self.serving[server] or not self.queue[server] or server in self.stranded:
             return
         k, j, t_in = self.queue[server].popleft()
         step = self.tasks[k].steps[j]
@@ -397,6 +414,15 @@ class PlacementSimulation:
             self.leaving.discard(server)
             self.up[server] = True
             self.cache[server] = set()
+            if server in self.stranded:  # its stranded agents resume where they were
+                since, ids = self.stranded.pop(server)
+                self.stats.stranded_agent_s += len(ids) * (self.now - since) / 1000.0
+                for i in ids:
+                    self.state[i].state = READY
+                    self.cache[server].add(self.agents[i].kind)
+                for i in ids:
+                    self._flush(i)
+                self._serve(server)
             return
         self.leaving.add(server)
         changes = self._ask("server_leave", None)
@@ -410,6 +436,18 @@ class PlacementSimulation:
                     self.stats.evacuation_failures += 1
                     continue
                 self._apply({i: min(ok, key=lambda s: (self.net.rtt_ms(home, s), s))})
+        if self.outage == "strand":
+            left = [i for i, a in enumerate(self.state)
+                    if a.server == server and a.target is None and a.pending is None and a.state in (READY, STARTING)]
+            if left:  # no room anywhere: the server goes down on time with them
+                for i in left:
+                    if self.state[i].state == READY:
+                        self.state[i].state = STRANDED
+                ready = [i for i in left if self.state[i].state == STRANDED]
+                self.stranded[server] = (self.now, ready)  # a starting one joins when it is ready
+                self.stats.stranded_agents += len(ready)
+                self.up[server] = False
+                return
         self._try_down(server)
 
     def _try_down(self, server: str) -> None:
