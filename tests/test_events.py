@@ -199,3 +199,34 @@ def test_agents_rows_are_valid(cfg):
         if r.get("controller") == "llm":
             assert r["model"] in spec["models"]
     assert len({r["row"] for r in spec["rows"]}) == len(spec["rows"])
+
+
+def test_a_new_model_is_one_config_entry_and_a_recording(cfg, tmp_path, monkeypatch):
+    # Any OpenAI-compatible provider: one agents.models entry, one row, then --record; the replies
+    # then replay offline and the row enters the table (issue 31, deliverable 4).
+    from tests.test_llm_record_provider import KEY, _Provider  # a local server that answers no_action
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Provider)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("E3_TEST_KEY", KEY)
+        spec = copy.deepcopy(cfg["agents"])
+        spec.update(seeds=[1], responses=str(tmp_path / "replies.jsonl"), record_runs=str(tmp_path / "runs.json"))
+        spec["models"]["my-model"] = {"model": "openai/fake", "model_info": {"provider": "a local test server"},
+                                      "api_base": f"http://127.0.0.1:{srv.server_address[1]}/v1",
+                                      "api_key_env": "E3_TEST_KEY"}
+        spec["rows"] = [{"row": "rules", "policy": "e3", "controller": "rules"},
+                        {"row": "llm/my-model/reasoning", "policy": "e3", "controller": "llm", "model": "my-model"}]
+        c = copy.deepcopy(cfg)
+        c["controllers"]["llm"]["cache_dir"] = str(tmp_path / "cache")
+        runs = A.record_rows(c, spec, ["llm/my-model/reasoning"], spec["responses"], spec["record_runs"])
+        assert runs[0]["llm_requests"] > 0 and runs[0]["llm_fallbacks"] == 0
+    finally:
+        srv.shutdown()
+    # replay, offline (the server is gone): every request is a cache hit
+    c["controllers"]["llm"]["cache_dir"] = str(tmp_path / "replay_cache")
+    per_row = {r["row"]: A.run_row(c, spec, r, [1]) for r in spec["rows"]}
+    t = A.table(spec, per_row, {"oracle": [1.0], "oracle_avoid": [1.0]}, A.record_seconds(spec["record_runs"]))
+    assert list(t["row"]) == ["rules", "llm/my-model/reasoning"] and t["llm_requests_per_1000_tasks"].iloc[1] > 0
