@@ -14,7 +14,7 @@ rule agents:
         csv="results/tables/agents.csv",
         md=report("results/tables/agents.md", category="Tables"),
         tex="results/tables/agents.tex",
-        png=report("results/figures/fig12_agents.png", category="Figures"),
+        png=report("results/figures/fig12_agents.png", caption="../report/fig12.rst", category="Figures"),
         pdf="results/figures/fig12_agents.pdf",
         leaderboard="results/leaderboard.md",
     params:
