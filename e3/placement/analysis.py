@@ -196,6 +196,16 @@ def comparison_markdown(t: pd.DataFrame) -> str:
             "(Spearman 0.84-0.99 per seed) but the whole objective, with its resource-cost and violation terms, "
             "much less (0.48-0.84), and it over-predicts latency by 10-30 %: an optimiser can lower the objective "
             "and lose in the simulation (as `greedy_local_search` against `aco` above). Not mended yet.",
-            "- Not yet changed (issue 30 items 3 and 5): the LLM refinement's prompt still omits per-server load "
-            "and has no feedback round; migration's worth is reported at one mobility and load only.", ""]
+            "- **The LLM refinement was not given a fair chance**: its prompt omitted each server's load, which "
+            "drives the predicted latency, and it had no feedback. Its prompt (`refine.prompt: v3`) now shows each "
+            "server's predicted load and step time with queueing, and one feedback round "
+            "(`refine.feedback_rounds: 1`) reports what each proposed change did to the objective and asks for "
+            "more; the table above is that refinement.",
+            "- **Migration's worth** was reported at one mobility and load only. "
+            "`results/tables/migration_sweep.md` (`snakemake --cores 8 migration_sweep`) sweeps mobility (mean "
+            "dwell 3,600-300 s) and load (utilisation 0.2-0.6) with the paired change against `no_migration` "
+            "and its 95 % interval.",
+            "- **An outage no server could absorb** was simulated as if it had not happened: a leaving server "
+            "whose agents found no room stayed up and served. It now goes down on time and those agents serve "
+            "nothing until it returns (`placement.outage: strand`; `stranded_agents` in each run's summary).", ""]
     return "\n".join(out) + "\n"
