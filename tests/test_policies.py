@@ -48,7 +48,7 @@ def test_oracle_never_worse_on_average(sweep):
 def test_static_baselines_are_clearly_worse_than_oracle(sweep):
     # 0.2.0's truth keeps each pair's true ratio within the spread of the MLPerf records (1.14x
     # LLM, 1.27x SDXL; tests/test_truth_rules.py), so static routing on the wrongly ranked priors
-    # costs tens of percent, not the paper's 3-4x (README "Results")
+    # costs tens of percent, not the paper's 3-4x (docs/results.md, "Results")
     means = sweep[sweep.scenario == "warmup_0"].groupby("policy")["mean"].mean()
     assert means["fixed_heuristic"] > 1.2 * means["oracle"]
     assert means["round_robin"] > 1.05 * means["oracle"]

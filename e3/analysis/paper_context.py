@@ -4,7 +4,7 @@
 and the claim verdicts (``numbers.tex``); this module writes
 
 * ``paper/generated/setting.tex``: the configuration every result is conditional on (the open
-  choices of README "Choices the paper leaves open", the paper's Table 4 parameters as the ``e3``
+  choices of docs/choices.md, the paper's Table 4 parameters as the ``e3``
   policy uses them, the scenario plans) and the paper's own Table 5 values, from
   ``config/config.yaml``, the scenario files and ``paper/paper_values.yaml``;
 * ``paper/generated/operating_points.tex``: for each claim, the range of E3's gap to each reference

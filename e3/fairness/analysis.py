@@ -238,5 +238,5 @@ def comparison_markdown(t: pd.DataFrame) -> str:
               "every epoch (row `multi_agent_churn_averse`). The planner now charges each started pod its "
               "activation time per epoch and each unit of utilisation above the calibration target ten "
               "units, so it reconfigures under overload; whether that pays is in the table above. Its `llm` "
-              "cells are not recorded (see the README for the measured budget).", ""]
+              "cells are not recorded (docs/fairness.md gives the measured budget).", ""]
     return "\n".join(lines)

@@ -180,7 +180,7 @@ class LLMClient:
                 f"{self.settings.api_base!r}, prompt {prompt_version!r}, model_info "
                 f"{self.settings.model_info!r}, answers from {self.settings.frozen or self.settings.cache_dir}). "
                 f"Record it by re-running with "
-                f"--llm-mode record against a reachable provider (see README 'LLM controller'), or "
+                f"--llm-mode record against a reachable provider (see docs/llm-controller.md), or "
                 f"use --controller rules")
         response = self._call_provider(req)
         if self.cache is not None:

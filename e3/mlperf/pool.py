@@ -56,7 +56,7 @@ def resolve_pool(records: list[dict[str, Any]], pool_cfg: list[dict[str, Any]],
         records: priors records.
         pool_cfg: the config's ``pool`` list.
         reference_input_tokens: the input length that turns ``ttft_ms_p99`` into a per-token
-            alpha (a documented choice, see README "Choices the paper leaves open").
+            alpha (a documented choice, see docs/choices.md).
 
     Raises:
         ConfigError: a duplicate device name, an entry that is not SingleStream (Offline records

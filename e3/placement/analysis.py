@@ -117,7 +117,7 @@ def comparison_markdown(t: pd.DataFrame) -> str:
            "below comes from third-party summaries (several AI-generated, not checked against the paper; see",
            "`shared/paper/related-agent-placement-migration-SPEC.md`); their baselines, units and scenarios are",
            "unknown, so only the direction (shape) of each claim can be compared. Our system, values and",
-           "baselines are the spec's inventions (config `placement`; README, 'The agent placement system').",
+           "baselines are the spec's inventions (config `placement`; docs/placement.md).",
            "`antllm` in the claims table is MAX-MIN Ant System refined by `local_search` (first-improvement moves, the",
            "same 5-move budget), the cell run on every scenario; the LLM refinement (`antllm (llm)`, replayed",
            "from the recorded responses of a local 1.5B model) is compared with it and plain `aco` below each",

@@ -144,7 +144,7 @@ def build_simulation(ri: PlacementInputs, seed: int) -> tuple[PlacementSimulatio
 
 
 def metrics(st: PlacementStats, system: System, p: dict[str, Any], n_issued: int) -> dict[str, Any]:
-    """The run's metrics (see README "Agent placement"). Utilisation: time-sampled (every epoch) mean
+    """The run's metrics (see docs/placement.md). Utilisation: time-sampled (every epoch) mean
     reserved fraction over the four dimensions, over the up servers that host at least one agent."""
     lat = np.array([t["latency_ms"] for t in st.tasks], dtype=float)
     met = sum(1 for t in st.tasks if t["met"])

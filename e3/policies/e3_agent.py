@@ -114,7 +114,7 @@ class E3Agent(Policy):
         "alarm_min_samples": 3,
         "anomaly_cooldown_tasks": 20,         # Table 4
         "min_nonevent_gap_tasks": 20,         # Table 4
-        # Readings of the paper kept as options (README "Open readings"); the defaults are the
+        # Readings of the paper kept as options (docs/choices.md, "Open readings"); the defaults are the
         # better-supported reading: per-device non-event gap, a controller's router switch holds.
         "nonevent_gap_per_device": True,      # section 3.5 (False: one gap for the pool)
         "router_after_warmup": "switch_once",  # Table 2 (or "force_sect")

@@ -3,7 +3,7 @@
 # slurmd from the Debian packages in a scratch folder, installs `.[cluster]` (the pinned executor
 # plugin) into the venv, runs the test configuration through `--profile workflow/profiles/slurm`
 # in one scratch copy of the project and locally in another, and checks that every frozen-format
-# output is byte-identical between the two (README, "Run on a SLURM cluster").
+# output is byte-identical between the two (docs/cluster.md).
 #
 #   sudo tests/cluster/run_slurm_test.sh          # the whole check (what .ci/run calls)
 #   sudo tests/cluster/run_slurm_test.sh up       # only stand the cluster up and leave it running;
