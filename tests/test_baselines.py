@@ -87,7 +87,7 @@ def test_rls_opm_recovers_eq1_coefficients():
     for i in range(300):
         t = TaskView(i, "llm", rng.choice([128, 512, 2048]), rng.choice([32, 128, 256]), 0.0)
         y = 0.2 * t.input_tokens + 25.0 * t.output_tokens
-        opm.observe(CompletedTask(t, "L", 0.0, 0.0, y * rng.lognormvariate(0, 0.02), False))
+        opm.observe(CompletedTask(t, "L", 0.0, 0.0, y * rng.lognormvariate(0, 0.02)))
     e = opm.est["L"]
     assert e.alpha == pytest.approx(0.2, rel=0.05) and e.beta == pytest.approx(25.0, rel=0.05)
 

@@ -230,3 +230,43 @@ def test_a_new_model_is_one_config_entry_and_a_recording(cfg, tmp_path, monkeypa
     per_row = {r["row"]: A.run_row(c, spec, r, [1]) for r in spec["rows"]}
     t = A.table(spec, per_row, {"oracle": [1.0], "oracle_avoid": [1.0]}, A.record_seconds(spec["record_runs"]))
     assert list(t["row"]) == ["rules", "llm/my-model/reasoning"] and t["llm_requests_per_1000_tasks"].iloc[1] > 0
+
+
+def test_no_tool_returns_the_hidden_state(cfg):
+    # the review's leak: pull_observations once returned Eq. 3's stutter flag (the hidden degraded
+    # state), which tells a harmful notice from a benign one
+    audit = []
+    sim = build_simulation(cfg, "events", "e3", 3, None, None, {"controller": "rules"}, (), None, audit.append)
+    sim.run()
+    tools = sim.policy.tools
+    for name, args in (("pull_observations", {"window_tasks": 300, "limit": 300}), ("get_system_status", {}),
+                       ("compute_drift", {"device": "LLM#0"})):
+        text = json.dumps(tools.call(name, args))
+        for word in ("stutter", "slowdown", "degraded", "effect", "benign", "harmful"):
+            assert word not in text, (name, word)
+    assert not hasattr(sim.obs.recent[0], "stutter")
+
+
+def test_events_cut_by_the_horizon_are_left_out():
+    ev = [_event(start_task=100, end_task=130, effect_start_task=100, effect_end_task=130),
+          _event(start_task=40, end_task=70, effect_start_task=50, effect_end_task=70, effect="delayed", index=1),
+          _event(start_task=0, end_task=10, effect="benign", effect_start_task=0, effect_end_task=0, slowdown=1.0, index=2)]
+    kept = A.in_horizon(ev, 60)
+    assert [e["index"] for e in kept] == [1, 2] and kept[0]["end_task"] == 60 and kept[0]["effect_end_task"] == 60
+    d = _dispatch(["B"] * 3)
+    ev_short = _event(start_task=0, end_task=3, effect_end_task=3)
+    assert A.avoidance(d, ev_short, 5, {"A": "llm", "B": "llm"}) == (0, False)  # short: all elsewhere
+    assert A.exposure(d, [ev_short], {"A": "llm", "B": "llm"})["held_out"] == (0, 3)
+
+
+def test_risk_overrides_are_intervals():
+    audit = [{"tool": "set_device_risky", "task_index": 10, "result": {"device": "A", "risky_until_task": 60}},
+             {"tool": "clear_device_risky", "task_index": 30, "result": {"device": "A", "was_risky": True}},
+             {"tool": "set_device_risky", "task_index": 40, "result": {"device": "B", "risky_until_task": 90}},
+             {"tool": "set_device_risky", "task_index": 50, "result": {"error": "unknown device"}}]
+    assert A.risky_intervals(audit) == [(10, 30, "A"), (40, 90, "B")]
+    benign = _event(effect="benign", effect_start_task=0, effect_end_task=0, slowdown=1.0, device="B",
+                    start_task=80, end_task=100)
+    # B was flagged at 40 (until 90): the benign notice at 80 is avoided, though no call falls in it
+    assert A.false_alarms(A.risky_flags(audit), [benign], A.risky_intervals(audit))[:2] == (1, 1)
+    assert A.false_alarms(A.risky_flags(audit), [benign])[:2] == (0, 1)

@@ -195,10 +195,10 @@ def test_fast_record_constructors_equal_the_dataclasses():
 
     t = _task_view(3, "llm", 128, 32, 15000.0)
     assert type(t) is TaskView and t == TaskView(3, "llm", 128, 32, 15000.0)
-    r = new_completed_task(t, "LLM#0", 15000.0, 15001.0, 17000.5, True)
-    assert type(r) is CompletedTask and r == CompletedTask(t, "LLM#0", 15000.0, 15001.0, 17000.5, True)
+    r = new_completed_task(t, "LLM#0", 15000.0, 15001.0, 17000.5)
+    assert type(r) is CompletedTask and r == CompletedTask(t, "LLM#0", 15000.0, 15001.0, 17000.5)
     assert r.service_ms == 1999.5 and r.latency_ms == 2000.5
-    for obj, field in ((t, "kind"), (r, "stutter")):  # still immutable
+    for obj, field in ((t, "kind"), (r, "device")):  # still immutable
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(obj, field, None)
 
@@ -431,7 +431,7 @@ def test_opm_window_rows_and_refit_equal_the_deque_version(window, events):
             opm.mark_stale("L")
         else:
             t = TaskView(i, "llm", ev[0], ev[1], float(i))
-            opm.observe(CompletedTask(t, "L", float(i), float(i), 1000.0 * i, False))
+            opm.observe(CompletedTask(t, "L", float(i), float(i), 1000.0 * i))
         want = np.array(list(opm.window["L"]), dtype=float).reshape(-1, 4)
         got = opm._window_rows("L", None)
         assert got.shape == want.shape and (got == want).all()

@@ -46,7 +46,7 @@ class Bench:
             y = slowdown * (ALPHA * li + BETA * lo)
             t = TaskView(self.k, "llm", li, lo, 1000.0 * self.k)
             self.obs._now_ms = 1000.0 * self.k + y
-            self.opm.observe(new_completed_task(t, "D", t.arrival_ms, t.arrival_ms, self.obs.now_ms, False))
+            self.opm.observe(new_completed_task(t, "D", t.arrival_ms, t.arrival_ms, self.obs.now_ms))
             if self.persistent:
                 self.opm.recalibration_refit("D", 30)
             else:

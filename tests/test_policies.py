@@ -111,7 +111,7 @@ def test_opm_recovers_eq1_coefficients():
     for k in range(40):
         li, lo = int(rng.choice([128, 256, 512, 1024, 2048])), int(rng.choice([32, 64, 128, 256]))
         s = (alpha * li + beta * lo) * float(np.exp(rng.normal(0, 0.02)))
-        opm.observe(CompletedTask(TaskView(k, "llm", li, lo, 0.0), "L", 0.0, 0.0, s, False))
+        opm.observe(CompletedTask(TaskView(k, "llm", li, lo, 0.0), "L", 0.0, 0.0, s))
     assert opm.refit("L")
     e = opm.est["L"]
     assert e.alpha == pytest.approx(alpha, rel=0.05) and e.beta == pytest.approx(beta, rel=0.05)
@@ -130,7 +130,7 @@ def test_nonnegative_least_squares_clips_at_zero():
 def test_sdxl_calibration_smoothing():
     pool = [DevicePrior("S", "sdxl", "x", "v", c_prior_ms=1000.0)]
     opm = OnlinePerformanceModel(pool, smoothing=0.3)
-    opm.observe(CompletedTask(TaskView(0, "sdxl", 0, 0, 0.0), "S", 0.0, 0.0, 2000.0, False))
+    opm.observe(CompletedTask(TaskView(0, "sdxl", 0, 0, 0.0), "S", 0.0, 0.0, 2000.0))
     opm.refit("S")
     assert opm.est["S"].c == pytest.approx(0.7 * 1000 + 0.3 * 2000)
 
@@ -143,7 +143,7 @@ def test_sdxl_calibration_backlog_is_bounded_and_exact():
     pool = [DevicePrior("S", "sdxl", "x", "v", c_prior_ms=1000.0)]
     opm = OnlinePerformanceModel(pool, smoothing=0.3)
     for k, s in enumerate(samples):
-        opm.observe(CompletedTask(TaskView(k, "sdxl", 0, 0, 0.0), "S", 0.0, 0.0, float(s), False))
+        opm.observe(CompletedTask(TaskView(k, "sdxl", 0, 0, 0.0), "S", 0.0, 0.0, float(s)))
     assert len(opm._unconsumed["S"]) == opm._unconsumed_maxlen < len(samples)
     opm.refit("S")
     c = 1000.0

@@ -300,7 +300,7 @@ class ControlSurface:
         else:
             risky = set(self._router.active(k))
             totals = self._pool_totals(risky)
-            first = [d for d in dict.fromkeys([self.focus, *active, *sorted(risky)]) if d in devices]
+            first = [d for d in dict.fromkeys([self.focus, *active, *notices, *sorted(risky)]) if d in devices]
             room = max(0, BOUNDED_VIEW_DEVICES - len(first))
             taken = set(first)
             shown = first + [d for d in self._longest_queues_first(room + len(taken)) if d not in taken][:room]
@@ -319,14 +319,14 @@ class ControlSurface:
         return out
 
     def pull_observations(self, window_tasks: int = 50, limit: int = 20) -> dict[str, Any]:
-        """Summaries of recently completed tasks and their stutter count."""
+        """Summaries of recently completed tasks (what a deployed system measures: device, service and
+        latency; never whether the device was in a hidden degraded state)."""
         window_tasks = _bounded("window_tasks", window_tasks, integer=True)
         limit = _bounded("limit", limit, integer=True)
         recent = list(self._obs.recent)[-window_tasks:]
         rows = [{"task_id": r.task.task_id, "kind": r.task.kind, "device": r.device,
-                 "service_ms": round(r.service_ms, 3), "latency_ms": round(r.latency_ms, 3),
-                 "stutter": r.stutter} for r in recent[-limit:]]
-        return {"count": len(recent), "stutter_count": sum(r.stutter for r in recent), "records": rows}
+                 "service_ms": round(r.service_ms, 3), "latency_ms": round(r.latency_ms, 3)} for r in recent[-limit:]]
+        return {"count": len(recent), "records": rows}
 
     def compute_drift(self, device: str, window_s: float = 60.0) -> dict[str, Any]:
         """Observed/predicted service ratio of ``device`` over the last ``window_s`` seconds, with

@@ -186,8 +186,10 @@ class RulesController(Controller):
 @register_controller
 class RulesFlagNoticesController(RulesController):
     """The rules, plus the trivial rule for held-out events: every free-text notice is treated as
-    harmful, as a known semantic event is (``notice_onset``: mark the device risky for the default
-    TTL; ``notice_end``: clear it). Issue 31's baseline for unknown annotations."""
+    harmful (``notice_onset``: mark the device risky for the default TTL; ``notice_end``: clear
+    it). Issue 31's baseline for unknown annotations. Unlike a known event's, a notice's override
+    is not re-armed when it expires (the status lists notices apart); the benchmark's windows (at
+    most 35 arrivals) are shorter than the TTL (50), so it never expires inside one."""
 
     name = "rules_flag_notices"
 
@@ -206,9 +208,11 @@ RANDOM_TOOL_CHOICES = ("no_action", "set_device_risky", "clear_device_risky", "u
 
 @register_controller
 class RandomToolsController(Controller):
-    """Negative control (issue 31): at each trigger, one valid tool call drawn uniformly from
-    :data:`RANDOM_TOOL_CHOICES`, with uniformly drawn arguments (a pool device; a calibration factor
-    log-uniform in [0.5, 2]; a router of ``sect`` / ``explore_risk``). It uses the same tools and
+    """Negative control (issue 31): at each trigger, one look at the status (to list the devices;
+    audited like any call) and one valid acting call drawn uniformly from
+    :data:`RANDOM_TOOL_CHOICES` (``no_action``: none), with uniformly drawn arguments (a pool
+    device; a calibration factor log-uniform in [0.5, 2]; a router of ``sect`` / ``explore_risk``;
+    a profile update of that device with Table 4's window of 30 and minimum 2 samples). It uses the same tools and
     bounds as every controller, so whatever it scores is what acting without understanding costs.
 
     Parameter ``run_seed``: set by the e3 policy from its own seed stream (seed, scenario, policy),

@@ -137,7 +137,10 @@ def _compact_status(status: dict[str, Any], focus: str | None = None) -> dict[st
     return {"task_index": status.get("task_index"), "router": status.get("router"), "pool": totals,
             "devices": {name: row(devices[name]) for name in shown},
             "semantic_events": {n: events[n] for n in shown if n in events},
-            "semantic_events_total": len(events)}
+            "semantic_events_total": len(events),
+            # issue 31's open notices of the devices shown; absent otherwise (older prompts unchanged)
+            **({"notices": {n: status["notices"][n] for n in shown if n in status["notices"]}}
+               if status.get("notices") else {})}
 
 
 def trigger_message(trig: Trigger, status: dict[str, Any]) -> str:

@@ -24,8 +24,9 @@ Metrics, per row, averaged over seeds (``results/tables/agents.csv``, :data:`COL
   ``avoid_run_tasks`` consecutive same-kind arrivals sent elsewhere.
 * ``llm_requests_per_1000_tasks``, ``prompt_tokens_per_1000_tasks``,
   ``completion_tokens_per_1000_tasks``; ``fallbacks`` (per run); ``record_s_per_request`` (the
-  model's wall time per request when it was recorded, ``results/llm/agents_runs.json``: the cost
-  of a decision on this machine's CPU). The replay's own CPU time per decision varies from run to
+  recording's wall time per request that reached the model, ``results/llm/agents_runs.json``: each
+  recorded seed's whole wall time, simulation included, over its uncached requests; the cost of a
+  decision on this machine's CPU). The replay's own CPU time per decision varies from run to
   run, so it stays out of the frozen table: :func:`run_row` prints it in the log
   (``logs/agents.log``) and ``benchmarks/`` times it.
 """
@@ -55,7 +56,8 @@ CLASSES = ("known", "held_out", "silent")
 
 
 # --- one function per metric ---------------------------------------------------------------------
-def exposure(dispatch: pd.DataFrame, events: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+def exposure(dispatch: pd.DataFrame, events: list[dict[str, Any]],
+             kinds: dict[str, str] | None = None) -> dict[str, tuple[int, int]]:
     """Per event class: (tasks sent to a degraded device, same-kind tasks arriving in its effect
     windows).
 
@@ -63,9 +65,11 @@ def exposure(dispatch: pd.DataFrame, events: list[dict[str, Any]]) -> dict[str, 
         dispatch: one row per task: ``task_id`` (= arrival index), ``kind``, ``device``.
         events: the run's drawn events (:meth:`e3.sim.events.DrawnEvent.to_dict`); only those that
             degrade count, each over [effect_start_task, effect_end_task).
+        kinds: device -> kind (the pool's); default: read from ``dispatch`` (a device that served
+            nothing then has no kind).
     """
     out = {c: (0, 0) for c in CLASSES}
-    kind_of = dict(zip(dispatch["device"], dispatch["kind"], strict=False))
+    kind_of = kinds if kinds is not None else dict(zip(dispatch["device"], dispatch["kind"], strict=False))
     for e in events:
         if not (e["effect_end_task"] > e["effect_start_task"] and e["slowdown"] > 1.0):
             continue
@@ -76,7 +80,8 @@ def exposure(dispatch: pd.DataFrame, events: list[dict[str, Any]]) -> dict[str, 
     return out
 
 
-def avoidance(dispatch: pd.DataFrame, event: dict[str, Any], run_tasks: int) -> tuple[int, bool]:
+def avoidance(dispatch: pd.DataFrame, event: dict[str, Any], run_tasks: int,
+              kinds: dict[str, str] | None = None) -> tuple[int, bool]:
     """(same-kind arrivals from the effect's onset until avoidance, whether it was missed).
 
     Avoidance starts at the first same-kind arrival of the effect window from which ``run_tasks``
@@ -88,13 +93,17 @@ def avoidance(dispatch: pd.DataFrame, event: dict[str, Any], run_tasks: int) -> 
     """
     if run_tasks < 1:
         raise ValueError(f"avoidance: run_tasks must be >= 1, got {run_tasks}")
-    kind = dispatch.loc[dispatch["device"] == event["device"], "kind"]
-    kind = kind.iloc[0] if len(kind) else None
+    if kinds is not None:
+        kind = kinds.get(event["device"])
+    else:
+        kind = dispatch.loc[dispatch["device"] == event["device"], "kind"]
+        kind = kind.iloc[0] if len(kind) else None
     w = dispatch[(dispatch["task_id"] >= event["effect_start_task"]) & (dispatch["task_id"] < event["effect_end_task"])
                  & (dispatch["kind"] == kind)].sort_values("task_id")
     away = (w["device"] != event["device"]).to_numpy()
-    for i in range(len(away) - run_tasks + 1):
-        if away[i:i + run_tasks].all():
+    need = min(run_tasks, len(away))  # a window shorter than the run: every one of its arrivals elsewhere
+    for i in range(len(away) - need + 1):
+        if need and away[i:i + need].all():
             return i, False
     return len(away), True
 
@@ -105,20 +114,58 @@ def risky_flags(audit: list[dict[str, Any]]) -> list[tuple[int, str]]:
             if r.get("tool") == "set_device_risky" and "error" not in r.get("result", {"error": 1})]
 
 
-def false_alarms(flags: list[tuple[int, str]], events: list[dict[str, Any]]) -> tuple[int, int, int]:
+def risky_intervals(audit: list[dict[str, Any]]) -> list[tuple[int, int, str]]:
+    """(from task, until task, device) of every risk override in an audit log: from a successful
+    ``set_device_risky`` to its ``risky_until_task`` or an earlier ``clear_device_risky`` (or a
+    later set on the same device, which replaces it)."""
+    out: list[tuple[int, int, str]] = []
+    open_: dict[str, tuple[int, int]] = {}
+    for r in audit:
+        res = r.get("result", {"error": 1})
+        if "error" in res or r.get("tool") not in ("set_device_risky", "clear_device_risky"):
+            continue
+        d, k = res["device"], r["task_index"]
+        if d in open_:
+            a, until = open_.pop(d)
+            out.append((a, min(until, k), d))
+        if r["tool"] == "set_device_risky":
+            open_[d] = (k, res["risky_until_task"])
+    out += [(a, until, d) for d, (a, until) in open_.items()]
+    return sorted(out)
+
+
+def in_horizon(events: list[dict[str, Any]], n_tasks: int) -> list[dict[str, Any]]:
+    """The events a run of ``n_tasks`` arrivals saw: announced ones that start inside it (a
+    degrading one with its effect starting inside it too), silent ones whose effect starts inside
+    it; windows are cut at the horizon."""
+    out = []
+    for e in events:
+        start = e["effect_start_task"] if e["event_class"] == "silent" else e["start_task"]
+        if start >= n_tasks or (e["effect"] != "benign" and e["effect_start_task"] >= n_tasks):
+            continue
+        out.append({**e, "end_task": min(e["end_task"], n_tasks), "effect_end_task": min(e["effect_end_task"], n_tasks)})
+    return out
+
+
+def false_alarms(flags: list[tuple[int, str]], events: list[dict[str, Any]],
+                 intervals: list[tuple[int, int, str]] | None = None) -> tuple[int, int, int]:
     """(benign notices flagged, benign notices, flags on a healthy device).
 
-    A benign notice is flagged when its device is flagged risky at some task of its announced
-    window. A flag is on a healthy device when, at its task, the device is neither degraded nor
-    announced with a degrading effect still to come (a delayed event's announced window counts as
-    announced, so acting on an announcement early is not a false alarm).
+    A benign notice is flagged when its device is under a risk override at some task of its
+    announced window (``intervals``, :func:`risky_intervals`; without them, when a flag is set
+    during the window). A flag is on a healthy device when, at its task, the device is neither
+    degraded nor announced with a degrading effect still to come (a delayed event's announced
+    window counts as announced, so acting on an announcement early is not a false alarm).
     """
     benign = [e for e in events if e["effect"] == "benign"]
-    flagged = sum(any(d == e["device"] and e["start_task"] <= k < e["end_task"] for k, d in flags) for e in benign)
+    if intervals is None:
+        intervals = [(k, k + 1, d) for k, d in flags]
+    flagged = sum(any(d == e["device"] and a < e["end_task"] and e["start_task"] < b for a, b, d in intervals)
+                  for e in benign)
 
     def justified(k: int, d: str) -> bool:
         for e in events:
-            if e["device"] != d or e["effect"] == "benign":
+            if e["device"] != d or not (e["effect_end_task"] > e["effect_start_task"] and e["slowdown"] > 1.0):
                 continue
             if e["effect_start_task"] <= k < e["effect_end_task"]:
                 return True
@@ -150,8 +197,7 @@ def row_setup(cfg: dict[str, Any], spec: dict[str, Any], row: dict[str, Any]) ->
         llm.update(copy.deepcopy(spec["models"][name]))
         llm["prompt"] = row.get("prompt", "reasoning")
         llm["frozen"] = spec["responses"]  # the benchmark's own replies (results/llm/agents_responses.jsonl)
-        if row.get("invoke", "all") != "all":
-            llm["invoke"] = row["invoke"]
+        llm["invoke"] = row.get("invoke", "all")  # stated on every row, never inherited
     return rcfg, over
 
 
@@ -175,7 +221,8 @@ def run_row(cfg: dict[str, Any], spec: dict[str, Any], row: dict[str, Any], seed
             s = summarize(sim, rcfg, seed, inputs.workload)
             dispatch = pd.read_parquet(trace, columns=["task_id", "kind", "device"])
             events = [e.to_dict() for e in sim.drawn_events]
-            out.append(_seed_metrics(s, dispatch, events, audit, cpu, int(spec["avoid_run_tasks"])))
+            kinds = {d.name: d.kind for d in sim.pool}
+            out.append(_seed_metrics(s, dispatch, events, audit, cpu, int(spec["avoid_run_tasks"]), kinds))
             if progress:
                 progress(f"{row['row']} seed {seed}: {s['latency_ms']['mean']:.1f} ms, controller CPU "
                          f"{1000 * cpu[0] / max(cpu[1], 1):.3f} ms per decision ({cpu[1]} decisions)")
@@ -203,11 +250,15 @@ def _time_controller(policy) -> list[float]:
 
 
 def _seed_metrics(s: dict[str, Any], dispatch: pd.DataFrame, events: list[dict[str, Any]],
-                  audit: list[dict[str, Any]], cpu: list[float], run_tasks: int) -> dict[str, Any]:
-    exp = exposure(dispatch, events)
+                  audit: list[dict[str, Any]], cpu: list[float], run_tasks: int,
+                  kinds: dict[str, str]) -> dict[str, Any]:
+    events = in_horizon(events, int(s["n_tasks"]))
+    exp = exposure(dispatch, events, kinds)
     degrading = [e for e in events if e["effect_end_task"] > e["effect_start_task"] and e["slowdown"] > 1.0]
-    av = [avoidance(dispatch, e, run_tasks) for e in degrading]
-    flagged, benign, false_flags = false_alarms(risky_flags(audit), events)
+    # a window with no same-kind arrival (cut by the horizon) has nothing to avoid: left out
+    seen = [e for e in degrading if exposure(dispatch, [e], kinds)[e["event_class"]][1] > 0]
+    av = [avoidance(dispatch, e, run_tasks, kinds) for e in seen]
+    flagged, benign, false_flags = false_alarms(risky_flags(audit), events, risky_intervals(audit))
     ps = s.get("policy_summary", {})
     n = s["n_tasks"]
     return {"latency_ms": s["latency_ms"]["mean"], "stutter": s["stutter_rate"], "exposure": exp,
@@ -316,8 +367,9 @@ def record_rows(cfg: dict[str, Any], spec: dict[str, Any], rows: list[str], out:
 
     Raises:
         e3.errors.ConfigError: a row that is not an ``llm`` row.
+        e3.errors.E3Error: a seed whose recording met provider errors (its replies are incomplete).
     """
-    from e3.errors import ConfigError
+    from e3.errors import ConfigError, E3Error
     from e3.experiment.run import simulate_summaries
     from e3.io import write_json_atomic
     from e3.llm.cache import ResponseCache
@@ -339,12 +391,18 @@ def record_rows(cfg: dict[str, Any], spec: dict[str, Any], rows: list[str], out:
                 t0 = time.perf_counter()
                 s = simulate_summaries(rcfg, spec["scenario"], row["policy"], [seed], over)[0]
                 ps = s["policy_summary"]
+                if ps.get("llm_fallback_reasons", {}).get("provider_error"):
+                    # the failed requests are not cached: a replay would stop at them
+                    raise E3Error(f"agents: row {name!r} seed {seed}: {ps['llm_fallback_reasons']['provider_error']} "
+                                  "provider errors while recording; nothing of this seed was exported, record it again")
                 run = {"row": name, "seed": seed, "scenario": spec["scenario"],
                        **{k: ps.get(k) for k in ("controller_calls", "llm_requests", "llm_cache_hits",
                                                  "llm_prompt_tokens", "llm_completion_tokens", "llm_fallbacks",
                                                  "llm_model", "prompt_version")},
                        "record_wall_s": round(time.perf_counter() - t0, 1)}
-                runs = [r for r in runs if (r["row"], r["seed"]) != (name, seed)] + [run]
+                old = [r for r in runs if (r["row"], r["seed"]) == (name, seed)]
+                if not (old and ps.get("llm_requests") == ps.get("llm_cache_hits")):  # keep a real recording's cost
+                    runs = [r for r in runs if (r["row"], r["seed"]) != (name, seed)] + [run]
                 runs.sort(key=lambda r: (r["row"], r["seed"]))
                 cache.export_jsonl(out)
                 write_json_atomic(runs_out, runs)
@@ -428,8 +486,8 @@ def leaderboard_text(df: pd.DataFrame, spec: dict[str, Any]) -> str:
             "[`results/tables/agents.md`](tables/agents.md). LLM rows replay the committed replies "
             "(`" + spec["responses"] + "`), offline.\n\n"
             + to_markdown(d, floatfmt=".1f") +
-            "\nRe-run any row and check it byte for byte against the committed table (exit status 1 on a "
-            "difference):\n\n    python -m e3.analysis.agents --check ROW\n\n"
+            "\nRe-run any row and check it against the committed table, cell for cell as written (exit status 1 on "
+            "a difference):\n\n    python -m e3.analysis.agents --check ROW\n\n"
             "e.g. `python -m e3.analysis.agents --check llm/qwen2.5-coder-1.5b/reasoning`. Add a row: a controller "
             "(`@register_controller`, e3/agent/controllers.py) or a model (one `agents.models` entry and one "
             "`agents.rows` entry in config/config.yaml), then record its replies with "
@@ -438,8 +496,10 @@ def leaderboard_text(df: pd.DataFrame, spec: dict[str, Any]) -> str:
 
 
 def check_rows(df: pd.DataFrame, rows: list[str], committed_csv: Path) -> int:
-    """Compare the named rows of ``df`` with the committed CSV's, as text. Prints the verdict; 0
-    when every row is byte-identical, 1 otherwise."""
+    """Compare the named rows of ``df`` with the committed CSV's, cell for cell as the CSV writes
+    them (4 decimals), all columns but ``record_s_per_request`` (read from the recording's file,
+    not re-measured). Prints the verdict; returns 0 when every row is identical, 1 when one
+    differs, 2 when the committed CSV is missing."""
     import io
 
     if not committed_csv.is_file():
@@ -447,14 +507,16 @@ def check_rows(df: pd.DataFrame, rows: list[str], committed_csv: Path) -> int:
         return 2
     committed = pd.read_csv(committed_csv, dtype=str, keep_default_na=False)
     fresh = pd.read_csv(io.StringIO(csv_text(df)), dtype=str, keep_default_na=False)
+    # the recording's cost is read from agents_runs.json, not re-measured by a re-run
+    cols = [c for c in fresh.columns if c != "record_s_per_request"]
     bad = 0
     for name in rows:
-        a = committed[committed["row"] == name]
-        b = fresh[fresh["row"] == name]
+        a = committed[committed["row"] == name].reindex(columns=cols)
+        b = fresh[fresh["row"] == name][cols]
         if len(a) != 1 or len(b) != 1 or a.iloc[0].to_dict() != b.iloc[0].to_dict():
             bad += 1
-            diff = {c: (a.iloc[0][c] if len(a) else None, b.iloc[0][c]) for c in fresh.columns
-                    if not len(a) or a.iloc[0][c] != b.iloc[0][c]}
+            diff = {c: (a.iloc[0][c] if len(a) else None, b.iloc[0][c] if len(b) else None) for c in cols
+                    if not len(a) or not len(b) or a.iloc[0][c] != b.iloc[0][c]}
             print(f"{name}: DIFFERS from {committed_csv}: {diff}")
         else:
             print(f"{name}: identical to {committed_csv}")

@@ -282,7 +282,7 @@ class Simulation:
             s.makespan_ms = end
         dispatch_ms = job.dispatch_ms
         self._writer.add(task, dispatch_ms, device, start, end, stutter, job.redispatches)
-        rec = new_completed_task(task, device, dispatch_ms, start, end, stutter)
+        rec = new_completed_task(task, device, dispatch_ms, start, end)
         obs = self.obs
         obs._now_ms = end
         obs._recent.append(rec)

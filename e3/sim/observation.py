@@ -43,7 +43,9 @@ class CompletedTask:
     """Delayed feedback for one finished task (paper section 3.4, execution record).
 
     Times in simulated ms. ``service_ms = end_ms - start_ms`` is the measured service component
-    (excluding queueing); ``latency_ms = end_ms - arrival_ms``; ``stutter`` is Eq. 3's indicator.
+    (excluding queueing); ``latency_ms = end_ms - arrival_ms``. Eq. 3's stutter indicator is not
+    here: it says whether the device was in a hidden degraded state, which a deployed system cannot
+    observe (issue 31's review), so only the trace (the ground truth written after the run) holds it.
     """
 
     task: TaskView
@@ -51,7 +53,6 @@ class CompletedTask:
     dispatch_ms: float
     start_ms: float
     end_ms: float
-    stutter: bool
 
     @property
     def service_ms(self) -> float:
@@ -63,24 +64,23 @@ class CompletedTask:
 
 
 def _completed_task_factory():
-    """A constructor equal to ``CompletedTask(task, device, dispatch_ms, start_ms, end_ms, stutter)``
+    """A constructor equal to ``CompletedTask(task, device, dispatch_ms, start_ms, end_ms)``
     (same type, values and immutability), about twice as fast: it fills the slots through their
     descriptors instead of the generated ``__init__``'s ``object.__setattr__`` calls. The engine
     builds one record per finished task."""
     new = object.__new__
     c = CompletedTask
-    s_task, s_dev, s_disp, s_start, s_end, s_stut = (c.task.__set__, c.device.__set__, c.dispatch_ms.__set__,
-                                                     c.start_ms.__set__, c.end_ms.__set__, c.stutter.__set__)
+    s_task, s_dev, s_disp, s_start, s_end = (c.task.__set__, c.device.__set__, c.dispatch_ms.__set__,
+                                             c.start_ms.__set__, c.end_ms.__set__)
 
-    def completed_task(task: TaskView, device: str, dispatch_ms: float, start_ms: float, end_ms: float,
-                       stutter: bool) -> CompletedTask:
+    def completed_task(task: TaskView, device: str, dispatch_ms: float, start_ms: float,
+                       end_ms: float) -> CompletedTask:
         r = new(c)
         s_task(r, task)
         s_dev(r, device)
         s_disp(r, dispatch_ms)
         s_start(r, start_ms)
         s_end(r, end_ms)
-        s_stut(r, stutter)
         return r
 
     return completed_task

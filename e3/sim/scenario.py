@@ -111,7 +111,7 @@ def horizon_warnings(scenario: Scenario, horizon_tasks: int) -> list[str]:
                            f"the event starts at task {start}, at or after the {horizon_tasks}-task "
                            f"horizon; it has no effect in this run")
     if scenario.events and scenario.events["horizon_end_task"] > horizon_tasks:
-        out.append(f"{scenario.source or scenario.name}: field 'events': the drawn events run to task "
+        out.append(f"{scenario.source or scenario.name}: field 'events': the drawn events may run to task "
                    f"{scenario.events['horizon_end_task']}, past the {horizon_tasks}-task horizon; the later "
                    "ones have no (or a cut) effect in this run")
     return out
@@ -309,7 +309,8 @@ def _load_event_family(src: str, family: dict[str, Any], device_kinds: dict[str,
         raise ConfigError(f"{src}: field 'events.catalogue': {cat_path} not found")
     catalogue = validate(read_yaml(cat_path), load_schema("event_catalogue.schema.yaml"), cat_path)
     return {**copy.deepcopy(family), "devices": devices, "catalogue_content": catalogue,
-            "horizon_end_task": family["first_task"] + n * family["slot_tasks"]}
+            # the last slot's announced window ends by then (windows fit their slots)
+            "horizon_end_task": family["first_task"] + (n - 1) * family["slot_tasks"] + family["window_tasks"][1]}
 
 
 def _workload_schema() -> dict[str, Any]:
