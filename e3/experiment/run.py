@@ -279,6 +279,8 @@ def summarize(simulation: Simulation, cfg: dict[str, Any], seed: int,
         "config_hash": config_hash(cfg), "scenario_hash": simulation.scenario.content_hash(),
         "versions": versions(), "wall_s": round(s.wall_s, 3),
         **({"workload": simulation.workload_info} if getattr(simulation, "workload_info", None) else {}),
+        # a drawn event family's events with their hidden effects (ground truth, written after the run)
+        **({"drawn_events": [e.to_dict() for e in simulation.drawn_events]} if simulation.drawn_events else {}),
     }
 
 
