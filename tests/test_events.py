@@ -139,7 +139,7 @@ def test_rules_ignore_notices_and_flag_all_flags_each_one(cfg):
 
 def test_random_tools_is_seeded_by_the_run(cfg, tmp_path):
     a = simulate(cfg, "events", "e3", 1, tmp_path / "a", policy_overrides={"controller": "random_tools"})
-    b = simulate(cfg, "events", "e3", 1, tmp_path / "b", policy_overrides={"controller": "random_tools"})
+    simulate(cfg, "events", "e3", 1, tmp_path / "b", policy_overrides={"controller": "random_tools"})
     c = simulate(cfg, "events", "e3", 2, tmp_path / "c", policy_overrides={"controller": "random_tools"})
     assert (tmp_path / "a/audit.jsonl").read_bytes() == (tmp_path / "b/audit.jsonl").read_bytes()
     assert a["policy_summary"]["random_tools_drawn"] != c["policy_summary"]["random_tools_drawn"]
@@ -204,9 +204,13 @@ def test_agents_rows_are_valid(cfg):
 def test_a_new_model_is_one_config_entry_and_a_recording(cfg, tmp_path, monkeypatch):
     # Any OpenAI-compatible provider: one agents.models entry, one row, then --record; the replies
     # then replay offline and the row enters the table (issue 31, deliverable 4).
-    from tests.test_llm_record_provider import KEY, _Provider  # a local server that answers no_action
     import threading
     from http.server import ThreadingHTTPServer
+
+    from tests.test_llm_record_provider import (  # a local server that answers no_action
+        KEY,
+        _Provider,
+    )
 
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Provider)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
