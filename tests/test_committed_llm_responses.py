@@ -112,3 +112,21 @@ def test_every_placement_llm_cell_replays(replay, tmp_path):
             assert ps["llm_requests"] > 0 and ps["llm_cache_hits"] == ps["llm_requests"], (sc, policy, seed)
             calls += ps["llm_calls"]
     assert calls > 0
+
+
+def test_every_agents_llm_row_replays(repo, replay):
+    # issue 31's model ladder: every llm row of config `agents`, every seed, from its own export
+    # (results/llm/agents_responses.jsonl); a miss raises LLMCacheMiss out of the run
+    from e3.analysis import agents as A
+    from e3.experiment.run import simulate_summaries
+
+    spec = replay["agents"]
+    rows = [r for r in spec["rows"] if r.get("controller") == "llm"]
+    assert rows, "config agents has no llm row"
+    for row in rows:
+        rcfg, over = A.row_setup(replay, spec, row)
+        rcfg["controllers"]["llm"]["frozen"] = str(repo / spec["responses"])
+        for s in simulate_summaries(rcfg, spec["scenario"], row["policy"], list(spec["seeds"]), over):
+            ps = s["policy_summary"]
+            assert ps["llm_requests"] > 0 and ps["llm_cache_hits"] == ps["llm_requests"], (row["row"], s["seed"])
+            assert ps["llm_fallbacks"] == 0 or ps.get("llm_fallback_reasons", {}).get("provider_error", 0) == 0
