@@ -55,3 +55,15 @@ def traces_mirror() -> Path:
         pytest.skip("request-trace mirror not found: set E3_TRACES_MIRROR or place it at ../shared/traces "
                     "(the Azure LLM trace files are not committed; `snakemake fetch_traces` downloads them)")
     return m
+
+
+def pytest_addoption(parser):
+    parser.addoption("--plugin", action="append", default=[], metavar="FILE",
+                     help="an E3 policy plugin (.py file or module) to run through the policy contract test "
+                          "(tests/test_baselines.py), e.g. pytest tests/test_baselines.py --plugin my_baselines/x.py")
+
+
+@pytest.fixture(scope="session")
+def user_plugins(request) -> tuple[str, ...]:
+    """The ``--plugin`` files given on the pytest command line."""
+    return tuple(request.config.getoption("--plugin"))

@@ -36,6 +36,38 @@ def test_every_policy_runs_every_scenario_and_conserves_tasks(cfg, tmp_path, pol
             assert (df["latency_ms"] > 0).all() and s["decisions"] >= SHORT
 
 
+@pytest.fixture(scope="module")
+def readme_plugin(repo, tmp_path_factory):
+    """The README's example plugin as a file (one file per process: a name registered from two
+    files is an error, issue 33)."""
+    import re
+
+    section = (repo / "README.md").read_text().split("### Add your own baseline", 1)[1]
+    plugin = tmp_path_factory.mktemp("readme_plugin") / "least_loaded.py"
+    plugin.write_text(re.search(r"```python\n(.*?)```", section, re.S).group(1))
+    return str(plugin)
+
+
+def test_plugin_policies_obey_the_contract(cfg, tmp_path, readme_plugin, user_plugins):
+    # issue 32, item 2: the contract the built-in policies meet, for the README's example plugin
+    # and every `pytest --plugin FILE` (how a user checks their own baseline)
+    from e3.policies.base import load_plugins
+
+    plugins = (readme_plugin, *user_plugins)
+    load_plugins(plugins)
+    added = [p for p in policy_names(plugins) if not get_policy(p, plugins).__module__.startswith("e3.")]
+    assert "least_loaded" in added
+    for policy in added:
+        cls = get_policy(policy, plugins)
+        assert cls.__doc__, f"{policy} needs a docstring with its reference"
+        for sc in scenarios_with_inputs():
+            out = tmp_path / policy / sc
+            s = simulate(cfg, sc, policy, 1, out, n_tasks=SHORT, plugins=plugins)
+            df = pd.read_parquet(out / "tasks.parquet")
+            assert df["task_id"].tolist() == list(range(SHORT)), (policy, sc)
+            assert (df["latency_ms"] > 0).all() and s["decisions"] >= SHORT
+
+
 @pytest.mark.parametrize("controller", [c for c in controller_names() if c != "llm"])
 def test_every_controller_drives_e3_on_every_scenario(cfg, tmp_path, controller):
     for sc in scenarios_with_inputs():
@@ -103,13 +135,6 @@ def test_page_hinkley_detects_a_hidden_drift_and_refits(cfg, tmp_path):
     assert hits and all(a["tool"] == "trigger_online_profile_update" for a in hits)
 
 
-def test_readme_add_your_own_baseline_example_runs(cfg, tmp_path, repo):
-    import re
-
-    text = (repo / "README.md").read_text()
-    section = text.split("### Add your own baseline", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    plugin = tmp_path / "least_loaded.py"
-    plugin.write_text(code)
-    s = simulate(cfg, "churn", "least_loaded", 1, tmp_path / "r", n_tasks=60, plugins=(str(plugin),))
+def test_readme_add_your_own_baseline_example_runs(cfg, tmp_path, readme_plugin):
+    s = simulate(cfg, "churn", "least_loaded", 1, tmp_path / "r", n_tasks=60, plugins=(readme_plugin,))
     assert s["policy"] == "least_loaded" and s["n_tasks"] == 60
