@@ -55,6 +55,12 @@ COLUMNS = ["row", "control", "controller", "model", "prompt", "invoke", "mean_la
 CLASSES = ("known", "held_out", "silent")
 
 
+def degrades(event: dict[str, Any]) -> bool:
+    """:attr:`e3.sim.events.DrawnEvent.degrades` of an event's dict form (a window cut by
+    :func:`in_horizon` can become empty)."""
+    return event["effect_end_task"] > event["effect_start_task"] and event["slowdown"] > 1.0
+
+
 # --- one function per metric ---------------------------------------------------------------------
 def exposure(dispatch: pd.DataFrame, events: list[dict[str, Any]],
              kinds: dict[str, str] | None = None) -> dict[str, tuple[int, int]]:
@@ -71,7 +77,7 @@ def exposure(dispatch: pd.DataFrame, events: list[dict[str, Any]],
     out = {c: (0, 0) for c in CLASSES}
     kind_of = kinds if kinds is not None else dict(zip(dispatch["device"], dispatch["kind"], strict=False))
     for e in events:
-        if not (e["effect_end_task"] > e["effect_start_task"] and e["slowdown"] > 1.0):
+        if not degrades(e):
             continue
         w = dispatch[(dispatch["task_id"] >= e["effect_start_task"]) & (dispatch["task_id"] < e["effect_end_task"])
                      & (dispatch["kind"] == kind_of.get(e["device"], ""))]
@@ -165,7 +171,7 @@ def false_alarms(flags: list[tuple[int, str]], events: list[dict[str, Any]],
 
     def justified(k: int, d: str) -> bool:
         for e in events:
-            if e["device"] != d or not (e["effect_end_task"] > e["effect_start_task"] and e["slowdown"] > 1.0):
+            if e["device"] != d or not degrades(e):
                 continue
             if e["effect_start_task"] <= k < e["effect_end_task"]:
                 return True
@@ -254,7 +260,7 @@ def _seed_metrics(s: dict[str, Any], dispatch: pd.DataFrame, events: list[dict[s
                   kinds: dict[str, str]) -> dict[str, Any]:
     events = in_horizon(events, int(s["n_tasks"]))
     exp = exposure(dispatch, events, kinds)
-    degrading = [e for e in events if e["effect_end_task"] > e["effect_start_task"] and e["slowdown"] > 1.0]
+    degrading = [e for e in events if degrades(e)]
     # a window with no same-kind arrival (cut by the horizon) has nothing to avoid: left out
     seen = [e for e in degrading if exposure(dispatch, [e], kinds)[e["event_class"]][1] > 0]
     av = [avoidance(dispatch, e, run_tasks, kinds) for e in seen]
