@@ -118,6 +118,7 @@ def cmd_pool(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from e3.config import check_names, load_config
     from e3.experiment.run import simulate
+    from e3.registry import load_plugins
 
     cfg = load_config(args.config, sets=args.set)
     check_names(cfg, args.config or "config/config.yaml", tuple(args.plugin or ()))
@@ -131,9 +132,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     for system, belongs in (("fairness", is_fairness_scenario), ("placement", is_placement_scenario)):
         if belongs(args.scenario):  # the second (issue 14) and third (issue 15) seed systems
-            for opt in ("tasks", "devices", "plugin"):
+            for opt in ("tasks", "devices"):
                 if getattr(args, opt):
                     raise E3Error(f"--{opt} does not apply to the {system} system's scenario {args.scenario!r}")
+            # a plugin registers into its own system's registry on import (e3.registry)
+            load_plugins(tuple(cfg.get("sweep", {}).get("plugins", ())) + tuple(args.plugin or ()))
             if args.cells:
                 return _simulate_cells(args, cfg, (), system)
             return _simulate_fairness(args, cfg) if system == "fairness" else _simulate_placement(args, cfg)
@@ -386,12 +389,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     from e3.fairness.policies import policy_names as fairness_policies
     from e3.fairness.scenario import available_scenarios as fairness_scenarios
 
-    print("fairness policies:  " + " ".join(fairness_policies()))
+    print("fairness policies:  " + " ".join(fairness_policies(tuple(args.plugin or ()))))
     print("fairness scenarios: " + " ".join(fairness_scenarios()))
     from e3.placement.policies import policy_names as placement_policies
     from e3.placement.run import available_scenarios as placement_scenarios
 
-    print("placement policies:  " + " ".join(placement_policies()))
+    print("placement policies:  " + " ".join(placement_policies(tuple(args.plugin or ()))))
     print("placement scenarios: " + " ".join(placement_scenarios()))
     return 0
 
@@ -557,7 +560,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "workload.arrival_rate_per_s=0.15, policies.e3.risk_penalty_ms=30000, "
                         "truth.mismatch_scale=0.5 (repeatable)")
     s.add_argument("--format", choices=["parquet", "csv"], help="trace format (default: config)")
-    s.add_argument("--plugin", action="append", help="extra module or .py file registering policies (repeatable)")
+    s.add_argument("--plugin", action="append", help="extra module or .py file registering policies of any "
+                   "system (E3, fairness, placement) or controllers (repeatable; docs/policies.md)")
     s.add_argument("--quiet", action="store_true", help="no progress lines")
     s.add_argument("--out", required=True,
                    help="output folder: new, empty, or a previous run's (replaced atomically); any other "

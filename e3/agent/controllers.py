@@ -17,10 +17,12 @@ from typing import Any, ClassVar
 
 from e3.agent.control import ControlSurface
 from e3.agent.triggers import Trigger
-from e3.errors import ConfigError, did_you_mean
+from e3.errors import ConfigError
+from e3.registry import Registry
 
-_CONTROLLERS: dict[str, type[Controller]] = {}
-_BUILTIN_MODULES = ("e3.agent.llm_controller", "e3.agent.change_detection")
+#: meta-controllers by name (:class:`e3.registry.Registry`; built-ins imported late, on first use,
+#: because they import this module)
+CONTROLLERS: Registry = Registry("controller", ("e3.agent.llm_controller", "e3.agent.change_detection"))
 #: What the rules controller does on a drift or residual alarm (see :class:`RulesController`).
 DRIFT_ACTIONS = ("refit", "calibrate")
 
@@ -63,42 +65,23 @@ class Controller:
 
 
 def register_controller(cls: type[Controller]) -> type[Controller]:
-    """Class decorator adding a controller to the registry under ``cls.name``.
+    """Class decorator adding a controller to :data:`CONTROLLERS` under ``cls.name``.
 
     Raises:
         ConfigError: the name is taken by another class (a built-in name is reserved; the same
             class from the same file, imported again, replaces itself).
     """
-    from e3.policies.base import _origin
-
-    old = _CONTROLLERS.get(cls.name)
-    if old is not None and _origin(old) != _origin(cls):
-        raise ConfigError(f"controller name {cls.name!r} is already taken by {old.__qualname__} "
-                          f"({_origin(old)[0]}); {cls.__qualname__} must use another name")
-    _CONTROLLERS[cls.name] = cls
-    return cls
-
-
-def _load_builtins() -> None:
-    import importlib
-
-    for m in _BUILTIN_MODULES:  # registered on import; imported late to avoid an import cycle
-        importlib.import_module(m)
+    return CONTROLLERS.register(cls)
 
 
 def get_controller(name: str) -> type[Controller]:
     """The controller class registered as ``name``. Raises ConfigError listing the known ones."""
-    _load_builtins()
-    if name not in _CONTROLLERS:
-        raise ConfigError(f"unknown controller {name!r}{did_you_mean(name, _CONTROLLERS)}; "
-                          f"registered: {sorted(_CONTROLLERS)}")
-    return _CONTROLLERS[name]
+    return CONTROLLERS.get(name)
 
 
 def controller_names() -> list[str]:
     """Registered controller names."""
-    _load_builtins()
-    return sorted(_CONTROLLERS)
+    return CONTROLLERS.names()
 
 
 @register_controller

@@ -24,32 +24,36 @@ from typing import Any, ClassVar
 
 from e3.errors import ConfigError
 from e3.fairness.static import Plan
+from e3.registry import Registry
 from e3.sim.nodes import ACTIVATING, ACTIVE
 from e3.sim.serving import CompletedRequest, RequestView, ServingObservation, SlotDecision
 
-_REGISTRY: dict[str, type[FairnessPolicy]] = {}
+#: fairness policies by name (:class:`e3.registry.Registry`; ``multi_agent`` lives in
+#: :mod:`e3.fairness.agents`, imported on first use because it imports this module)
+POLICIES: Registry = Registry("fairness policy", ("e3.fairness.agents",))
 
 
 def register(cls: type[FairnessPolicy]) -> type[FairnessPolicy]:
-    """Class decorator: add a policy to the fairness registry under ``cls.name``."""
-    _REGISTRY[cls.name] = cls
-    return cls
+    """Class decorator: add a policy to :data:`POLICIES` under ``cls.name``.
+
+    Raises:
+        ConfigError: empty name, or a different class already registered under the name.
+    """
+    return POLICIES.register(cls)
 
 
-def get_policy(name: str) -> type[FairnessPolicy]:
-    """The registered class. Raises ConfigError naming the known policies."""
-    import e3.fairness.agents  # noqa: F401  (registers multi_agent)
+def get_policy(name: str, plugins: tuple[str, ...] | list[str] = ()) -> type[FairnessPolicy]:
+    """The registered class (built-ins, entry points, ``plugins`` files or modules).
 
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown fairness policy {name!r}; known: {sorted(_REGISTRY)}")
-    return _REGISTRY[name]
+    Raises:
+        ConfigError: unknown name (the message lists the registered ones).
+    """
+    return POLICIES.get(name, plugins)
 
 
-def policy_names() -> list[str]:
-    """Registered fairness policies."""
-    import e3.fairness.agents  # noqa: F401
-
-    return sorted(_REGISTRY)
+def policy_names(plugins: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """Registered fairness policies (built-ins, entry points, ``plugins``)."""
+    return POLICIES.names(plugins)
 
 
 @dataclass(frozen=True)

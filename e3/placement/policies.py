@@ -33,13 +33,15 @@ from e3.errors import ConfigError, E3Error
 from e3.placement.aco import ant_system
 from e3.placement.model import Evaluator
 from e3.placement.system import DIMS
+from e3.registry import Registry
 from e3.sim.placement import PlacementObservation
 
 PROMPT_VERSION = "antllm-refine-v2"  # v2: bounded view (refine.prompt_users), compact rows
 #: refine.prompt -> prompt version (part of every cache key). v3 (issue 30): each server's predicted
 #: load and step time with queueing, and a feedback round that reports each change's effect.
 PROMPT_VERSIONS = {"v2": PROMPT_VERSION, "v3": "antllm-refine-v3"}
-_REGISTRY: dict[str, type[PlacementPolicy]] = {}
+#: placement policies by name (:class:`e3.registry.Registry`; the built-ins are in this module)
+POLICIES: Registry = Registry("placement policy")
 
 MOVES_SCHEMA = {
     "type": "object", "required": ["moves"], "additionalProperties": False,
@@ -83,21 +85,26 @@ SYSTEM_TEXTS = {"v2": SYSTEM_TEXT, "v3": SYSTEM_TEXT_V3}
 
 
 def register(cls: type[PlacementPolicy]) -> type[PlacementPolicy]:
-    """Class decorator: add a policy to the registry under ``cls.name``."""
-    _REGISTRY[cls.name] = cls
-    return cls
+    """Class decorator: add a policy to :data:`POLICIES` under ``cls.name``.
+
+    Raises:
+        ConfigError: empty name, or a different class already registered under the name.
+    """
+    return POLICIES.register(cls)
 
 
-def get_policy(name: str) -> type[PlacementPolicy]:
-    """The policy class named ``name``. Raises ConfigError listing the known names."""
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown placement policy {name!r}; known: {policy_names()}")
-    return _REGISTRY[name]
+def get_policy(name: str, plugins: tuple[str, ...] | list[str] = ()) -> type[PlacementPolicy]:
+    """The policy class named ``name`` (built-ins, entry points, ``plugins``).
+
+    Raises:
+        ConfigError: unknown name (the message lists the registered ones).
+    """
+    return POLICIES.get(name, plugins)
 
 
-def policy_names() -> list[str]:
-    """Registered placement policy names."""
-    return sorted(_REGISTRY)
+def policy_names(plugins: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """Registered placement policy names (built-ins, entry points, ``plugins``)."""
+    return POLICIES.names(plugins)
 
 
 class PlacementPolicy:

@@ -27,25 +27,19 @@ is also handed an :class:`e3.sim.truth.OracleView`; no other object can reach th
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
-import inspect
 import random
-import sys
-from importlib.metadata import entry_points
-from pathlib import Path
 from typing import Any, ClassVar
 
-from e3.errors import ConfigError, did_you_mean
+from e3.errors import ConfigError
+from e3.registry import Registry
 from e3.sim.devices import DevicePrior
 from e3.sim.observation import Annotation, CompletedTask, Observation
 from e3.sim.workload import TaskView
 
-_REGISTRY: dict[str, type[Policy]] = {}
-_BUILTIN_MODULES = ("e3.policies.round_robin", "e3.policies.fixed_heuristic", "e3.policies.oracle",
+#: E3 dispatch policies by name (:class:`e3.registry.Registry`; plugins register here too)
+POLICIES: Registry = Registry("policy", ("e3.policies.round_robin", "e3.policies.fixed_heuristic", "e3.policies.oracle",
                     "e3.policies.oracle_avoid",
-                    "e3.policies.e3_agent", "e3.policies.jsq", "e3.policies.learning")
+                    "e3.policies.e3_agent", "e3.policies.jsq", "e3.policies.learning"))
 
 
 class Policy:
@@ -96,83 +90,28 @@ class Policy:
 
 
 def register(cls: type[Policy]) -> type[Policy]:
-    """Class decorator: add a :class:`Policy` subclass to the registry under ``cls.name``.
+    """Class decorator: add a :class:`Policy` subclass to :data:`POLICIES` under ``cls.name``.
 
     Raises:
-        ConfigError: empty name, or a different class already registered under the name.
+        ConfigError: empty name, or a different class already registered under the name (a
+            plugin can never shadow a built-in or another plugin: :class:`e3.registry.Registry`).
     """
-    if not cls.name:
-        raise ConfigError(f"policy class {cls.__qualname__} has no name")
-    old = _REGISTRY.get(cls.name)
-    # The same class defined again from the same file (a plugin file loaded twice in one process)
-    # replaces itself; anything else under a taken name is an error, so a plugin can never shadow a
-    # built-in (every Oracle gap would silently change) or another plugin (issue 33, defect 3).
-    if old is not None and _origin(old) != _origin(cls):
-        kind = "a built-in policy" if old.__module__.startswith("e3.") else f"policy {old.__qualname__}"
-        raise ConfigError(f"policy name {cls.name!r} is already taken by {kind} ({_origin(old)[0]}); "
-                          f"{cls.__qualname__} ({_origin(cls)[0]}) must use another name")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def _origin(cls: type) -> tuple[str, str]:
-    """(defining file, qualified name) of a class: the identity a re-import keeps."""
-    try:
-        path = inspect.getfile(cls)
-    except TypeError:  # pragma: no cover - a class without a file (built in an interpreter)
-        path = cls.__module__
-    return str(Path(path).resolve()), cls.__qualname__
-
-
-_ENTRY_POINTS_LOADED = False
+    return POLICIES.register(cls)
 
 
 def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> None:
-    """Import built-in policies, entry points of group ``e3.policies``, and ``modules``.
-
-    A module path may be a dotted module name or a ``.py`` file path.
+    """Import built-in policies, entry points of group ``e3.policies``, and ``modules``
+    (:func:`e3.registry.load_plugins`: a dotted module name or a ``.py`` file path).
 
     Raises:
         ConfigError: a ``.py`` file that does not exist, or a module that cannot be found.
     """
-    global _ENTRY_POINTS_LOADED
-    for m in _BUILTIN_MODULES:
-        importlib.import_module(m)
-    # Installed distributions do not change within a process, and scanning them costs ~25 ms a call.
-    if not _ENTRY_POINTS_LOADED:
-        for ep in entry_points(group="e3.policies"):
-            ep.load()
-        _ENTRY_POINTS_LOADED = True
-    for m in modules:
-        if m.endswith(".py"):
-            if not Path(m).is_file():
-                raise ConfigError(f"plugin {m!r}: file not found (relative to {Path.cwd()})")
-            # One module name per file (its resolved path), registered as Python's import recipe
-            # does, so a class's origin (_origin) tells two files with the same stem apart.
-            path = Path(m).resolve()
-            name = f"e3_plugin_{hashlib.sha256(str(path).encode()).hexdigest()[:16]}_{path.stem}"
-            spec = importlib.util.spec_from_file_location(name, path)
-            if spec is None or spec.loader is None:
-                raise ConfigError(f"plugin {m!r}: cannot import")
-            mod = importlib.util.module_from_spec(spec)
-            sys.modules[name] = mod
-            try:
-                spec.loader.exec_module(mod)
-            except BaseException:
-                sys.modules.pop(name, None)
-                raise
-        else:
-            try:
-                importlib.import_module(m)
-            except ModuleNotFoundError as exc:
-                raise ConfigError(f"plugin {m!r}: module not found ({exc}); give an importable "
-                                  "module name or a .py file path") from None
+    POLICIES.names(modules)
 
 
 def policy_names(plugins: list[str] | tuple[str, ...] = ()) -> list[str]:
     """Names of every registered policy (built-ins, entry points, ``plugins``)."""
-    load_plugins(plugins)
-    return sorted(_REGISTRY)
+    return POLICIES.names(plugins)
 
 
 def get_policy(name: str, plugins: list[str] | tuple[str, ...] = ()) -> type[Policy]:
@@ -181,7 +120,4 @@ def get_policy(name: str, plugins: list[str] | tuple[str, ...] = ()) -> type[Pol
     Raises:
         ConfigError: unknown name (the message lists the registered ones).
     """
-    load_plugins(plugins)
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown policy {name!r}{did_you_mean(name, _REGISTRY)}; registered: {sorted(_REGISTRY)}")
-    return _REGISTRY[name]
+    return POLICIES.get(name, plugins)
