@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from e3.errors import InputError
 from e3.io import write_text_atomic
+from e3.run_summary import read_run_summary
 
 RUN_KEYS = ("scenario", "policy", "controller", "seed")
 
@@ -27,11 +28,11 @@ def run_row(summary_path: str | Path) -> dict:
         InputError: missing file or field.
     """
     p = Path(summary_path)
+    s = read_run_summary(p, "e3")  # the run-summary schema: a malformed run fails here, named
     try:
-        s = json.loads(p.read_text())
         ps = s.get("policy_summary", {})
         return {
-            "scenario": s["scenario"], "policy": s["policy"], "controller": ps.get("controller", "none"),
+            "scenario": s["scenario"], "policy": s["policy"], "controller": s["controller"],
             "seed": s["seed"], "n_tasks": s["n_tasks"], "warmup_budget_tasks": s["warmup_budget_tasks"],
             "avg_latency_ms": s["latency_ms"]["mean"], "p50_latency_ms": s["latency_ms"]["p50"],
             "p95_latency_ms": s["latency_ms"]["p95"], "p99_latency_ms": s["latency_ms"]["p99"],

@@ -8,9 +8,7 @@ folder first and renamed into place, so an interrupted run leaves no partial out
 
 from __future__ import annotations
 
-import functools
 import json
-import platform
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from e3 import __version__
 from e3.agent.controllers import fallback_warning
 from e3.config import REPO_ROOT, config_hash
 from e3.errors import ConfigError, E3Error, InputError
@@ -26,6 +23,7 @@ from e3.io import sha256_file, staged_run_dir, write_json_atomic
 from e3.mlperf.pool import DevicePrior, generate_pool, generated_mismatch, resolve_pool
 from e3.mlperf.priors import load_priors
 from e3.policies.base import get_policy
+from e3.run_summary import check_run_summary, versions
 from e3.sim.engine import Simulation
 from e3.sim.load import offered_load, scenario_loads, time_scale_for
 from e3.sim.scenario import (
@@ -45,26 +43,6 @@ def jain_fairness(x: list[float]) -> float:
     a = np.asarray(x, dtype=float)
     s2 = float((a * a).sum())
     return float(a.sum() ** 2 / (len(a) * s2)) if s2 > 0 else 1.0
-
-
-def versions() -> dict[str, str]:
-    """Versions of e3, Python and the packages a result depends on (a fresh dict per call)."""
-    return dict(_versions())
-
-
-@functools.cache
-def _versions() -> tuple[tuple[str, str], ...]:
-    # Read once per process: importlib.metadata parses each package's METADATA file (~10 ms per
-    # package), which a batch of 140 runs used to pay per run.
-    import importlib.metadata as md
-
-    out = {"e3": __version__, "python": platform.python_version()}
-    for p in ("salabim", "numpy", "pandas", "pyarrow", "statsmodels", "litellm"):
-        try:
-            out[p] = md.version(p)
-        except md.PackageNotFoundError:
-            out[p] = "absent"
-    return tuple(out.items())
 
 
 @dataclass(frozen=True)
@@ -258,7 +236,8 @@ def summarize(simulation: Simulation, cfg: dict[str, Any], seed: int,
     if "controller_calls" in ps:  # control-plane cost scales with regime shifts, not task count
         ps["controller_calls_per_1000_tasks"] = 1000.0 * ps["controller_calls"] / s.n_tasks
     return {
-        "scenario": simulation.scenario.name, "policy": pol.name, "seed": seed, "n_tasks": s.n_tasks,
+        "system": "e3", "scenario": simulation.scenario.name, "policy": pol.name,
+        "controller": ps.get("controller", "none"), "seed": seed, "n_tasks": s.n_tasks,
         "warmup_budget_tasks": simulation.scenario.warmup_budget_tasks,
         "latency_ms": {"mean": float(lat.mean()), "p50": float(p50_p95_p99[0]), "p95": float(p50_p95_p99[1]),
                        "p99": float(p50_p95_p99[2]), "max": float(lat.max())},
@@ -320,6 +299,7 @@ def simulate(cfg: dict[str, Any], scenario: str, policy: str, seed: int, out_dir
             audit_path.unlink()
         summary = summarize(simulation, cfg, seed, inputs.workload)
         wall = summary.pop("wall_s")
+        check_run_summary(summary, Path(out_dir) / "summary.json")
         write_json_atomic(staging / "summary.json", summary)
         write_json_atomic(staging / "timing.json", {"wall_s": wall, "tasks_per_s": summary["n_tasks"] / max(wall, 1e-9)})
     _warn_fallbacks(summary)

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pandas as pd
 
 from e3.analysis.tables import cell_runs, t_interval
 from e3.errors import InputError
+from e3.run_summary import read_run_summary
 
 TABLE_COLUMNS = ["scenario", "policy", "controller", "mean_latency_s", "p95_latency_s", "jain_raw",
                  "jain_normalized", "success_ratio", "pod_activations", "objective", "n_seeds",
@@ -32,8 +32,8 @@ EXTRA_COLUMNS = ["mean_latency_ci95_low_s", "mean_latency_ci95_high_s", "jain_no
 def fairness_row(summary_path: str | Path) -> dict:
     """Flatten one fairness ``summary.json``. Raises InputError on a missing file or field."""
     p = Path(summary_path)
+    s = read_run_summary(p, "fairness")  # the run-summary schema: a malformed run fails here, named
     try:
-        s = json.loads(p.read_text())
         row = {k: s[k] for k in ("scenario", "policy", "controller", "seed", "issued", "served", "timed_out", "failed",
                                  "mean_latency_s", "p95_latency_s", "mean_latency_served_s", "jain_raw",
                                  "jain_normalized", "jain_inverse_latency", "success_ratio", "pod_activations",
@@ -49,7 +49,7 @@ def fairness_row(summary_path: str | Path) -> dict:
 
 def epoch_rows(summary_path: str | Path) -> list[dict]:
     """Per-epoch rows (scenario, policy, controller, seed, epoch, mean_latency_s, jain_normalized)."""
-    s = json.loads(Path(summary_path).read_text())
+    s = read_run_summary(summary_path, "fairness")
     return [{"scenario": s["scenario"], "policy": s["policy"], "controller": s["controller"], "seed": s["seed"],
              "epoch": e["epoch"], "mean_latency_s": e["mean_latency_s"], "jain_normalized": e["jain_normalized"]}
             for e in s["per_epoch"]]

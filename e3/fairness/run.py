@@ -26,6 +26,7 @@ from e3.fairness.scenario import FairnessScenario, generate_requests, load_scena
 from e3.fairness.static import Plan, best_deployment
 from e3.fairness.system import System, build_system
 from e3.io import staged_run_dir, write_json_atomic
+from e3.run_summary import check_run_summary, versions
 from e3.seeds import stream
 from e3.sim.network import Network, uniform_rtt_matrix
 from e3.sim.nodes import Node
@@ -264,7 +265,9 @@ def simulate(cfg: dict[str, Any], scenario: str, policy: str, controller: str | 
             "policy_summary": simulation.policy.summary(),
             "config_hash": config_hash({k: ri.cfg[k] for k in ("fairness", "priors") if k in ri.cfg}),
             "scenario_hash": config_hash(ri.scenario.raw),
+            "versions": versions(),
         }
+        check_run_summary(summary, Path(out_dir) / "summary.json")
         write_json_atomic(staging / "summary.json", summary)
         write_json_atomic(staging / "timing.json", {"wall_s": round(st.wall_s, 3)})
     summary["wall_s"] = st.wall_s

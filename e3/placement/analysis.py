@@ -13,13 +13,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from e3.analysis.tables import cell_runs, t_interval
-from e3.errors import InputError
+from e3.run_summary import read_run_summary
 
 TABLE_COLUMNS = ["scenario", "policy", "controller", "task_latency_mean_ms", "task_latency_p95_ms", "qos_ratio",
                  "deployment_latency_ms", "migrations", "migration_mb", "migration_cost", "utilisation", "total_cost",
@@ -34,11 +33,7 @@ BASELINES = ("random_feasible", "greedy_nearest", "best_fit", "first_fit")
 
 def migration_row(summary_path: str | Path) -> dict:
     """One run's metrics. Raises InputError on a missing or unreadable summary."""
-    p = Path(summary_path)
-    try:
-        s = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"{p}: cannot read the run summary ({exc})") from None
+    s = read_run_summary(summary_path, "placement")  # the run-summary schema: a malformed run fails here
     keys = [c for c in TABLE_COLUMNS if c != "n_seeds"] + ["seed", "refused_migrations", "evacuation_failures"]
     ps = s.get("policy_summary") or {}
     return {**{k: s[k] for k in keys}, **{k: ps.get(k, 0) for k in REFINE_COUNTERS}}

@@ -25,6 +25,7 @@ from e3.io import staged_run_dir, write_json_atomic
 from e3.placement.model import Evaluator
 from e3.placement.policies import get_policy
 from e3.placement.system import DIMS, System, World, build_system, build_world, section
+from e3.run_summary import check_run_summary, versions
 from e3.seeds import stream
 from e3.sim.placement import PlacementSimulation, PlacementStats, StepSpec
 
@@ -215,8 +216,9 @@ def simulate(cfg: dict[str, Any], scenario: str, policy: str, controller: str | 
             "max_used": st.max_used, "capacity": ri.system.capacity, "policy_summary": ps,
             "priors": ri.system.priors_label,
             "config_hash": config_hash({"placement": ri.p, "priors": ri.cfg["priors"]}),
-            "scenario_hash": config_hash(ri.scenario),
+            "scenario_hash": config_hash(ri.scenario), "versions": versions(),
         }
+        check_run_summary(summary, Path(out_dir) / "summary.json")
         write_json_atomic(staging / "summary.json", summary)
         optimizer_s = st.controller_wall_s + st.deploy_wall_s
         write_json_atomic(staging / "timing.json", {"wall_s": round(wall, 3), "optimizer_s": round(optimizer_s, 4),
