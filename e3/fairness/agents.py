@@ -10,6 +10,14 @@ Tiers (spec "Algorithms"; [P] names, [S] features, [I] the surrogate rules):
   node's memory, never stopping a pod younger than ``min_dwell_slots`` (churn penalty) and, in the
   rules back-end, only once it is idle.
 
+``fairness.agents.llm_tiers`` says which tiers the ``llm`` back-end asks the model. ``all`` is the
+paper's reading [S]: every tier is an LLM call (about 140 a run; ~30 h to record 30 runs on 2
+cores). ``planner`` (the default, a stated departure, issue 29) asks the model only for the
+planner's intents, per epoch and on a surge (20-25 calls a run); the scheduler and deployment
+agents then execute those intents every slot with the rules back-end's deterministic steps
+(water-filling routing, drain before stop). It isolates the decision that shapes fairness, where
+models run, and keeps a recording within ~2 h.
+
 Controllers: ``rules`` (deterministic surrogate: the planner solves the deployment program of
 :mod:`e3.fairness.static` on the measured rates with a churn penalty, or reuses a remembered
 plan that did better in a near-identical state; the scheduler weights the planner's shares by
@@ -34,6 +42,10 @@ from e3.sim.nodes import ACTIVATING, ACTIVE, INACTIVE
 from e3.sim.serving import ServingObservation, SlotDecision
 
 PROMPT_VERSION = "fairness-multi-agent-v1"
+#: the planner-only back-end's prompt (compact telemetry, predicted utilisation; issue 29)
+PLANNER_PROMPT_VERSION = "fairness-planner-v2"
+#: ``fairness.agents.llm_tiers``: which tiers the llm back-end asks the model
+LLM_TIERS = ("planner", "all")
 
 
 def jain(x: list[float]) -> float:
@@ -122,6 +134,15 @@ class MultiAgent(FairnessPolicy):
         self.reused = 0
         self.counts = {"planner_calls": 0, "scheduler_calls": 0, "deployment_calls": 0}
         self.fallbacks = {"planner": 0, "scheduler": 0, "deployment": 0}
+        self.llm_tiers = str(ag.get("llm_tiers", "all"))
+        if self.llm_tiers not in LLM_TIERS:
+            raise ConfigError(f"fairness.agents.llm_tiers: {self.llm_tiers!r} is not one of {list(LLM_TIERS)}")
+        #: planner-only back-end: refuse a plan whose predicted utilisation reaches 1 on a node
+        #: (it cannot carry the measured rates) unless the running plan is no better (issue 29)
+        self.overload_guard = bool(ag.get("llm_overload_guard", True))
+        self.rejected_overload = 0
+        #: True where the scheduler and deployment tiers run the rules back-end's steps
+        self.rules_execution = self.controller == "rules" or self.llm_tiers == "planner"
         self.client = None
         if self.controller == "llm":
             from e3.config import REPO_ROOT
@@ -233,16 +254,14 @@ class MultiAgent(FairnessPolicy):
                 self.reused += 1
                 self.shares = self._shares_from_intents(intents)
             else:
-                cur = frozenset((n, m) for n, ms in self.intents.items() for m in ms) if self.intents else None
-                # plan for the measured rate with headroom, plus draining today's backlog in an epoch
-                back = self._backlog(obs) if self.drain else dict.fromkeys(rates, 0)
-                span = self.ctx.slot_s * self.ctx.epoch_slots
-                plan = self.ctx.plan_fn({m: v * self.headroom + back[m] / span for m, v in rates.items()}, cur,
-                                        self.churn_penalty, self.stretch_weight, **self._adapt(span))
-                intents = {n: sorted(m for (nn, m) in plan.pods if nn == n) for n in self.ctx.nodes}
-                self.shares = {m: plan.shares(m) for m in self.ctx.models}
+                intents = self._program_plan(obs, rates)
+        elif self.llm_tiers == "planner" and reason == "start":
+            # the planner-only back-end starts from the program's plan, as the rules back-end does
+            # (a 1.5B model did not build a complete plan from an empty one: issue 29)
+            intents, source = self._program_plan(obs, rates), "program"
         else:
-            intents, source = self._llm_plan(obs, near)
+            intents, source = (self._llm_plan_compact(obs, rates, near, reason) if self.llm_tiers == "planner"
+                               else self._llm_plan(obs, near))
             self.shares = self._shares_from_intents(intents)
         self.intents = intents
         self.planned_rates = dict(rates)
@@ -252,6 +271,18 @@ class MultiAgent(FairnessPolicy):
         if self.audit:
             self.audit({"slot": obs.slot, "tier": "planner", "reason": reason, "source": source,
                         "rates": {m: _round(v) for m, v in rates.items()}, "intents": intents})
+
+    def _program_plan(self, obs, rates: dict[str, float]) -> dict[str, list[str]]:
+        """The rules planner's program (:mod:`e3.fairness.static`) on the measured ``rates`` (req/s)
+        with the churn terms against the running intents; sets the routing shares too."""
+        cur = frozenset((n, m) for n, ms in self.intents.items() for m in ms) if self.intents else None
+        # plan for the measured rate with headroom, plus draining today's backlog in an epoch
+        back = self._backlog(obs) if self.drain else dict.fromkeys(rates, 0)
+        span = self.ctx.slot_s * self.ctx.epoch_slots
+        plan = self.ctx.plan_fn({m: v * self.headroom + back[m] / span for m, v in rates.items()}, cur,
+                                self.churn_penalty, self.stretch_weight, **self._adapt(span))
+        self.shares = {m: plan.shares(m) for m in self.ctx.models}
+        return {n: sorted(m for (nn, m) in plan.pods if nn == n) for n in self.ctx.nodes}
 
     def _adapt(self, epoch_s: float) -> dict[str, Any]:
         """The adapting planner's extra program terms (none with 0.2.0's settings)."""
@@ -313,7 +344,7 @@ class MultiAgent(FairnessPolicy):
     # --- the ServingPolicy contract ----------------------------------------------------------------------
     def initial_deployment(self, obs):
         self._plan(obs, dict(self.ctx.nominal_rates), "start")
-        self.probs = self._schedule_rules(obs) if self.controller == "rules" else {}
+        self.probs = self._schedule_rules(obs) if self.rules_execution else {}
         return sorted((n, m) for n, ms in self.intents.items() for m in ms)
 
     def on_slot(self, obs):
@@ -327,14 +358,14 @@ class MultiAgent(FairnessPolicy):
             if surged and obs.slot - self.last_plan_slot >= self.dwell_s / self.ctx.slot_s:
                 self._plan(obs, {m: max(rates[m], sr[m]) for m in self.ctx.models}, "surge:" + ",".join(surged))
         self.counts["scheduler_calls"] += 1
-        self.probs = self._schedule_rules(obs) if self.controller == "rules" else self._llm_schedule(obs)
+        self.probs = self._schedule_rules(obs) if self.rules_execution else self._llm_schedule(obs)
         act, deact = [], []
         for n in self.ctx.nodes:
             running = {m for m in self.ctx.models if obs.pods[(n, m)].state in (ACTIVE, ACTIVATING)}
             if running == set(self.intents.get(n, [])):
                 continue  # nothing to reconcile: the node's agent is not invoked
             self.counts["deployment_calls"] += 1
-            a, d = self._deploy_rules(obs, n) if self.controller == "rules" else self._llm_deploy(obs, n)
+            a, d = self._deploy_rules(obs, n) if self.rules_execution else self._llm_deploy(obs, n)
             act += [(n, m) for m in a]
             deact += [(n, m) for m in d]
         if self.audit and (act or deact):
@@ -343,14 +374,15 @@ class MultiAgent(FairnessPolicy):
 
     def summary(self):
         out = {**super().summary(), "plans": self.plans, "plans_from_memory": self.reused, **self.counts,
-               "fallbacks": dict(self.fallbacks), "fallbacks_total": sum(self.fallbacks.values())}
+               "fallbacks": dict(self.fallbacks), "fallbacks_total": sum(self.fallbacks.values()),
+               "planner_rejected_overload": self.rejected_overload}
         if self.client is not None:
             out.update({"llm_requests": self.client.calls, "llm_cache_hits": self.client.cache_hits,
                         "prompt_tokens": self.client.prompt_tokens, "completion_tokens": self.client.completion_tokens})
         return out
 
     # --- the llm back-end -------------------------------------------------------------------------------
-    def _ask(self, tier: str, system: str, user: dict, schema: dict) -> Any:
+    def _ask(self, tier: str, system: str, user: dict, schema: dict, version: str = PROMPT_VERSION) -> Any:
         """One JSON-schema request; returns the parsed object or raises ValueError (malformed)."""
         from e3.llm.client import LLMProviderError
 
@@ -358,7 +390,7 @@ class MultiAgent(FairnessPolicy):
                     {"role": "user", "content": json.dumps(user, sort_keys=True, separators=(",", ":"))}]
         try:
             reply = self.client.complete(messages, None, {"type": "json_object", "schema": schema},
-                                         f"{PROMPT_VERSION}:{tier}")
+                                         f"{version}:{tier}")
         except LLMProviderError as exc:
             raise ValueError(f"provider error: {exc}") from None
         text = (reply.content or "").strip()
@@ -407,6 +439,87 @@ class MultiAgent(FairnessPolicy):
         except ValueError:
             self.fallbacks["planner"] += 1
             return self._random_intents(), "random_fallback"
+
+    def predicted_utilisation(self, intents: dict[str, list[str]], rates: dict[str, float]) -> dict[str, float]:
+        """Per node, the utilisation ``sum_m rate_m x share_nm x s_nm`` that ``intents`` would give at
+        ``rates`` (req/s) with each model split over its hosts in proportion to speed (1 / prior
+        service time ``s_nm``, s), as the fluid program of :mod:`e3.fairness.static` counts it."""
+        shares = self._shares_from_intents(intents)
+        u = dict.fromkeys(self.ctx.nodes, 0.0)
+        for m, per_node in shares.items():
+            for n, p in per_node.items():
+                u[n] += rates.get(m, 0.0) * p * self.ctx.service_s[(n, m)]
+        return {n: _round(v) for n, v in u.items()}
+
+    def _planner_system_text(self) -> str:
+        ctx = self.ctx
+        kinds: dict[str, str] = {}
+        for n in ctx.nodes:
+            kinds.setdefault(ctx.node_kind[n], n)
+        facts = {"nodes": {n: {"kind": ctx.node_kind[n], "memory": {d: v for d, v in ctx.capacity[n].items() if v > 0}}
+                           for n in ctx.nodes},
+                 "models": {m: {"service_s": {k: _round(ctx.service_s[(n, m)]) for k, n in kinds.items()},
+                                "memory": {k: ctx.demand[(n, m)] for k, n in kinds.items()},
+                                "activation_s": ctx.activation_s.get(m, 0.0)} for m in ctx.models}}
+        role = ("You plan where models run in an edge inference cluster. At each epoch, and when a model's "
+                "demand surges, you may change which models each node hosts. A model's requests are split "
+                "over its hosts in proportion to their speed; a node's utilisation is the sum over its "
+                "models of rate x share x service time on that node. Keep every node below 0.85 utilisation "
+                "(above 1 its queue grows without bound), host every model at least once, and fit each "
+                "node's memory. A started pod serves nothing for its activation time. Goals: low mean "
+                "latency and fair service across models. Input: models = {model: [rate_per_s, backlog, "
+                "mean_latency_s]}; plan = {node: hosted models}; utilisation = each node's predicted "
+                "utilisation if the plan is kept; cases = similar past epochs with their plan, "
+                "mean_latency_s and fairness (1 = fair). Reply with JSON {\"add\": [\"node/model\"], "
+                "\"remove\": [\"node/model\"]} only; empty lists keep the plan.")
+        return role + " System: " + json.dumps(facts, sort_keys=True, separators=(",", ":"))
+
+    def _compact_plan(self, intents: dict[str, list[str]]) -> dict[str, str]:
+        return {n: ",".join(sorted(intents.get(n, []))) for n in self.ctx.nodes}
+
+    def _llm_plan_compact(self, obs, rates: dict[str, float], near, reason: str) -> tuple[dict[str, list[str]], str]:
+        """The planner-only back-end's request (issue 29): compact telemetry, the current plan with
+        its predicted utilisation at the measured rates and the remembered cases, answered with
+        the pods to add and to remove (a compact reply: most epochs change little)."""
+        pairs = [f"{n}/{m}" for n in self.ctx.nodes for m in self.ctx.models]
+        change = {"type": "array", "items": {"enum": pairs}, "uniqueItems": True, "maxItems": len(pairs)}
+        schema = {"type": "object", "required": ["add", "remove"], "additionalProperties": False,
+                  "properties": {"add": change, "remove": change}}
+        back = self._backlog(obs)
+        lat = {m: (_round(c.latency_sum_ms / c.served / 1000.0) if c.served else None)
+               for m, c in (obs.last_epoch or obs.last_slot).items()}
+        current = {n: sorted(self.intents.get(n, [])) for n in self.ctx.nodes}
+        user = {"reason": reason, "epoch": obs.epoch,
+                "models": {m: [_round(rates[m]), back[m], lat.get(m)] for m in self.ctx.models},
+                "plan": self._compact_plan(current),
+                "utilisation": self.predicted_utilisation(current, rates),
+                "cases": [{"similarity": _round(s), "plan": self._compact_plan(c.intents),
+                           "mean_latency_s": c.outcome.get("mean_latency_s"), "fairness": c.outcome.get("jain_normalized")}
+                          for s, c in near if c.outcome]}
+        try:
+            obj = self._ask("planner", self._planner_system_text(), user, schema, PLANNER_PROMPT_VERSION)
+            intents = {n: set(ms) for n, ms in current.items()}
+            for pair in obj["remove"]:
+                n, m = pair.split("/")
+                intents[n].discard(m)
+            for pair in obj["add"]:
+                n, m = pair.split("/")
+                intents[n].add(m)
+            out = {n: sorted(ms) for n, ms in intents.items()}
+            if not self._feasible_intents(out):
+                raise ValueError("infeasible intents")
+            if self.overload_guard:
+                u_new = max(self.predicted_utilisation(out, rates).values())
+                u_cur = max(self.predicted_utilisation(current, rates).values())
+                if u_new >= 1.0 and u_new > u_cur:
+                    self.rejected_overload += 1
+                    raise ValueError(f"the plan overloads a node (predicted utilisation {u_new:.2f})")
+            return out, "llm"
+        except ValueError:
+            # a deployed planner keeps the running plan on an unusable reply (the all-tiers back-end
+            # draws a random one, as the paper does [S]); counted either way
+            self.fallbacks["planner"] += 1
+            return current, "kept_on_fallback"
 
     def _llm_schedule(self, obs) -> dict[str, dict[str, float]]:
         schema = {"type": "object", "required": ["routing"], "additionalProperties": False,

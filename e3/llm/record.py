@@ -117,7 +117,7 @@ def record(cfg: dict[str, Any], scenarios: list[str], seeds: list[int], out: str
                 if progress:
                     progress(f"{sc} seed {seed}: {ps.get('controller_calls', ps.get('llm_calls'))} calls, "
                              f"{ps['llm_requests']} requests "
-                             f"({ps['llm_cache_hits']} cached), {ps['llm_fallbacks']} fallbacks, "
+                             f"({ps['llm_cache_hits']} cached), {ps.get('llm_fallbacks', ps.get('fallbacks_total'))} fallbacks, "
                              f"{time.perf_counter() - t0:.0f} s ({llm['model']})")
                 n = cache.export_jsonl(out)
         cache.close()
