@@ -23,6 +23,7 @@ include: "workflow/rules/agents.smk"
 include: "workflow/rules/llm_vs_rules.smk"
 include: "workflow/rules/fairness.smk"
 include: "workflow/rules/migration.smk"
+include: "workflow/rules/external.smk"
 
 
 report: "workflow/report/workflow.rst"

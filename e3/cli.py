@@ -378,6 +378,20 @@ def _simulate_placement(args: argparse.Namespace, cfg: dict) -> int:
     return 0
 
 
+def cmd_check_summary(args: argparse.Namespace) -> int:
+    from e3.errors import InputError
+    from e3.run_summary import read_run_summary
+
+    for path in args.summaries:
+        s = read_run_summary(path, args.system)
+        for field in ("policy", "controller"):
+            want = getattr(args, field)
+            if want is not None and s[field] != want:
+                raise InputError(path, field, f"expected {want!r}", s[field])
+    _progress(f"{len(args.summaries)} run summaries match the run-summary schema")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from e3.agent.controllers import controller_names
     from e3.policies.base import policy_names
@@ -631,6 +645,18 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("jsonl")
     i.add_argument("--cache", default="resources/llm_cache")
     i.set_defaults(func=cmd_llm_import)
+
+    cs = sub.add_parser("check-summary", help="check run summaries against the run-summary schema",
+                        description="Check each summary.json against e3/schemas/run_summary.schema.yaml (the "
+                                    "same top level for every system, plus the fields its tables read) and, when "
+                                    "given, that it is the expected run. A baseline run outside e3 "
+                                    "(workflow/rules/external.smk) is checked this way before it joins a table. "
+                                    "Exit status 1 names the first file and field that fail.")
+    cs.add_argument("summaries", nargs="+", metavar="SUMMARY_JSON")
+    cs.add_argument("--system", choices=["e3", "fairness", "placement"], help="the system every run must belong to")
+    cs.add_argument("--policy", help="the policy name every run must carry")
+    cs.add_argument("--controller", help="the controller name every run must carry")
+    cs.set_defaults(func=cmd_check_summary)
 
     ls = sub.add_parser("list", help="list registered policies, controllers and scenarios",
                         description="List every registered policy (built-ins, entry points and --plugin files), "

@@ -368,6 +368,7 @@ def check_sweep(cfg: dict[str, Any], root: str | Path, source: str | Path = "con
     for section in ("fairness", "placement"):
         if section in cfg:
             check_system_sweep(cfg, section, source)
+    check_external(cfg, source)
     if "attribution" in cfg:  # each ablation sets e3 parameters: a typo would remove nothing
         e3_params = set(get_policy("e3", plugins).parameters)
         for name, over in cfg["attribution"]["ablations"].items():
@@ -413,6 +414,32 @@ def check_system_sweep(cfg: dict[str, Any], section: str, source: str | Path = "
         if extra:
             raise ConfigError(f"{source}: field '{section}.sweep.cells.{i}.scenarios': {extra} not in "
                               f"{section}.sweep.scenarios {sweep['scenarios']}")
+
+
+def check_external(cfg: dict[str, Any], source: str | Path = "config") -> None:
+    """Check ``external.baselines``: unique names that no policy of their system registers, a
+    command that fills in ``{out}``, and a system whose sweep exists.
+
+    Raises:
+        ConfigError: the first problem, naming the field and the value.
+    """
+    seen: set[tuple[str, str]] = set()
+    for i, b in enumerate(cfg.get("external", {}).get("baselines", [])):
+        where = f"{source}: field 'external.baselines.{i}"
+        system = b["system"]
+        if system == "fairness":
+            from e3.fairness.policies import policy_names
+        else:
+            from e3.placement.policies import policy_names
+        plugins = tuple(cfg.get("sweep", {}).get("plugins", ()))
+        if b["name"] in policy_names(plugins):
+            raise ConfigError(f"{where}.name': {b['name']!r} is a registered {system} policy; an external "
+                              "baseline needs a name of its own")
+        if (system, b["name"]) in seen:
+            raise ConfigError(f"{where}.name': {b['name']!r} is listed twice for the {system} system")
+        seen.add((system, b["name"]))
+        if "{out}" not in b["command"]:
+            raise ConfigError(f"{where}.command': the command must write into {{out}} (value: {b['command']!r})")
 
 
 def mlperf_mirror(cfg: dict[str, Any]) -> str | None:

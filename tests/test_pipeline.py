@@ -77,6 +77,15 @@ def test_table6_and_figures_and_paper_inputs(project):
     assert "results/tables/table5.csv" in manifest
 
 
+def test_an_external_baseline_rule_joins_the_fairness_table(project):
+    # issue 32, item 4: config/test's external baseline (a shell script that does not import e3)
+    # ran through workflow/rules/external.smk and is a row of the fairness table like the built-ins
+    t = pd.read_csv(project / "results/tables/fairness.csv")
+    ext = t[t["policy"] == "testbed_replay"]
+    assert set(ext["scenario"]) == {"mec_city", "mec_city_burst"} and (ext["n_seeds"] == 2).all()
+    assert (ext["mean_latency_s"] > 0).all() and "static_sect" in set(t["policy"])
+
+
 def test_rerun_reproduces_aggregates_exactly(project):
     before = {f: (project / "results/aggregate" / f).read_bytes() for f in ("runs.csv", "trajectories.csv")}
     shutil.rmtree(project / "resources/runs/semantic/e3/llm/seed1")

@@ -76,3 +76,21 @@ def test_refresh_follows_the_mirror_and_removes_a_stale_report(project, mlperf_m
     assert "fetch_mlperf" in r.stdout + r.stderr
     assert "NaN is not a measurement" in (project / "logs/mlperf/filter_mlperf.log").read_text()
     assert not report.exists()
+
+
+def test_another_workflow_imports_e3_as_a_snakemake_module(project):
+    # issue 32, item 4: workflow/examples/module/Snakefile imports every e3 rule (`module` /
+    # `use rule * from e3 as e3_*`) and adds one of its own downstream of e3's fairness table
+    r = _snakemake(project, "-n", "-s", "workflow/examples/module/Snakefile", "--configfile", "config/test/config.yaml")
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert "my_study" in out and "e3_fairness_results" in out and "e3_external_fairness_testbed_replay" in out
+
+
+def test_an_external_baseline_may_not_take_a_registered_name(project):
+    (project / "clash.yaml").write_text(
+        "external:\n  baselines:\n    - {name: static_sect, system: fairness, command: 'true {out}'}\n")
+    r = _snakemake(project, "-n", "--configfile", "clash.yaml")
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and "nothing was run" in out, out[-3000:]
+    assert "field 'external.baselines.0.name': 'static_sect' is a registered fairness policy" in out

@@ -394,13 +394,25 @@ def fairness_scenario_cells():
     return [(c["policy"], c.get("controller", "none")) for c in config["fairness"]["sweep"]["cells"]]
 
 
+def external_baselines(system):
+    """external.baselines entries of ``system`` (runs written by the user's own command, issue 32)."""
+    return [b for b in config.get("external", {}).get("baselines", []) if b["system"] == system]
+
+
+def external_cells(system):
+    """Table cells of ``system``'s external baselines, after the built-in ones."""
+    return [{"policy": b["name"], "controller": b.get("controller", "none")} for b in external_baselines(system)]
+
+
 def fairness_runs():
-    """summary.json of every fairness run: scenarios x cells x seeds of fairness.sweep."""
+    """summary.json of every fairness run: scenarios x cells x seeds of fairness.sweep, and of every
+    external fairness baseline."""
     s = config["fairness"]["sweep"]
+    cells = fairness_scenario_cells() + [(c["policy"], c["controller"]) for c in external_cells("fairness")]
     return [
         f"{FAIRNESS_RUNS}/summary.json".format(scenario=sc, policy=p, controller=c, seed=seed)
         for sc in s["scenarios"]
-        for p, c in fairness_scenario_cells()
+        for p, c in cells
         for seed in s["seeds"]
     ]
 
@@ -425,9 +437,10 @@ def migration_runs():
     """summary.json of every placement run: scenarios x cells x seeds of placement.sweep (a cell
     with its own `scenarios` runs only those)."""
     s = config["placement"]["sweep"]
+    ext = [(c["policy"], c["controller"]) for c in external_cells("placement")]
     return [
         f"{MIGRATION_RUNS}/summary.json".format(scenario=sc, policy=p, controller=c, seed=seed)
         for sc in s["scenarios"]
-        for p, c in migration_scenario_cells(sc)
+        for p, c in migration_scenario_cells(sc) + ext
         for seed in s["seeds"]
     ]

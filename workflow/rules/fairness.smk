@@ -7,7 +7,7 @@ rule fairness_config:
     params:
         # fairness.sweep only decides which runs exist: leaving it out re-runs nothing when it grows
         config={
-            **{k: v for k, v in config.items() if k not in ("sweep", "scale", "fairness", "placement", "attribution", "agents")},
+            **{k: v for k, v in config.items() if k not in ("sweep", "scale", "fairness", "placement", "attribution", "agents", "external")},
             "fairness": {k: v for k, v in config["fairness"].items() if k not in ("sweep", "load_sweep")},
         },
     resources:
@@ -78,6 +78,8 @@ rule fairness_results:
         comparison=report(FAIRNESS_OUTPUTS[5], category="Fairness system"),
     params:
         fairness=config["fairness"],
+        # the table's cells: the sweep's, then the external baselines' (workflow/rules/external.smk)
+        cells=list(config["fairness"]["sweep"]["cells"]) + external_cells("fairness"),
     resources:
         runtime=15,  # minutes (SLURM time limit)
         mem_mb=4000,

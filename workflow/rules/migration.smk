@@ -8,7 +8,7 @@ rule migration_config:
     params:
         # placement.sweep only decides which runs exist: leaving it out re-runs nothing when it grows
         config={
-            **{k: v for k, v in config.items() if k not in ("sweep", "scale", "fairness", "placement", "attribution", "agents")},
+            **{k: v for k, v in config.items() if k not in ("sweep", "scale", "fairness", "placement", "attribution", "agents", "external")},
             "placement": {k: v for k, v in config["placement"].items() if k not in ("sweep", "migration_sweep")},
         },
     resources:
@@ -81,6 +81,8 @@ rule migration_results:
         comparison=report(MIGRATION_OUTPUTS[5], category="Agent placement system"),
     params:
         placement=config["placement"],
+        # the table's cells: the sweep's, then the external baselines' (workflow/rules/external.smk)
+        cells=list(config["placement"]["sweep"]["cells"]) + external_cells("placement"),
     resources:
         runtime=15,  # minutes (SLURM time limit)
         mem_mb=4000,

@@ -13,7 +13,7 @@ rule effective_config:
         # fairness.smk and migration.smk: E3 runs never read them; `attribution` and `agents` are
         # studies' grids, like `sweep`)
         config={k: v for k, v in config.items()
-                if k not in ("sweep", "scale", "traces", "traces_mirror", "fairness", "placement", "attribution", "agents")},
+                if k not in ("sweep", "scale", "traces", "traces_mirror", "fairness", "placement", "attribution", "agents", "external")},
     resources:
         runtime=5,  # minutes (SLURM time limit)
         mem_mb=500,

@@ -22,7 +22,7 @@ sys.stderr = open(sm.log[0], "w")
 f = sm.params.fairness
 runs = with_objective(pd.DataFrame([fairness_row(p) for p in sm.input.summaries]),
                       f["objective"]["reference_policy"], f["objective"]["fairness_weight"])
-t = fairness_table(runs, list(f["sweep"]["cells"]), list(f["sweep"]["scenarios"]), list(f["models"]))
+t = fairness_table(runs, list(sm.params.cells), list(f["sweep"]["scenarios"]), list(f["models"]))
 write_csv(t, sm.output.csv)
 shown = t[TABLE_COLUMNS].copy()
 write_text_atomic(sm.output.md, to_markdown(shown, floatfmt=".3g"))

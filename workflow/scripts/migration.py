@@ -20,7 +20,7 @@ sm = snakemake  # noqa: F821 - injected by Snakemake
 sys.stderr = open(sm.log[0], "w")
 p = sm.params.placement
 runs = pd.DataFrame([migration_row(f) for f in sm.input.summaries])
-t = migration_table(runs, list(p["sweep"]["cells"]), list(p["sweep"]["scenarios"]))
+t = migration_table(runs, list(sm.params.cells), list(p["sweep"]["scenarios"]))
 write_csv(t, sm.output.csv)
 shown = t[TABLE_COLUMNS].copy()
 write_text_atomic(sm.output.md, to_markdown(shown, floatfmt=".3g"))
