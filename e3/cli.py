@@ -1,6 +1,6 @@
 """The ``e3`` command line: the MLPerf priors stage (``fetch-mlperf``, ``filter-mlperf``,
 ``diff-priors``), ``fetch-traces``, ``pool``, ``simulate`` (every system), ``operating-points``,
-``llm record|export|import`` and ``list``.
+``llm record|export|import``, ``check-summary`` (the run-summary schema) and ``list``.
 
 Run ``e3`` or ``e3 --help`` for the commands, ``e3 COMMAND --help`` for one.
 """
@@ -44,7 +44,8 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from e3.config import load_config, mlperf_mirror
+    from e3.config import load_config
+    from e3.mirrors import mlperf_mirror
     from e3.mlperf.fetch import fetch
 
     cfg = load_config(args.config, {"mlperf_mirror": args.mirror} if args.mirror else None)
@@ -59,7 +60,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 def cmd_fetch_traces(args: argparse.Namespace) -> int:
     from e3.config import load_config
-    from e3.workload.fetch import fetch_traces, traces_mirror
+    from e3.mirrors import traces_mirror
+    from e3.workload.fetch import fetch_traces
 
     cfg = load_config(args.config, {"traces_mirror": args.mirror} if args.mirror else None)
     mirror = traces_mirror(cfg)
@@ -116,7 +118,8 @@ def cmd_pool(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from e3.config import check_names, load_config
+    from e3.checks import check_names
+    from e3.config import load_config
     from e3.experiment.run import simulate
     from e3.registry import load_plugins
 

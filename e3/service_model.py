@@ -26,7 +26,7 @@ def service_ms(kind: str, alpha: float, beta: float, c: float, input_tokens, out
     Returns:
         Service time in ms: a float, or an array of shape (n,) for LLM array inputs.
 
-    Source: the paper's Eq. 1 and Eq. 2 (section 2.2; ``shared/paper/SPEC.md``, outside the repository).
+    Source: the E3-Agent paper's Eq. 1 and Eq. 2 (arXiv 2605.27428, section 2.2).
     """
     if kind == LLM:
         return alpha * input_tokens + beta * output_tokens

@@ -20,10 +20,12 @@ import yaml
 
 from e3.config import config_hash, load_config
 from e3.errors import E3Error
-from e3.fairness.agents import MultiAgent, cosine, jain, jain_normalized
+from e3.fairness.agents import MultiAgent, cosine
 from e3.fairness.policies import FairnessPolicy, lyapunov_fairness_update, naive_deployment
 from e3.fairness.run import build_simulation, load_inputs, simulate
 from e3.fairness.static import best_deployment
+from e3.sim.jain import jain_index as jain
+from e3.sim.jain import jain_normalized
 from e3.sim.network import Network
 from e3.sim.nodes import ACTIVE, CapacityError, Node, Pod, SharedProcessor
 from e3.sim.serving import (

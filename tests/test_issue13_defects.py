@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from e3.checks import check_sweep
 from e3.cli import main
-from e3.config import check_sweep, load_config
+from e3.config import load_config
 from e3.errors import ConfigError, E3Error, InputError
 from e3.io import (
     SIM_RUN_FILES,

@@ -31,8 +31,9 @@ import yaml
 from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
 
+from e3.checks import check_sweep
 from e3.cli import main
-from e3.config import REPO_ROOT, check_sweep, load_config
+from e3.config import REPO_ROOT, load_config
 from e3.errors import ConfigError, E3Error, InputError
 from e3.mlperf.loadgen import REQUIRED, parse_summary_log
 from e3.mlperf.rounds import BENCHMARKS, get_round

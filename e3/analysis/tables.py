@@ -67,7 +67,7 @@ def main_table_scenarios(scenarios: list[str]) -> list[str]:
     files with ``block: stress``, e.g. ``semantic_overload``), which only the extended table shows.
 
     Raises:
-        FileNotFoundError: a name with no scenario file (``e3.config.check_sweep`` catches it
+        FileNotFoundError: a name with no scenario file (``e3.checks.check_sweep`` catches it
             before the DAG runs).
     """
     return [s for s in scenarios if _load_public(s)["block"] != "stress"]

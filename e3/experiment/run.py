@@ -25,6 +25,7 @@ from e3.mlperf.priors import load_priors
 from e3.policies.base import get_policy
 from e3.run_summary import check_run_summary, versions
 from e3.sim.engine import Simulation
+from e3.sim.jain import jain_index
 from e3.sim.load import offered_load, scenario_loads, time_scale_for
 from e3.sim.scenario import (
     RANK_TASK_TOKENS,
@@ -36,13 +37,6 @@ from e3.sim.scenario import (
 from e3.sim.truth import TruthSpec
 from e3.sim.workload import TraceWorkload, WorkloadSpec
 from e3.workload.fetch import pinned_sha256
-
-
-def jain_fairness(x: list[float]) -> float:
-    """Jain's fairness index (sum x)^2 / (n * sum x^2), in [1/n, 1]; 1.0 for all-zero input."""
-    a = np.asarray(x, dtype=float)
-    s2 = float((a * a).sum())
-    return float(a.sum() ** 2 / (len(a) * s2)) if s2 > 0 else 1.0
 
 
 @dataclass(frozen=True)
@@ -243,7 +237,7 @@ def summarize(simulation: Simulation, cfg: dict[str, Any], seed: int,
                        "p99": float(p50_p95_p99[2]), "max": float(lat.max())},
         "oracle_free": {"mean_wait_ms": s.wait_sum_ms / s.n_tasks, "mean_service_ms": s.service_sum_ms / s.n_tasks,
                         "makespan_ms": s.makespan_ms, "throughput_tasks_per_s": 1000.0 * s.n_tasks / s.makespan_ms,
-                        "jain_fairness_utilisation": jain_fairness(list(util.values())),
+                        "jain_fairness_utilisation": jain_index(list(util.values())),
                         "redispatches": s.redispatches},
         "stutter_rate": s.stutter_count / s.n_tasks, "stutter_count": s.stutter_count,
         "utilisation": util, "tasks_per_device": s.tasks_per_device,
@@ -328,7 +322,7 @@ def simulate_batch(cfg: dict[str, Any], scenario: str, policy: str, seeds: list[
     Raises:
         E3Error: ``out_pattern`` lacks ``{seed}``, duplicate seeds; and whatever :func:`simulate` raises.
     """
-    from e3.experiment.batch import run_seeds
+    from e3.batch import run_seeds
 
     return run_seeds(
         seeds, out_pattern,

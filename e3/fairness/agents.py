@@ -38,6 +38,7 @@ import jsonschema
 
 from e3.errors import ConfigError
 from e3.fairness.policies import FairnessPolicy, fairness_scores, register
+from e3.sim.jain import jain_index, jain_normalized
 from e3.sim.nodes import ACTIVATING, ACTIVE, INACTIVE
 from e3.sim.serving import ServingObservation, SlotDecision
 
@@ -46,17 +47,6 @@ PROMPT_VERSION = "fairness-multi-agent-v1"
 PLANNER_PROMPT_VERSION = "fairness-planner-v2"
 #: ``fairness.agents.llm_tiers``: which tiers the llm back-end asks the model
 LLM_TIERS = ("planner", "all")
-
-
-def jain(x: list[float]) -> float:
-    """Jain's index ``(sum x)^2 / (n sum x^2)`` in [1/n, 1]; 1.0 for all-zero or empty input."""
-    s2 = sum(v * v for v in x)
-    return (sum(x) ** 2) / (len(x) * s2) if s2 > 0 else 1.0
-
-
-def jain_normalized(j: float, n: int) -> float:
-    """Min-max rescaling (spec candidate (b)): ``(J - 1/n) / (1 - 1/n)`` in [0, 1]; 1 when n = 1."""
-    return (j - 1.0 / n) / (1.0 - 1.0 / n) if n > 1 else 1.0
 
 
 def cosine(a: list[float], b: list[float]) -> float:
@@ -170,7 +160,7 @@ class MultiAgent(FairnessPolicy):
     def _outcome(self, counters) -> dict[str, float]:
         x = fairness_scores(counters, self.ctx.ref_service_s)
         xs = [v for v in x.values() if v is not None]
-        jn = jain_normalized(jain(xs), len(xs)) if xs else 1.0
+        jn = jain_normalized(jain_index(xs), len(xs)) if xs else 1.0
         served = sum(c.served for c in counters.values())
         lat = sum(c.latency_sum_ms for c in counters.values()) / served / 1000.0 if served else self.ctx.timeout_s
         lost = sum(c.timed_out + c.failed for c in counters.values())

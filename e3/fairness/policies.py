@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from e3.errors import ConfigError
 from e3.fairness.static import Plan
 from e3.registry import Registry
+from e3.sim.jsq import join_shortest_queue
 from e3.sim.nodes import ACTIVATING, ACTIVE
 from e3.sim.serving import CompletedRequest, RequestView, ServingObservation, SlotDecision
 
@@ -251,9 +252,9 @@ class JoinShortestQueue(FairnessPolicy):
         active = obs.active_pods(request.model)
         if not active:
             return None
-        qs = {n: obs.pods[(n, request.model)].queue_length + obs.pods[(n, request.model)].busy for n in active}
-        best = min(qs.values())
-        return self.rng.choice([n for n in active if qs[n] == best])
+        pods = obs.pods
+        return join_shortest_queue(active, lambda n: pods[(n, request.model)].queue_length
+                                   + pods[(n, request.model)].busy, self.rng)
 
 
 @register

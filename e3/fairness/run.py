@@ -20,7 +20,6 @@ import pyarrow.parquet as pq
 
 from e3.config import config_hash
 from e3.errors import ConfigError, E3Error
-from e3.fairness.agents import jain, jain_normalized
 from e3.fairness.policies import PolicyContext, get_policy
 from e3.fairness.scenario import FairnessScenario, generate_requests, load_scenario
 from e3.fairness.static import Plan, best_deployment
@@ -28,6 +27,7 @@ from e3.fairness.system import System, build_system
 from e3.io import staged_run_dir, write_json_atomic
 from e3.run_summary import check_run_summary, versions
 from e3.seeds import stream
+from e3.sim.jain import jain_index, jain_normalized
 from e3.sim.network import Network, uniform_rtt_matrix
 from e3.sim.nodes import Node
 from e3.sim.serving import FAILED, SERVED, TIMED_OUT, RequestView, ServingSimulation, ServingSpec
@@ -203,9 +203,9 @@ def request_metrics(table, models: list[str], ref_service_s: dict[str, float], t
         per = d.groupby("model")["lat_s"].mean()
         xs = [ref_service_s[m] / per[m] for m in models if m in per.index]
         inv = [1.0 / per[m] for m in models if m in per.index]
-        j = jain(xs)
+        j = jain_index(xs)
         return {"jain_raw": float(j), "jain_normalized": float(jain_normalized(j, len(xs))),
-                "jain_inverse_latency": float(jain(inv))}
+                "jain_inverse_latency": float(jain_index(inv))}
 
     per_model = df.groupby("model")["lat_s"].mean()
     out = {"issued": len(df), "served": int((df["outcome"] == SERVED).sum()),
@@ -278,7 +278,7 @@ def simulate_batch(cfg: dict[str, Any], scenario: str, policy: str, controller: 
                    out_pattern: str, progress=None) -> list[dict[str, Any]]:
     """Run one cell for several seeds in this process (inputs loaded once); ``out_pattern`` holds
     ``{seed}``. Raises E3Error on a missing placeholder or a repeated seed (:func:`e3.io.check_batch`)."""
-    from e3.experiment.batch import run_seeds
+    from e3.batch import run_seeds
 
     return run_seeds(seeds, out_pattern, lambda: load_inputs(cfg, scenario, policy, controller),
                      lambda ri, seed, out: simulate(cfg, scenario, policy, controller, seed, out, inputs=ri),

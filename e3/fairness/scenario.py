@@ -15,6 +15,7 @@ from typing import Any
 from e3.config import REPO_ROOT, load_schema, read_yaml, validate
 from e3.errors import ConfigError
 from e3.fairness.system import System
+from e3.scenario_files import ScenarioFolder
 from e3.seeds import stream
 from e3.sim.serving import RequestView
 
@@ -39,24 +40,11 @@ class FairnessScenario:
     raw: dict[str, Any]
 
 
-def scenario_path(name_or_path: str | Path) -> Path:
-    """``config/fairness/NAME.yaml`` for a bare name, else the given path."""
-    p = Path(name_or_path)
-    return p if p.suffix in (".yaml", ".yml") else SCENARIO_DIR / f"{name_or_path}.yaml"
-
-
-def available_scenarios() -> list[str]:
-    """Names of the fairness scenario files."""
-    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
-
-
-def is_fairness_scenario(name_or_path: str | Path) -> bool:
-    """True when the scenario is a fairness-system file (``system: fairness``)."""
-    p = scenario_path(name_or_path)
-    if not p.is_file():
-        return False
-    d = read_yaml(p)
-    return isinstance(d, dict) and d.get("system") == "fairness"
+#: the fairness system's scenario files (one home for the helpers: e3.scenario_files)
+SCENARIOS = ScenarioFolder(SCENARIO_DIR, "fairness")
+scenario_path = SCENARIOS.path
+available_scenarios = SCENARIOS.names
+is_fairness_scenario = SCENARIOS.holds
 
 
 def load_scenario(name_or_path: str | Path, system: System) -> FairnessScenario:

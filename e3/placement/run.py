@@ -26,30 +26,18 @@ from e3.placement.model import Evaluator
 from e3.placement.policies import get_policy
 from e3.placement.system import DIMS, System, World, build_system, build_world, section
 from e3.run_summary import check_run_summary, versions
+from e3.scenario_files import ScenarioFolder
 from e3.seeds import stream
 from e3.sim.placement import PlacementSimulation, PlacementStats, StepSpec
 
 SCENARIO_DIR = REPO_ROOT / "config" / "agents"
 
 
-def scenario_path(name_or_path: str | Path) -> Path:
-    """``config/agents/NAME.yaml`` for a bare name, else the given path."""
-    p = Path(name_or_path)
-    return p if p.suffix in (".yaml", ".yml") else SCENARIO_DIR / f"{name_or_path}.yaml"
-
-
-def available_scenarios() -> list[str]:
-    """Names of the agent placement scenario files."""
-    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
-
-
-def is_placement_scenario(name_or_path: str | Path) -> bool:
-    """True when the scenario file says ``system: placement``."""
-    p = scenario_path(name_or_path)
-    if not p.is_file():
-        return False
-    d = read_yaml(p)
-    return isinstance(d, dict) and d.get("system") == "placement"
+#: the placement system's scenario files (one home for the helpers: e3.scenario_files)
+SCENARIOS = ScenarioFolder(SCENARIO_DIR, "placement")
+scenario_path = SCENARIOS.path
+available_scenarios = SCENARIOS.names
+is_placement_scenario = SCENARIOS.holds
 
 
 def load_scenario(name_or_path: str | Path, system: System) -> dict[str, Any]:
@@ -231,7 +219,7 @@ def simulate_batch(cfg: dict[str, Any], scenario: str, policy: str, controller: 
                    out_pattern: str, progress=None) -> list[dict[str, Any]]:
     """Run one cell for several seeds in this process; ``out_pattern`` holds ``{seed}``.
     Raises E3Error on a missing placeholder or a repeated seed (:func:`e3.io.check_batch`)."""
-    from e3.experiment.batch import run_seeds
+    from e3.batch import run_seeds
 
     return run_seeds(seeds, out_pattern, lambda: load_inputs(cfg, scenario, policy, controller),
                      lambda ri, seed, out: simulate(cfg, scenario, policy, controller, seed, out, inputs=ri),

@@ -3,7 +3,8 @@
 :func:`build_system` reads the validated ``placement`` config section (schema
 ``e3/schemas/placement.schema.yaml``) and the frozen MLPerf priors; :func:`build_world` draws one
 replicate's users, agents, tasks and moves from streams keyed by the replicate seed only, so every
-policy faces the same world. Spec: ``shared/paper/related-agent-placement-migration-SPEC.md``.
+policy faces the same world. What is known of AntLLM (arXiv 2508.03345) and the defaults chosen:
+docs/placement.md.
 """
 
 from __future__ import annotations

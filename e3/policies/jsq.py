@@ -8,6 +8,7 @@ Both use only queue lengths (tasks waiting plus running), never service-time est
 from __future__ import annotations
 
 from e3.policies.base import Policy, register
+from e3.sim.jsq import join_shortest_queue
 
 
 @register
@@ -18,9 +19,7 @@ class JoinShortestQueue(Policy):
 
     def choose(self, task, obs):
         self.decisions += 1
-        feas = obs.feasible(task.kind)
-        m = min(d.queue_length for d in feas)
-        return self.rng.choice([d for d in feas if d.queue_length == m]).name
+        return join_shortest_queue(obs.feasible(task.kind), lambda d: d.queue_length, self.rng).name
 
 
 @register
@@ -43,5 +42,4 @@ class PowerOfD(Policy):
         self.decisions += 1
         feas = obs.feasible(task.kind)
         sample = self.rng.sample(feas, min(self.params["d"], len(feas)))
-        m = min(d.queue_length for d in sample)
-        return self.rng.choice([d for d in sample if d.queue_length == m]).name
+        return join_shortest_queue(sample, lambda d: d.queue_length, self.rng).name

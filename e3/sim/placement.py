@@ -1,7 +1,7 @@
 """Agent placement and migration engine: LLM agents on edge servers, chained tasks, migration.
 
-Built for the third seed system (AntLLM, arXiv 2508.03345; ``shared/paper/related-agent-placement-
-migration-SPEC.md`` "Simulator mapping") from the kernel primitives :class:`e3.sim.nodes.Node`
+Built for the third seed system (AntLLM, arXiv 2508.03345; what is known of it and the defaults
+chosen: docs/placement.md) from the kernel primitives :class:`e3.sim.nodes.Node`
 (multi-dimensional capacity: memory, compute, storage, bandwidth) and
 :class:`e3.sim.network.Network` (``RTT/2 + bytes/bandwidth``). A discrete-event loop on a heap
 (time, sequence) keeps it deterministic; E3's salabim engine and the serving engine are untouched.

@@ -25,6 +25,7 @@ import jsonschema
 
 from e3.config import REPO_ROOT, load_schema, read_yaml, validate
 from e3.errors import ConfigError, did_you_mean
+from e3.scenario_files import ScenarioFolder
 
 SCENARIO_DIR = REPO_ROOT / "config" / "scenarios"
 
@@ -117,17 +118,14 @@ def horizon_warnings(scenario: Scenario, horizon_tasks: int) -> list[str]:
     return out
 
 
-def scenario_path(name_or_path: str | Path) -> Path:
-    """``config/scenarios/NAME.yaml`` for a bare name, else the given path."""
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml"):
-        return p
-    return SCENARIO_DIR / f"{name_or_path}.yaml"
+#: E3's scenario files (one home for the helpers: e3.scenario_files)
+SCENARIOS = ScenarioFolder(SCENARIO_DIR)
+scenario_path = SCENARIOS.path
 
 
 def available_scenarios(folder: Path = SCENARIO_DIR) -> list[str]:
-    """Names of the scenario files in ``folder``."""
-    return sorted(p.stem for p in folder.glob("*.yaml"))
+    """Names of the scenario files in ``folder`` (default: E3's)."""
+    return ScenarioFolder(folder).names()
 
 
 def _check_windows(src: str, kind: str, items: list[tuple[int, int, str, int]]) -> None:

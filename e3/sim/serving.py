@@ -1,8 +1,8 @@
 """Multi-model serving engine (salabim): nodes with pods created and removed at run time, routing
 from ingress nodes over a network, processor sharing of a node's accelerator, request timeouts.
 
-Built for the multi-agentic fairness system (arXiv 2602.07215, ``shared/paper/related-multi-
-agentic-edge-SPEC.md`` "Simulator mapping") from the kernel primitives :mod:`e3.sim.nodes` and
+Built for the multi-agentic fairness system (arXiv 2602.07215; what is known of it and the
+defaults chosen: docs/fairness.md) from the kernel primitives :mod:`e3.sim.nodes` and
 :mod:`e3.sim.network`; the E3 engine (:mod:`e3.sim.engine`) is untouched. Simulated time is in ms.
 
 Request flow: a request arrives at its ingress node; the policy's ``route`` names an active pod

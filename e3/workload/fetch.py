@@ -10,7 +10,6 @@ AzureLLMInferenceDataset2023.md, LICENSE}``. Every file is checked against the s
 
 from __future__ import annotations
 
-import os
 import shutil
 import urllib.error
 import urllib.request
@@ -87,13 +86,6 @@ def pinned_sha256(path: str | Path) -> str | None:
     if src is None or p.name not in src.files:
         return None
     return src.files[p.name][1]
-
-
-def traces_mirror(cfg: dict) -> str | None:
-    """The local traces mirror: the ``traces_mirror`` override, ``traces.mirror``, or
-    ``$E3_TRACES_MIRROR`` (first set wins); None means download."""
-    return (cfg.get("traces_mirror") or (cfg.get("traces") or {}).get("mirror")
-            or os.environ.get("E3_TRACES_MIRROR") or None)
 
 
 def fetch_traces(dest: str | Path, mirror: str | Path | None = None, timeout_s: float = 60.0,

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from e3.config import check_sweep, load_schema, validate as validate_config
+from e3.checks import check_sweep
+from e3.config import load_schema, validate as validate_config
+from e3.mirrors import mlperf_mirror, traces_mirror
 from e3.errors import E3Error
 
 CONFIG_SOURCE = "config (config/config.yaml and any --configfile)"
@@ -45,11 +47,7 @@ onstart:
 
 def mlperf_mirror_arg(wildcards):
     """`--mirror PATH` when a local MLPerf mirror is configured, else '' (download)."""
-    mirror = (
-        config.get("mlperf_mirror")
-        or config["mlperf"].get("mirror")
-        or os.environ.get("E3_MLPERF_MIRROR")
-    )
+    mirror = mlperf_mirror(config)
     return f"--mirror {mirror}" if mirror else ""
 
 
@@ -58,12 +56,7 @@ def mlperf_mirror_sha256(wildcards):
     fetch_mlperf, so a changed mirror re-runs the refresh."""
     from e3.mlperf.fetch import mirror_digest
 
-    mirror = (
-        config.get("mlperf_mirror")
-        or config["mlperf"].get("mirror")
-        or os.environ.get("E3_MLPERF_MIRROR")
-    )
-    return mirror_digest(mirror, config["mlperf"]["rounds"])
+    return mirror_digest(mlperf_mirror(config), config["mlperf"]["rounds"])
 
 
 REFRESH_REPORT = "resources/priors/refresh_report.txt"
@@ -296,11 +289,7 @@ def scale_runs():
 # --- trace workloads (issue 12; rules in traces.smk) -----------------------------------------
 def traces_mirror_arg(wildcards):
     """`--mirror PATH` when a local traces mirror is configured, else '' (download)."""
-    mirror = (
-        config.get("traces_mirror")
-        or (config.get("traces") or {}).get("mirror")
-        or os.environ.get("E3_TRACES_MIRROR")
-    )
+    mirror = traces_mirror(config)
     return f"--mirror {mirror}" if mirror else ""
 
 
