@@ -129,20 +129,18 @@ def check_system_sweep(cfg: dict[str, Any], section: str, source: str | Path = "
     Raises:
         ConfigError: the first problem, naming the field and the value.
     """
-    if section == "fairness":
-        from e3.fairness.policies import get_policy as get_cls
-        from e3.fairness.scenario import available_scenarios, scenario_path
-    else:
-        from e3.placement.policies import get_policy as get_cls
-        from e3.placement.run import available_scenarios, scenario_path
+    from e3.systems import get_system
+
+    system = get_system(section)
+    plugins = tuple(cfg.get("sweep", {}).get("plugins", ()))
     sweep = cfg[section]["sweep"]
     for i, name in enumerate(sweep["scenarios"]):
-        if not scenario_path(name).is_file():
+        if not system.scenarios.path(name).is_file():
             raise ConfigError(f"{source}: field '{section}.sweep.scenarios.{i}': unknown scenario {name!r}; "
-                              f"available: {available_scenarios()}")
+                              f"available: {system.scenarios.names()}")
     for i, cell in enumerate(sweep["cells"]):
         try:
-            cls = get_cls(cell["policy"])
+            cls = system.registry.get(cell["policy"], plugins)
         except ConfigError as exc:
             raise ConfigError(f"{source}: field '{section}.sweep.cells.{i}.policy': {exc}") from None
         ctrl = cell.get("controller", "none")
@@ -162,16 +160,14 @@ def check_external(cfg: dict[str, Any], source: str | Path = "config") -> None:
     Raises:
         ConfigError: the first problem, naming the field and the value.
     """
+    from e3.systems import get_system
+
     seen: set[tuple[str, str]] = set()
     for i, b in enumerate(cfg.get("external", {}).get("baselines", [])):
         where = f"{source}: field 'external.baselines.{i}"
         system = b["system"]
-        if system == "fairness":
-            from e3.fairness.policies import policy_names
-        else:
-            from e3.placement.policies import policy_names
         plugins = tuple(cfg.get("sweep", {}).get("plugins", ()))
-        if b["name"] in policy_names(plugins):
+        if b["name"] in get_system(system).registry.names(plugins):
             raise ConfigError(f"{where}.name': {b['name']!r} is a registered {system} policy; an external "
                               "baseline needs a name of its own")
         if (system, b["name"]) in seen:

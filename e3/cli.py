@@ -130,19 +130,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                      ("llm_api_key_env", "api_key_env")):
         if getattr(args, opt) is not None:
             llm[key] = getattr(args, opt)
-    from e3.fairness.scenario import is_fairness_scenario
-    from e3.placement.run import is_placement_scenario
+    from e3.systems import system_of
 
-    for system, belongs in (("fairness", is_fairness_scenario), ("placement", is_placement_scenario)):
-        if belongs(args.scenario):  # the second (issue 14) and third (issue 15) seed systems
-            for opt in ("tasks", "devices"):
-                if getattr(args, opt):
-                    raise E3Error(f"--{opt} does not apply to the {system} system's scenario {args.scenario!r}")
-            # a plugin registers into its own system's registry on import (e3.registry)
-            load_plugins(tuple(cfg.get("sweep", {}).get("plugins", ())) + tuple(args.plugin or ()))
-            if args.cells:
-                return _simulate_cells(args, cfg, (), system)
-            return _simulate_fairness(args, cfg) if system == "fairness" else _simulate_placement(args, cfg)
+    system = system_of(args.scenario)
+    if system.name != "e3":  # the second (issue 14) and third (issue 15) seed systems
+        for opt in ("tasks", "devices"):
+            if getattr(args, opt):
+                raise E3Error(f"--{opt} does not apply to the {system.name} system's scenario {args.scenario!r}")
+        # a plugin registers into its own system's registry on import (e3.registry)
+        load_plugins(tuple(cfg.get("sweep", {}).get("plugins", ())) + tuple(args.plugin or ()))
+        if args.cells:
+            return _simulate_cells(args, cfg, (), system.name)
+        return _simulate_system(args, cfg, system)
     if args.devices is not None:
         from e3.config import load_schema, validate
 
@@ -219,16 +218,11 @@ def _other_system_cell(system: str, policy: str, controller: str) -> None:
         ConfigError: unknown policy, or a controller the policy does not take.
     """
     from e3.errors import ConfigError
+    from e3.systems import get_system
 
-    if system == "fairness":
-        from e3.fairness.policies import get_policy
-
-        cls = get_policy(policy)
-        ctl = controller
-    else:
-        from e3.placement.policies import get_policy
-
-        cls = get_policy(policy)
+    cls = get_system(system).registry.get(policy)
+    ctl = controller
+    if system == "placement":
         ctl = (None if controller == "none" else controller) or cls.controllers[0]
     if ctl not in cls.controllers:
         raise ConfigError(f"{system} policy {policy!r}: controller {ctl!r} is not one of {list(cls.controllers)}")
@@ -265,19 +259,14 @@ def _simulate_cells(args: argparse.Namespace, cfg: dict, plugins: tuple[str, ...
                                   trace_format=args.format, policy_overrides=overrides[i], plugins=plugins,
                                   progress=progress)
     else:
+        from e3.systems import get_system
+
         for p, c in cells:
             _other_system_cell(system, p, c)
-        if system == "fairness":
-            from e3.fairness.run import simulate_batch as fairness_batch
+        sys_ = get_system(system)
 
-            def run(i: int, policy: str, controller: str, out: str) -> list[dict]:
-                return fairness_batch(cfg, args.scenario, policy, controller, args.seeds, out, progress=progress)
-        else:
-            from e3.placement.run import simulate_batch as placement_batch
-
-            def run(i: int, policy: str, controller: str, out: str) -> list[dict]:
-                return placement_batch(cfg, args.scenario, policy, None if controller == "none" else controller,
-                                       args.seeds, out, progress=progress)
+        def run(i: int, policy: str, controller: str, out: str) -> list[dict]:
+            return sys_.simulate_batch(cfg, args.scenario, policy, controller, args.seeds, out, progress=progress)
     n_runs = 0
     wall = 0.0
     for i, (policy, controller) in enumerate(cells):
@@ -340,44 +329,18 @@ def cmd_operating_points(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulate_fairness(args: argparse.Namespace, cfg: dict) -> int:
-    """``e3 simulate`` for a fairness-system scenario (config/fairness/NAME.yaml)."""
-    from e3.fairness.run import simulate_batch
-
+def _simulate_system(args: argparse.Namespace, cfg: dict, system) -> int:
+    """``e3 simulate`` for a fairness or placement scenario (:class:`e3.systems.System`)."""
     if (args.seed is None) == (args.seeds is None):
         raise E3Error("give exactly one of --seed N (one run) or --seeds N [N ...] (a batch)")
-    seeds = args.seeds if args.seeds is not None else [args.seed]
     if args.seeds is None:  # one run: the folder is --out itself
-        from e3.fairness.run import simulate
-
-        _progress(f"simulate (fairness) scenario={args.scenario} policy={args.policy} seed={args.seed} -> {args.out}")
-        s = simulate(cfg, args.scenario, args.policy, args.controller, args.seed, args.out)
-        _progress(f"done: {s['issued']} requests, mean latency {s['mean_latency_s']:.2f} s, p95 {s['p95_latency_s']:.1f} s, "
-                  f"normalised Jain {s['jain_normalized']:.3f}, success {s['success_ratio']:.3f}, {s['wall_s']:.2f} s wall")
+        _progress(f"simulate ({system.name}) scenario={args.scenario} policy={args.policy} seed={args.seed} -> {args.out}")
+        s = system.simulate(cfg, args.scenario, args.policy, args.controller, args.seed, args.out)
+        _progress(f"done: {system.done(s)}")
         return 0
-    _progress(f"simulate (fairness) scenario={args.scenario} policy={args.policy} seeds={seeds} -> {args.out}")
-    simulate_batch(cfg, args.scenario, args.policy, args.controller, seeds, args.out,
-                   progress=_progress if not args.quiet else None)
-    return 0
-
-
-def _simulate_placement(args: argparse.Namespace, cfg: dict) -> int:
-    """``e3 simulate`` for an agent-placement scenario (config/agents/NAME.yaml)."""
-    from e3.placement.run import simulate, simulate_batch
-
-    if (args.seed is None) == (args.seeds is None):
-        raise E3Error("give exactly one of --seed N (one run) or --seeds N [N ...] (a batch)")
-    ctl = None if args.controller in (None, "none") else args.controller
-    if args.seeds is None:
-        _progress(f"simulate (placement) scenario={args.scenario} policy={args.policy} seed={args.seed} -> {args.out}")
-        s = simulate(cfg, args.scenario, args.policy, ctl, args.seed, args.out)
-        _progress(f"done: {s['issued']} tasks, mean latency {s['task_latency_mean_ms'] / 1000:.2f} s, "
-                  f"p95 {s['task_latency_p95_ms'] / 1000:.1f} s, QoS {s['qos_ratio']:.3f}, {s['migrations']} migrations, "
-                  f"optimiser {s['optimizer_s']:.2f} s, {s['wall_s']:.2f} s wall")
-        return 0
-    _progress(f"simulate (placement) scenario={args.scenario} policy={args.policy} seeds={args.seeds} -> {args.out}")
-    simulate_batch(cfg, args.scenario, args.policy, ctl, args.seeds, args.out,
-                   progress=_progress if not args.quiet else None)
+    _progress(f"simulate ({system.name}) scenario={args.scenario} policy={args.policy} seeds={args.seeds} -> {args.out}")
+    system.simulate_batch(cfg, args.scenario, args.policy, args.controller, args.seeds, args.out,
+                          progress=_progress if not args.quiet else None)
     return 0
 
 
@@ -403,16 +366,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("policies:   " + " ".join(policy_names(tuple(args.plugin or ()))))
     print("controllers: " + " ".join(controller_names()))
     print("scenarios:  " + " ".join(available_scenarios()))
-    from e3.fairness.policies import policy_names as fairness_policies
-    from e3.fairness.scenario import available_scenarios as fairness_scenarios
+    from e3.systems import systems
 
-    print("fairness policies:  " + " ".join(fairness_policies(tuple(args.plugin or ()))))
-    print("fairness scenarios: " + " ".join(fairness_scenarios()))
-    from e3.placement.policies import policy_names as placement_policies
-    from e3.placement.run import available_scenarios as placement_scenarios
-
-    print("placement policies:  " + " ".join(placement_policies(tuple(args.plugin or ()))))
-    print("placement scenarios: " + " ".join(placement_scenarios()))
+    for name, system in systems().items():
+        if name == "e3":
+            continue
+        print(f"{name} policies:  " + " ".join(system.registry.names(tuple(args.plugin or ()))))
+        print(f"{name} scenarios: " + " ".join(system.scenarios.names()))
     return 0
 
 

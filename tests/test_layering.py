@@ -26,7 +26,7 @@ LAYERS = {
     "e3.sim": 1, "e3.service_model": 1, "e3.workload.readers": 1,
     "e3.mlperf": 2, "e3.workload": 2,
     "e3.policies": 3, "e3.agent": 3, "e3.llm": 3, "e3.fairness": 3, "e3.placement": 3,
-    "e3.experiment": 4, "e3.analysis": 4, "e3.checks": 4, "e3.llm.record": 4,
+    "e3.experiment": 4, "e3.analysis": 4, "e3.checks": 4, "e3.llm.record": 4, "e3.systems": 4,
     "e3.fairness.analysis": 4, "e3.fairness.load_sweep": 4, "e3.placement.analysis": 4,
     "e3.placement.migration_sweep": 4, "e3.placement.objective_check": 4,
     "e3.cli": 5,

@@ -1,7 +1,7 @@
 """Record LLM controller responses for a sweep and export them for replay (``e3 llm record``).
 
 Runs the ``llm`` controller of one system's LLM policy in record mode for every (scenario, seed)
-(:data:`SYSTEM_POLICIES`: E3-Agent's ``e3``, the fairness system's ``multi_agent``, the placement
+(:attr:`e3.systems.System.llm_policy`: E3-Agent's ``e3``, the fairness system's ``multi_agent``, the placement
 system's ``antllm``), against a provider (by default the bundled local model, served on 127.0.0.1), in a fresh cache, and
 writes the cache as the committed JSONL export. Re-running it with the same model, settings and
 prompt version reproduces the same file (greedy decoding); its ``meta`` fields record the model.
@@ -56,24 +56,19 @@ def wait_for_server(api_base: str, timeout_s: float = 300.0, api_key: str | None
     raise E3Error(f"no server answered at {api_base} within {timeout_s:.0f} s (last error: {last})")
 
 
-#: The policy whose ``llm`` controller each system records.
-SYSTEM_POLICIES = {"e3": "e3", "fairness": "multi_agent", "placement": "antllm"}
-
-
 def _simulator(system: str) -> Callable[..., dict[str, Any]]:
     """``simulate(cfg, scenario, seed, out_dir) -> summary`` of ``system``'s LLM policy
-    (:data:`SYSTEM_POLICIES`) with the ``llm`` controller. Raises E3Error on an unknown system."""
-    if system not in SYSTEM_POLICIES:
-        raise E3Error(f"unknown system {system!r} for recording; choose one of {sorted(SYSTEM_POLICIES)}")
-    policy = SYSTEM_POLICIES[system]
-    if system == "e3":  # E3's runner takes the controller from the config (set to llm by record)
-        from e3.experiment.run import simulate as sim_e3
-        return lambda cfg, sc, seed, out: sim_e3(cfg, sc, policy, seed, out)
-    if system == "fairness":
-        from e3.fairness.run import simulate as sim_sys
-    else:
-        from e3.placement.run import simulate as sim_sys
-    return lambda cfg, sc, seed, out: sim_sys(cfg, sc, policy, "llm", seed, out)
+    (:attr:`e3.systems.System.llm_policy`) with the ``llm`` controller.
+
+    Raises:
+        E3Error: an unknown system.
+    """
+    from e3.systems import get_system
+
+    sys_ = get_system(system)
+    # E3's runner takes the controller from the config (record sets policies.e3.controller: llm)
+    controller = None if sys_.name == "e3" else "llm"
+    return lambda cfg, sc, seed, out: sys_.simulate(cfg, sc, sys_.llm_policy, controller, seed, out)
 
 
 def record(cfg: dict[str, Any], scenarios: list[str], seeds: list[int], out: str | Path,
@@ -84,7 +79,7 @@ def record(cfg: dict[str, Any], scenarios: list[str], seeds: list[int], out: str
     Args:
         cfg: validated config; ``controllers.llm`` names the provider.
         reuse: start from the existing export (only misses reach the provider) instead of empty.
-        system: ``e3``, ``fairness`` or ``placement`` (:data:`SYSTEM_POLICIES`); the three systems'
+        system: ``e3``, ``fairness`` or ``placement`` (:func:`e3.systems.get_system`); the three systems'
             requests differ, so one export can hold all of them.
 
     Returns:
