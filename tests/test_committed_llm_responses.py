@@ -1,5 +1,6 @@
 """The committed LLM responses (results/llm/responses.jsonl) cover every e3/llm cell of the full
-sweep and every antllm/llm cell of the placement sweep, so `snakemake --cores 8` on a fresh clone
+sweep, every antllm/llm cell of the placement sweep and every multi_agent/llm cell of the fairness
+sweep, so `snakemake --cores 8` on a fresh clone
 never meets a replay miss; and the replayed semantic runs show risk set on each onset and cleared
 on each offset in the audit log (the "done when" of the meta-controller issue, on the real model's
 recorded decisions).
@@ -112,6 +113,23 @@ def test_every_placement_llm_cell_replays(replay, tmp_path):
             assert ps["llm_requests"] > 0 and ps["llm_cache_hits"] == ps["llm_requests"], (sc, policy, seed)
             calls += ps["llm_calls"]
     assert calls > 0
+
+
+def test_every_fairness_llm_cell_replays(replay, tmp_path):
+    # the fairness system's llm cells (fairness.sweep: multi_agent/llm, planner-only back-end, on
+    # every scenario and seed; issue 29) replay from the same export; a miss raises out of the run
+    from e3.fairness.run import simulate_batch
+
+    sweep = replay["fairness"]["sweep"]
+    cells = [(sc, c["policy"]) for c in sweep["cells"] if c.get("controller") == "llm"
+             for sc in c.get("scenarios", sweep["scenarios"])]
+    assert cells, "fairness.sweep has no llm-controller cell"
+    for sc, policy in cells:
+        runs = simulate_batch(copy.deepcopy(replay), sc, policy, "llm", sweep["seeds"],
+                              str(tmp_path / f"{sc}_{policy}_{{seed}}"))
+        for seed, s in zip(sweep["seeds"], runs, strict=True):
+            ps = s["policy_summary"]
+            assert ps["llm_requests"] > 0 and ps["llm_cache_hits"] == ps["llm_requests"], (sc, policy, seed)
 
 
 def test_every_agents_llm_row_replays(repo, replay):

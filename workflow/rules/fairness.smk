@@ -39,6 +39,8 @@ for _sc in config["fairness"]["sweep"]["scenarios"]:
                 config=FAIRNESS_CONFIG,
                 priors=config["priors"]["frozen"],
                 scenario=f"config/fairness/{_sc}.yaml",
+                # the committed LLM responses, an input of a part with an llm-controller cell only
+                llm=[config["controllers"]["llm"]["frozen"]] if any(c == "llm" for _, c in _cells) else [],
             output:
                 summaries=[f"{FAIRNESS_RUNS}/summary.json".format(scenario=_sc, policy=p, controller=c, seed=s)
                            for p, c in _cells for s in config["fairness"]["sweep"]["seeds"]],
@@ -49,6 +51,8 @@ for _sc in config["fairness"]["sweep"]["scenarios"]:
                                                              seed="{seed}"),
                 cells=" ".join(f"{p}:{c}" for p, c in _cells),
                 seeds=" ".join(str(s) for s in config["fairness"]["sweep"]["seeds"]),
+                # sweep.plugins: policy files of any system (e3.registry), loaded by e3 simulate
+                plugins=plugin_args,
             resources:
                 runtime=120,  # minutes (SLURM time limit)
                 mem_mb=2000,
@@ -63,7 +67,7 @@ for _sc in config["fairness"]["sweep"]["scenarios"]:
                 "Fairness system: {params.scenario}, {params.cells}, seeds {params.seeds}"
             shell:
                 "e3 simulate --config {input.config} --scenario {params.scenario} --cells {params.cells} "
-                "--seeds {params.seeds} --out '{params.out}' > {log} 2>&1"
+                "--seeds {params.seeds} {params.plugins} --out '{params.out}' > {log} 2>&1"
 
 
 rule fairness_results:

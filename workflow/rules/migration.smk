@@ -52,6 +52,8 @@ for _sc in config["placement"]["sweep"]["scenarios"]:
                                                               seed="{seed}"),
                 cells=" ".join(f"{p}:{c}" for p, c in _cells),
                 seeds=" ".join(str(s) for s in config["placement"]["sweep"]["seeds"]),
+                # sweep.plugins: policy files of any system (e3.registry), loaded by e3 simulate
+                plugins=plugin_args,
             resources:
                 runtime=120,  # minutes (SLURM time limit)
                 mem_mb=2000,
@@ -66,7 +68,7 @@ for _sc in config["placement"]["sweep"]["scenarios"]:
                 "Agent placement: {params.scenario}, {params.cells}, seeds {params.seeds}"
             shell:
                 "e3 simulate --config {input.config} --scenario {params.scenario} --cells {params.cells} "
-                "--seeds {params.seeds} --out '{params.out}' > {log} 2>&1"
+                "--seeds {params.seeds} {params.plugins} --out '{params.out}' > {log} 2>&1"
 
 
 rule migration_results:
