@@ -44,7 +44,10 @@ for _b in config.get("external", {}).get("baselines", []):
             f"logs/external/{_b['system']}/{_b['name']}.log",
         benchmark:
             f"logs/benchmarks/external/{_b['system']}/{_b['name']}.tsv"
+        conda:
+            # e3 check-summary runs in e3's environment; the command brings its own (a container...)
+            "../envs/e3.yaml"
         message:
             f"External {_b['system']} baseline {_b['name']}: {len(_runs)} runs by its own command"
         shell:
-            "(\n" + _external_script(_b, _runs) + "\n) > {log} 2>&1"
+            f"(\n{_external_script(_b, _runs)}\n) > {{log}} 2>&1"
