@@ -86,6 +86,15 @@ def test_an_external_baseline_rule_joins_the_fairness_table(project):
     assert (ext["mean_latency_s"] > 0).all() and "static_sect" in set(t["policy"])
 
 
+def test_the_example_plugins_are_rows_of_the_fairness_and_placement_tables(project):
+    # issue 32: docs/policies.md's example plugins, given by sweep.plugins and one cell each
+    fairness = pd.read_csv(project / "results/tables/fairness.csv")
+    placement = pd.read_csv(project / "results/tables/migration.csv")
+    assert (fairness[fairness["policy"] == "jsq2_serving"]["n_seeds"] == 2).all()
+    assert len(fairness[fairness["policy"] == "jsq2_serving"]) == 2
+    assert (placement[placement["policy"] == "worst_fit"]["n_seeds"] == 2).all()
+
+
 def test_rerun_reproduces_aggregates_exactly(project):
     before = {f: (project / "results/aggregate" / f).read_bytes() for f in ("runs.csv", "trajectories.csv")}
     shutil.rmtree(project / "resources/runs/semantic/e3/llm/seed1")

@@ -41,6 +41,13 @@ def placement_example(repo, tmp_path_factory):
     return _doc_example(repo, tmp_path_factory, "worst_fit.py")
 
 
+def test_the_example_files_are_the_docs_examples(repo, fairness_example, placement_example):
+    # workflow/examples/plugins/ holds docs/policies.md's two examples (the CI config runs them)
+    for doc, name in ((fairness_example, "jsq2_serving.py"), (placement_example, "worst_fit.py")):
+        body = (repo / "workflow/examples/plugins" / name).read_text().split("\n", 1)[1]
+        assert body == open(doc).read().split("\n", 1)[1], name
+
+
 def test_the_examples_register_into_their_own_systems(fairness_example, placement_example):
     load_plugins([fairness_example, placement_example])
     assert "jsq2_serving" in fairness.policy_names() and "jsq2_serving" not in placement.policy_names()
