@@ -5,7 +5,7 @@ recorded, and how one run and one batch of seeds are simulated, so that the comm
 config checks and LLM recording loop over systems instead of branching on them.
 
 A system's engine and policy API live with the system (``e3.sim.engine`` + ``e3.policies`` for
-E3, ``e3.sim.serving`` + ``e3.fairness`` for fairness, ``e3.sim.placement`` + ``e3.placement`` for
+E3, ``e3.fairness.engine`` + ``e3.fairness`` for fairness, ``e3.placement.engine`` + ``e3.placement`` for
 placement); every run writes a summary in one schema (:mod:`e3.run_summary`).
 """
 

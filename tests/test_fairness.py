@@ -21,14 +21,7 @@ import yaml
 from e3.config import config_hash, load_config
 from e3.errors import E3Error
 from e3.fairness.agents import MultiAgent, cosine
-from e3.fairness.policies import FairnessPolicy, lyapunov_fairness_update, naive_deployment
-from e3.fairness.run import build_simulation, load_inputs, simulate
-from e3.fairness.static import best_deployment
-from e3.sim.jain import jain_index as jain
-from e3.sim.jain import jain_normalized
-from e3.sim.network import Network
-from e3.sim.nodes import ACTIVE, CapacityError, Node, Pod, SharedProcessor
-from e3.sim.serving import (
+from e3.fairness.engine import (
     FAILED,
     SERVED,
     TIMED_OUT,
@@ -38,6 +31,13 @@ from e3.sim.serving import (
     SlotDecision,
     _Req,
 )
+from e3.fairness.policies import FairnessPolicy, lyapunov_fairness_update, naive_deployment
+from e3.fairness.run import build_simulation, load_inputs, simulate
+from e3.fairness.static import best_deployment
+from e3.sim.jain import jain_index as jain
+from e3.sim.jain import jain_normalized
+from e3.sim.network import Network
+from e3.sim.nodes import ACTIVE, CapacityError, Node, Pod, SharedProcessor
 from tests.test_information_boundary import reachable_forbidden
 
 SHORT_S = 600  # two epochs: a planner turn, the first burst, churn; about a second a run
@@ -305,7 +305,8 @@ def test_e3_effective_config_hash_unchanged_by_the_fairness_section(repo, tmp_pa
     c = load_config(repo / "config/config.yaml")
     assert "fairness" in c
     eff = {k: v for k, v in c.items()
-           if k not in ("sweep", "scale", "traces", "traces_mirror", "fairness", "placement", "attribution", "agents")}
+           if k not in ("sweep", "scale", "traces", "traces_mirror", "fairness", "placement", "attribution", "agents",
+                        "external")}
     p = tmp_path / "effective.yaml"
     p.write_text(yaml.safe_dump(eff, sort_keys=True))
     frozen = set(pd.read_csv(repo / "results/aggregate/runs.csv")["config_hash"])
@@ -348,7 +349,7 @@ def test_table_objective_figure_and_comparison(cfg, tmp_path):
     assert list(t.columns[: len(TABLE_COLUMNS)]) == TABLE_COLUMNS
     assert list(t["policy"]) == ["multi_agent", "round_robin"] and (t["n_seeds"] == 2).all()
     md = comparison_markdown(t)
-    assert "74 s" in md and "> 80 %" in md and "no LLM-agent number" in md
+    assert "74 s" in md and "> 80 %" in md and "multi_agent (llm)" in md
     out = fairness_figure(pd.DataFrame([r for p in paths for r in epoch_rows(p)]), tmp_path / "fig9")
     assert all(p.stat().st_size > 0 for p in out)
 

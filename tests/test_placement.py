@@ -22,9 +22,9 @@ import yaml
 from e3.config import load_config
 from e3.errors import E3Error
 from e3.placement.aco import ant_system
+from e3.placement.mobility import great_circle_km, great_circle_rtt_matrix
 from e3.placement.run import build_simulation, load_inputs, simulate
 from e3.placement.system import DIMS
-from e3.sim.mobility import great_circle_km, great_circle_rtt_matrix
 from tests.llm_fakes import ScriptedLLM, install
 
 

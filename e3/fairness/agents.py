@@ -37,10 +37,10 @@ from typing import Any
 import jsonschema
 
 from e3.errors import ConfigError
+from e3.fairness.engine import ServingObservation, SlotDecision
 from e3.fairness.policies import FairnessPolicy, fairness_scores, register
 from e3.sim.jain import jain_index, jain_normalized
 from e3.sim.nodes import ACTIVATING, ACTIVE, INACTIVE
-from e3.sim.serving import ServingObservation, SlotDecision
 
 PROMPT_VERSION = "fairness-multi-agent-v1"
 #: the planner-only back-end's prompt (compact telemetry, predicted utilisation; issue 29)

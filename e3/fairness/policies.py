@@ -1,8 +1,8 @@
 """Serving policies of the fairness system: the registry, the public context, the baselines.
 
-Every policy implements :class:`e3.sim.serving.ServingPolicy` and sees only a
+Every policy implements :class:`e3.fairness.engine.ServingPolicy` and sees only a
 :class:`PolicyContext` (topology, priors, the scenario's nominal rates: public information) and
-the engine's :class:`e3.sim.serving.ServingObservation` (telemetry). Baselines (spec "Baselines",
+the engine's :class:`e3.fairness.engine.ServingObservation` (telemetry). Baselines (spec "Baselines",
 all [I]): ``round_robin``, ``jsq``, ``random`` and ``static_sect`` route over the best static
 deployment of the priors (:func:`e3.fairness.static.best_deployment` at the busiest epoch's
 rates, so it carries the demand), ``static_sect`` with shortest-expected-completion-time routing;
@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from e3.errors import ConfigError
+from e3.fairness.engine import CompletedRequest, RequestView, ServingObservation, SlotDecision
 from e3.fairness.static import Plan
 from e3.registry import Registry
 from e3.sim.jsq import join_shortest_queue
 from e3.sim.nodes import ACTIVATING, ACTIVE
-from e3.sim.serving import CompletedRequest, RequestView, ServingObservation, SlotDecision
 
 #: fairness policies by name (:class:`e3.registry.Registry`; ``multi_agent`` lives in
 #: :mod:`e3.fairness.agents`, imported on first use because it imports this module)

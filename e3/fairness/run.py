@@ -20,6 +20,14 @@ import pyarrow.parquet as pq
 
 from e3.config import config_hash
 from e3.errors import ConfigError, E3Error
+from e3.fairness.engine import (
+    FAILED,
+    SERVED,
+    TIMED_OUT,
+    RequestView,
+    ServingSimulation,
+    ServingSpec,
+)
 from e3.fairness.policies import PolicyContext, get_policy
 from e3.fairness.scenario import FairnessScenario, generate_requests, load_scenario
 from e3.fairness.static import Plan, best_deployment
@@ -30,7 +38,6 @@ from e3.seeds import stream
 from e3.sim.jain import jain_index, jain_normalized
 from e3.sim.network import Network, uniform_rtt_matrix
 from e3.sim.nodes import Node
-from e3.sim.serving import FAILED, SERVED, TIMED_OUT, RequestView, ServingSimulation, ServingSpec
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from typing import Any
 
 from e3.config import REPO_ROOT, load_schema, read_yaml, validate
 from e3.errors import ConfigError
+from e3.fairness.engine import RequestView
 from e3.fairness.system import System
 from e3.scenario_files import ScenarioFolder
 from e3.seeds import stream
-from e3.sim.serving import RequestView
 
 SCENARIO_DIR = REPO_ROOT / "config" / "fairness"
 

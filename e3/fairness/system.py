@@ -18,9 +18,9 @@ from typing import Any
 
 from e3.config import REPO_ROOT
 from e3.errors import ConfigError
+from e3.fairness.engine import RequestView
 from e3.mlperf.pool import match_record
 from e3.mlperf.priors import load_priors
-from e3.sim.serving import RequestView
 
 
 @dataclass(frozen=True)

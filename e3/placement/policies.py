@@ -1,6 +1,6 @@
 """Placement and migration policies of the agent placement system (issue 15), in their own registry.
 
-Every policy is a :class:`e3.sim.placement.PlacementController`: ``initial`` places every agent
+Every policy is a :class:`e3.placement.engine.PlacementController`: ``initial`` places every agent
 (EAD), ``decide`` returns agent moves (EAM) at epochs, user moves and server departures. Policies
 see the observation and the static facts (agents, chains, rates, priors) through
 :class:`e3.placement.model.Evaluator`, never the engine or the tasks.
@@ -31,10 +31,10 @@ import jsonschema
 
 from e3.errors import ConfigError, E3Error
 from e3.placement.aco import ant_system
+from e3.placement.engine import PlacementObservation
 from e3.placement.model import Evaluator
 from e3.placement.system import DIMS
 from e3.registry import Registry
-from e3.sim.placement import PlacementObservation
 
 PROMPT_VERSION = "antllm-refine-v2"  # v2: bounded view (refine.prompt_users), compact rows
 #: refine.prompt -> prompt version (part of every cache key). v3 (issue 30): each server's predicted

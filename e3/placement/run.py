@@ -22,13 +22,13 @@ import pyarrow.parquet as pq
 from e3.config import REPO_ROOT, config_hash, load_schema, read_yaml, validate
 from e3.errors import ConfigError
 from e3.io import staged_run_dir, write_json_atomic
+from e3.placement.engine import PlacementSimulation, PlacementStats, StepSpec
 from e3.placement.model import Evaluator
 from e3.placement.policies import get_policy
 from e3.placement.system import DIMS, System, World, build_system, build_world, section
 from e3.run_summary import check_run_summary, versions
 from e3.scenario_files import ScenarioFolder
 from e3.seeds import stream
-from e3.sim.placement import PlacementSimulation, PlacementStats, StepSpec
 
 SCENARIO_DIR = REPO_ROOT / "config" / "agents"
 

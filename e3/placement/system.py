@@ -19,11 +19,11 @@ from e3.config import REPO_ROOT, load_schema, validate
 from e3.errors import ConfigError
 from e3.mlperf.pool import match_record
 from e3.mlperf.priors import load_priors
+from e3.placement.engine import AgentSpec, StepSpec, TaskSpec
+from e3.placement.mobility import Move, great_circle_rtt_matrix, markov_mobility
 from e3.seeds import stream
-from e3.sim.mobility import Move, great_circle_rtt_matrix, markov_mobility
 from e3.sim.network import Network
 from e3.sim.nodes import Node
-from e3.sim.placement import AgentSpec, StepSpec, TaskSpec
 
 DIMS = ("memory_gb", "compute", "storage_gb", "bandwidth_mbps")
 

@@ -1,5 +1,5 @@
 """salabim components without monitors: what both engines (:mod:`e3.sim.engine`, the E3 dispatch
-model, and :mod:`e3.sim.serving`, the fairness and placement model) do to every long-lived
+model, and :mod:`e3.fairness.engine`, the fairness and placement model) do to every long-lived
 component they create.
 
 salabim keeps a level monitor of every status change per component by default: a list that grows

@@ -1,6 +1,6 @@
 """Serving nodes with multi-dimensional capacity, model pods, and a node's shared processor.
 
-Kernel primitives of the multi-model serving engine (:mod:`e3.sim.serving`), free of salabim so
+Kernel primitives of the multi-model serving engine (:mod:`e3.fairness.engine`), free of salabim so
 they are tested by hand-worked examples:
 
 * :class:`Node`: a machine with a capacity per named dimension (``gpu_mem_gb``, ``ram_gb``, or

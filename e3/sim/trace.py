@@ -218,7 +218,7 @@ class LatencyColumn(TraceWriter):
 class RowTraceWriter:
     """Write trace rows (tuples in ``schema``'s column order) to ``path`` (.parquet or .csv).
 
-    The general writer for engines other than E3's (e.g. :mod:`e3.sim.serving`); E3's task trace
+    The general writer for engines other than E3's (e.g. :mod:`e3.fairness.engine`); E3's task trace
     uses the faster columnar :class:`TraceWriter`.
 
     Use as a context manager; rows are flushed every ``batch_rows`` contiguous rows. ``schema``

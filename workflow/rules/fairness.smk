@@ -1,5 +1,5 @@
 # The second seed system (issue 14): latency- and fairness-aware multi-model edge inference on
-# the serving engine (e3/sim/serving.py). Its own target, `snakemake --cores 8 fairness`; the
+# the serving engine (e3/fairness/engine.py). Its own target, `snakemake --cores 8 fairness`; the
 # outputs are frozen results (results/tables/fairness.*, results/figures/fig9_fairness.*).
 rule fairness_config:
     output:

@@ -1,5 +1,5 @@
 # The third seed system (issue 15): placing and migrating LLM agents across edge servers as users
-# move (AntLLM), on the placement engine (e3/sim/placement.py). Its own target,
+# move (AntLLM), on the placement engine (e3/placement/engine.py). Its own target,
 # `snakemake --cores 8 migration`; the outputs are frozen results (results/tables/migration.*,
 # results/figures/fig10_migration.*, results/migration_comparison.md).
 rule migration_config:

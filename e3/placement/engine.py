@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from e3.errors import E3Error
-from e3.sim.mobility import Move
+from e3.placement.mobility import Move
 from e3.sim.network import Network
 from e3.sim.nodes import Node
 
