@@ -474,3 +474,34 @@ def test_an_unevacuable_server_goes_down_on_time_with_its_agents(cfg, outage):
         assert len(st.tasks) == len(sim.tasks)  # the stranded agents' tasks finish after the return
     else:
         assert st.stranded_agents == 0 and not sim.stranded  # 0.2.0: the server stays up (and may serve)
+
+
+def test_step_service_cv2_and_the_mg1_factor_closed_forms():
+    # issue 30, item 4: a uniform integer on [256, 1024] alone has cv2 = ((769^2 - 1) / 12) / 640^2;
+    # M/G/1 with cv2 = 1 is M/M/1; with cv2 = 0 (M/D/1) the wait is half of M/M/1's
+    import numpy as np
+
+    from e3.placement.model import mg1_sojourn_factor, step_service_cv2
+
+    assert step_service_cv2(1.0, 0.0, (256, 1024), (64, 256), 0.0) == pytest.approx(((769 ** 2 - 1) / 12) / 640 ** 2)
+    noisy = step_service_cv2(1.0, 0.0, (256, 1024), (64, 256), 0.1)
+    assert (1 + noisy) == pytest.approx((1 + ((769 ** 2 - 1) / 12) / 640 ** 2) * np.exp(0.01))
+    r = np.array([0.0, 0.5, 0.9])
+    assert np.allclose(mg1_sojourn_factor(r, np.ones(3)), 1.0 / (1.0 - r))
+    assert np.allclose(mg1_sojourn_factor(r, np.zeros(3)) - 1.0, 0.5 * (1.0 / (1.0 - r) - 1.0))
+
+
+def test_mg1_queueing_predicts_less_wait_than_mm1(cfg):
+    from e3.placement.run import build_simulation, load_inputs
+
+    evs = {}
+    for q in ("mm1", "mg1"):
+        c = copy.deepcopy(cfg)
+        c["placement"]["cost"]["queueing"] = q
+        _, world, policy = build_simulation(load_inputs(c, "agents_global", "greedy_nearest", None), 1)
+        evs[q] = (policy.ev, world)
+    (mm1, world), (mg1, _) = evs["mm1"], evs["mg1"]
+    x = [0] * len(world.agents)  # everything on one server: a high load
+    access = [0] * len(world.chains)
+    assert mm1.queueing == "mm1" and mg1.queueing == "mg1"
+    assert all(b < a for a, b in zip(mm1.user_latency_ms(x, access), mg1.user_latency_ms(x, access), strict=True))

@@ -5,9 +5,12 @@
 known rates, never the simulated truth):
 
 * ``L_u`` (ms): the user's predicted task latency: input file from the access server to the first
-  agent, per step the mean prior service on the agent's server times ``1 / (1 - min(rho, cap))``
-  (FIFO queueing factor, ``rho`` = predicted load of that server), messages between the agents'
-  servers and the answer back.
+  agent, per step the mean prior service on the agent's server times a queueing factor of
+  ``r = min(rho, cap)`` (``rho`` = predicted load of that server; ``cost.queueing``): M/M/1's
+  ``1 / (1 - r)`` (``mm1``, the default) or the Pollaczek-Khinchine M/G/1 mean sojourn
+  ``1 + r (1 + cv2) / (2 (1 - r))`` with the step's squared coefficient of variation ``cv2``
+  from its token ranges and noise (``mg1``, :func:`step_service_cv2`; issue 30, item 4), messages
+  between the agents' servers and the answer back.
 * ``D_u`` (ms): the deadline rule on mean tokens: ``factor * chain * mean service + slack``, the
   mean service being the pool's mean prior (``tasks.deadline_reference: pool_mean``) or the
   access server's (``access_server``, 0.1.0).
@@ -24,6 +27,29 @@ from typing import Any
 import numpy as np
 
 from e3.placement.system import DIMS, System, mean_tokens
+
+
+def step_service_cv2(alpha_ms: float, beta_ms: float, input_tokens: tuple[int, int],
+                     output_tokens: tuple[int, int], noise_sigma: float) -> float:
+    """Squared coefficient of variation of one step's service time ``S = (alpha X + beta Y) N``:
+    X, Y the input and output tokens, uniform integers on the given inclusive ranges (as the world
+    draws them, :func:`e3.placement.system.build_world`), N the log-normal noise of mean one and
+    log-sd ``noise_sigma`` (``E[N^2] = exp(sigma^2)``). Units of alpha and beta cancel."""
+    def moments(lo: int, hi: int) -> tuple[float, float]:
+        m = (lo + hi) / 2.0
+        return m, ((hi - lo + 1) ** 2 - 1) / 12.0 + m * m
+    mx, x2 = moments(*input_tokens)
+    my, y2 = moments(*output_tokens)
+    mean = alpha_ms * mx + beta_ms * my
+    second = (alpha_ms ** 2 * x2 + 2.0 * alpha_ms * beta_ms * mx * my + beta_ms ** 2 * y2) * np.exp(noise_sigma ** 2)
+    return float(second / (mean * mean) - 1.0)
+
+
+def mg1_sojourn_factor(r: np.ndarray, cv2: np.ndarray) -> np.ndarray:
+    """Mean sojourn over mean service of an M/G/1 FIFO queue at load ``r`` (< 1) with service
+    squared coefficient of variation ``cv2``: ``1 + r (1 + cv2) / (2 (1 - r))`` (Pollaczek-
+    Khinchine; cv2 = 1 gives M/M/1's ``1 / (1 - r)``)."""
+    return 1.0 + r * (1.0 + cv2) / (2.0 * (1.0 - r))
 
 
 class Evaluator:
@@ -61,6 +87,9 @@ class Evaluator:
         self.rc = [[sum(w[k] * self.demand[a][k] / self.capacity[s][k] for k in range(len(DIMS))) for s in range(n)]
                    for a in range(len(agents))]
         self.load_cap, self.mu, self.lat_w = c["load_cap"], c["violation_weight"], c["latency_weight_per_s"]
+        self.queueing = c.get("queueing", "mm1")
+        self.cv2 = [step_service_cv2(system.alpha_ms_per_token[s], system.beta_ms_per_token[s], tuple(t["input_tokens"]),
+                                     tuple(t["output_tokens"]), t["noise_sigma"]) for s in self.servers]
         self.deadline_factor, self.slack_ms = t["deadline_factor"], t["deadline_slack_s"] * 1000.0
         # the deadline's reference speed: the pool's mean prior (0.2.0), or the access server's (0.1.0)
         self.pool_deadline = t.get("deadline_reference", "pool_mean") == "pool_mean"
@@ -90,6 +119,7 @@ class Evaluator:
         in place."""
         n = len(self.servers)
         self._svc = np.array(self.svc_ms)
+        self._cv2 = np.array(self.cv2)
         rtt = np.array(self.rtt)
         off = 1.0 - np.eye(n)
         self._tr_in = (rtt / 2.0 + 8.0 * self.in_bytes / self.bw * 1000.0) * off
@@ -110,9 +140,15 @@ class Evaluator:
         xs = np.asarray(x)
         return list(np.bincount(xs, weights=self.rate * self._svc[xs] / 1000.0, minlength=len(self.servers)))
 
+    def _sojourn_ms(self, r: np.ndarray) -> np.ndarray:
+        """Mean sojourn of a step per server (ms) at capped loads ``r`` (shape (..., servers))."""
+        if self.queueing == "mg1":
+            return self._svc * mg1_sojourn_factor(r, self._cv2)
+        return self._svc / (1.0 - r)  # M/M/1, written as 0.3.0 wrote it (bit-identical results)
+
     def _lat(self, xs: np.ndarray, acc: np.ndarray) -> np.ndarray:
         rho = np.bincount(xs, weights=self.rate * self._svc[xs] / 1000.0, minlength=len(self.servers))
-        wait = self._svc / (1.0 - np.minimum(rho, self.load_cap))
+        wait = self._sojourn_ms(np.minimum(rho, self.load_cap))
         srv = xs[self._chain]  # users x max chain
         lat = self._tr_in[acc, srv[:, 0]] + (wait[srv] * self._mask).sum(axis=1)
         if srv.shape[1] > 1:
@@ -126,7 +162,7 @@ class Evaluator:
         k, n = X.shape[0], len(self.servers)
         w = self.rate * self._svc[X] / 1000.0
         rho = np.bincount((X + n * np.arange(k)[:, None]).ravel(), weights=w.ravel(), minlength=k * n).reshape(k, n)
-        wait = self._svc / (1.0 - np.minimum(rho, self.load_cap))
+        wait = self._sojourn_ms(np.minimum(rho, self.load_cap))
         srv = X[:, self._chain]  # k x users x max chain
         lat = self._tr_in[acc, srv[:, :, 0]] + (wait[np.arange(k)[:, None, None], srv] * self._mask).sum(axis=2)
         if srv.shape[2] > 1:

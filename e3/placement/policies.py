@@ -32,7 +32,7 @@ import jsonschema
 from e3.errors import ConfigError, E3Error
 from e3.placement.aco import ant_system
 from e3.placement.engine import PlacementObservation
-from e3.placement.model import Evaluator
+from e3.placement.model import Evaluator, mg1_sojourn_factor
 from e3.placement.system import DIMS
 from e3.registry import Registry
 
@@ -432,7 +432,10 @@ class AntLLM(Aco):
                 rows[s] = [ev.system.region[s], round(ev.svc_ms[i] / 1000.0, 2), free]
             else:
                 rho = loads[i]
-                step = ev.svc_ms[i] / (1.0 - min(rho, ev.load_cap)) / 1000.0
+                r = min(rho, ev.load_cap)
+                # the objective's own queueing factor (cost.queueing); M/M/1 written as 0.3.0 did
+                step = (ev.svc_ms[i] / (1.0 - r) if ev.queueing == "mm1"
+                        else ev.svc_ms[i] * float(mg1_sojourn_factor(r, ev.cv2[i]))) / 1000.0
                 rows[s] = [ev.system.region[s], round(ev.svc_ms[i] / 1000.0, 2), round(rho, 2), round(step, 2), free]
         return rows
 
