@@ -16,7 +16,7 @@ awk -F, -v sc="$scenario" -v seed="$seed" '
     for (i = 12; i <= 15; i++) { if ($i > worst) worst = $i; if ($i < min) min = $i }
     printf "{\"system\": \"fairness\", \"scenario\": \"%s\", \"policy\": \"testbed_replay\", \"controller\": \"none\",", sc
     printf " \"seed\": %d, \"config_hash\": \"external\", \"scenario_hash\": \"external\",", seed
-    printf " \"versions\": {\"e3\": \"0.3.0\", \"testbed_replay\": \"1\"},"
+    printf " \"versions\": {\"e3\": \"0.4.0\", \"testbed_replay\": \"1\"},"
     printf " \"external\": {\"command\": \"testbed_replay.sh\", \"source\": \"%s\"},", FILENAME
     printf " \"policy_summary\": {\"controller\": \"none\"},"
     printf " \"issued\": %d, \"served\": %d, \"timed_out\": %d, \"failed\": %d,", issued, served, $5, $6
