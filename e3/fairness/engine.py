@@ -30,7 +30,6 @@ completed-request records with public features) and never the engine, the truth 
 
 from __future__ import annotations
 
-import heapq
 import math
 import random
 import time
@@ -45,7 +44,7 @@ import salabim as sim
 
 from e3.errors import E3Error
 from e3.seeds import stream
-from e3.sim.components import LeanComponent, QuietEnvironment, quiet_component
+from e3.sim.components import CallbackTimers, LeanComponent, QuietEnvironment, quiet_component
 from e3.sim.network import Network
 from e3.sim.nodes import ACTIVATING, ACTIVE, DEACTIVATING, INACTIVE, Node, Pod, SharedProcessor
 from e3.sim.trace import RowTraceWriter
@@ -317,35 +316,6 @@ class ServingStats:
     makespan_ms: float = 0.0
     max_used: dict[str, dict[str, float]] = field(default_factory=dict)
     wall_s: float = 0.0
-
-
-class _Timers(LeanComponent):
-    """One component running timed callbacks (network deliveries, pod life-cycle steps) in time
-    order: a component per request costs far more in salabim (see :mod:`e3.sim.engine`)."""
-
-    def setup(self) -> None:
-        self.heap: list[tuple[float, int, Callable[[], None]]] = []
-        self.seq = 0
-        self.running = False
-        quiet_component(self)
-
-    def push(self, at_ms: float, fn: Callable[[], None]) -> None:
-        heapq.heappush(self.heap, (at_ms, self.seq, fn))
-        self.seq += 1
-        if not self.running and self.heap[0][1] == self.seq - 1:
-            self.activate(at=at_ms)  # the new event is the earliest: wake for it
-
-    def process(self):
-        while True:
-            while self.heap and self.heap[0][0] <= self.env.now():
-                _, _, fn = heapq.heappop(self.heap)
-                self.running = True
-                fn()
-                self.running = False
-            if self.heap:
-                yield self.hold(till=self.heap[0][0])
-            else:
-                yield self.passivate()
 
 
 class _NodeProc(LeanComponent):
@@ -726,7 +696,7 @@ class ServingSimulation:
         t0 = time.perf_counter()
         self.env = QuietEnvironment(trace=False, random_seed=0, set_numpy_random_seed=False)
         self._slot_index = 0
-        self._timers = _Timers(env=self.env, name="timers")
+        self._timers = CallbackTimers(env=self.env, name="timers")
         self._nodeprocs = {n: _NodeProc(env=self.env, model=self, node=n, name=f"node.{n}") for n in self._nodes}
         with RowTraceWriter(self.trace_path, schema=TRACE_SCHEMA) as w:
             self._writer = w

@@ -3,8 +3,10 @@
 Built for the third seed system (AntLLM, arXiv 2508.03345; what is known of it and the defaults
 chosen: docs/placement.md) from the kernel primitives :class:`e3.sim.nodes.Node`
 (multi-dimensional capacity: memory, compute, storage, bandwidth) and
-:class:`e3.sim.network.Network` (``RTT/2 + bytes/bandwidth``). A discrete-event loop on a heap
-(time, sequence) keeps it deterministic; E3's salabim engine and the serving engine are untouched.
+:class:`e3.sim.network.Network` (``RTT/2 + bytes/bandwidth``). It runs on salabim, as the other
+two engines do: every event is a callback of the kernel's :class:`e3.sim.components.CallbackTimers`
+on a :class:`e3.sim.components.QuietEnvironment`, in (time, push order), which keeps it
+deterministic (issue 32: it had its own heap loop; the results are byte-identical).
 
 Model (simulated ms):
 
@@ -37,17 +39,21 @@ the user) and when a server leaves
 
 from __future__ import annotations
 
-import heapq
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import salabim as sim
+
 from e3.errors import E3Error
 from e3.placement.mobility import Move
+from e3.sim.components import CallbackTimers, QuietEnvironment
 from e3.sim.network import Network
 from e3.sim.nodes import Node
+
+sim.yieldless(False)  # generator processes, as the other engines (e3.sim.engine)
 
 READY, STARTING, MIGRATING, STRANDED = "ready", "starting", "migrating", "stranded"
 #: What happens to agents a leaving server cannot shed (no other server has room): ``strand`` (the
@@ -196,15 +202,22 @@ class PlacementSimulation:
         self.state: list[_Agent] = []
         self.stats = PlacementStats(busy_ms={n: 0.0 for n in self.names},
                                     max_used={n: dict(self.nodes[n].used) for n in self.names})
-        self._heap: list = []
-        self._seq = 0
-        self.now = 0.0
+        self.env = None  # the salabim environment of the run (run)
+        self._timers = None
+        self._pending: list[tuple] = []  # events pushed before the environment exists
         self.deferred: dict[int, str] = {}  # agent -> target that did not fit yet
 
     # --- event loop --------------------------------------------------------------------------------
+    @property
+    def now(self) -> float:
+        """Simulated time (ms): the salabim environment's clock (0 before the run)."""
+        return self.env.now() if self.env is not None else 0.0
+
     def _at(self, t: float, fn: Callable, *args) -> None:
-        self._seq += 1
-        heapq.heappush(self._heap, (t, self._seq, fn, args))
+        if self._timers is None:
+            self._pending.append((t, fn, args))
+        else:
+            self._timers.push(t, fn, *args)
 
     def access(self, user: int) -> str:
         """The user's current access server."""
@@ -468,9 +481,11 @@ class PlacementSimulation:
                 raise E3Error(f"server event names unknown server {s!r}")
             self._at(t_ms, self._server_event, s, what)
         self._at(self.epoch_ms, self._epoch)
-        while self._heap:
-            t, _, fn, args = heapq.heappop(self._heap)
-            self.now = t
-            fn(*args)
+        self.env = QuietEnvironment(trace=False, random_seed=0, set_numpy_random_seed=False)
+        self._timers = CallbackTimers(env=self.env, name="timers")
+        for t, fn, args in self._pending:  # in push order: deployment events first, then arrivals, ...
+            self._timers.push(t, fn, *args)
+        self._pending = []
+        self.env.run()
         self.stats.makespan_ms = self.now
         return self.stats

@@ -208,3 +208,40 @@ def quiet_component(comp: sim.Component) -> None:
     comp.mode.monitor(False)
     if type(comp.status) is sim.salabim._StatusMonitor and not comp.status._monitor:
         comp.status.__class__ = LeanStatusMonitor
+
+
+class CallbackTimers(LeanComponent):
+    """One salabim component that runs timed callbacks in (time, push order): the fairness
+    engine's network deliveries and pod life-cycle steps, and every event of the placement
+    engine. A component per event costs far more in salabim (see :mod:`e3.sim.engine`).
+
+    ``push(at_ms, fn, *args)`` schedules ``fn(*args)``; callbacks due at the same time run in the
+    order they were pushed, and one pushed for the current time by a running callback runs before
+    the clock moves on.
+    """
+
+    def setup(self) -> None:
+        self.heap: list[tuple] = []
+        self.seq = 0
+        self.running = False
+        quiet_component(self)
+
+    def push(self, at_ms: float, fn, *args) -> None:
+        """Schedule ``fn(*args)`` at simulated time ``at_ms`` (>= now)."""
+        heapq.heappush(self.heap, (at_ms, self.seq, fn, args))
+        self.seq += 1
+        if not self.running and self.heap[0][1] == self.seq - 1:
+            self.activate(at=at_ms)  # the new event is the earliest: wake for it
+
+    def process(self):
+        while True:
+            while self.heap and self.heap[0][0] <= self.env.now():
+                _, _, fn, args = heapq.heappop(self.heap)
+                self.running = True
+                fn(*args)
+                self.running = False
+            if self.heap:
+                yield self.hold(till=self.heap[0][0])
+            else:
+                yield self.passivate()
+
