@@ -33,8 +33,8 @@ def test_v01_variant_reproduces_the_010_numbers(repo, tmp_path, row):
 def test_v01_variant_differs_from_the_default_only_where_stated(repo):
     new, old = (load_config(repo / p) for p in ("config/config.yaml", "config/variants/v0.1.yaml"))
     changed = sorted(k for k in set(new) | set(old) if new.get(k) != old.get(k))
-    assert changed == ["agents", "attribution", "controllers", "fairness", "placement", "policies", "scenario_files", "sweep",
-                       "truth", "workload"]
+    assert changed == ["agents", "attribution", "controllers", "external", "fairness", "placement", "policies",
+                       "scenario_files", "sweep", "truth", "workload"]
     assert old["controllers"]["llm"]["prompt"] == "decision_table"
     assert {k: v for k, v in new["controllers"]["llm"].items() if k != "prompt"} == \
         {k: v for k, v in old["controllers"]["llm"].items() if k != "prompt"}
