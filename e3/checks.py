@@ -162,11 +162,11 @@ def check_external(cfg: dict[str, Any], source: str | Path = "config") -> None:
     """
     from e3.systems import get_system
 
+    plugins = tuple(cfg.get("sweep", {}).get("plugins", ()))
     seen: set[tuple[str, str]] = set()
     for i, b in enumerate(cfg.get("external", {}).get("baselines", [])):
         where = f"{source}: field 'external.baselines.{i}"
         system = b["system"]
-        plugins = tuple(cfg.get("sweep", {}).get("plugins", ()))
         if b["name"] in get_system(system).registry.names(plugins):
             raise ConfigError(f"{where}.name': {b['name']!r} is a registered {system} policy; an external "
                               "baseline needs a name of its own")

@@ -220,10 +220,9 @@ def _other_system_cell(system: str, policy: str, controller: str) -> None:
     from e3.errors import ConfigError
     from e3.systems import get_system
 
-    cls = get_system(system).registry.get(policy)
-    ctl = controller
-    if system == "placement":
-        ctl = (None if controller == "none" else controller) or cls.controllers[0]
+    sys_ = get_system(system)
+    cls = sys_.registry.get(policy)
+    ctl = sys_.runner_controller(controller) or cls.controllers[0]
     if ctl not in cls.controllers:
         raise ConfigError(f"{system} policy {policy!r}: controller {ctl!r} is not one of {list(cls.controllers)}")
 

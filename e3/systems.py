@@ -11,6 +11,7 @@ placement); every run writes a summary in one schema (:mod:`e3.run_summary`).
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,19 +58,21 @@ class System:
         if self.name == "e3":
             over = {"controller": controller} if controller not in (None, "none") else None
             return run(cfg, scenario, policy, seed, out_dir, policy_overrides=over)
-        if self.name == "placement" and controller == "none":
-            controller = None
-        return run(cfg, scenario, policy, controller, seed, out_dir)
+        return run(cfg, scenario, policy, self.runner_controller(controller), seed, out_dir)
 
     def simulate_batch(self, cfg: dict[str, Any], scenario: str, policy: str, controller: str | None,
                        seeds: list[int], out_pattern: str, progress=None) -> list[dict[str, Any]]:
         """One cell for several seeds in one process (``out_pattern`` holds ``{seed}``)."""
         if self.name == "e3":
             raise E3Error("the E3 system's batches run through e3.experiment.run.simulate_batch")
-        if self.name == "placement" and controller == "none":
-            controller = None
         run = importlib.import_module(self.runner).simulate_batch
-        return run(cfg, scenario, policy, controller, seeds, out_pattern, progress=progress)
+        return run(cfg, scenario, policy, self.runner_controller(controller), seeds, out_pattern, progress=progress)
+
+    def runner_controller(self, controller: str | None) -> str | None:
+        """``controller`` as this system's runner takes it: the placement runner takes None for
+        "the policy's default", which the CLI and the sweep cells write as ``none``; the fairness
+        runner takes ``none`` as a controller name."""
+        return None if self.name == "placement" and controller == "none" else controller
 
 
 def _e3_done(s: dict[str, Any]) -> str:
@@ -92,24 +95,17 @@ def _folder(module: str) -> ScenarioFolder:
     return importlib.import_module(module).SCENARIOS
 
 
-@dataclass(frozen=True)
-class _Systems:
-    """The table, built on first use (each system's scenario folder lives in its own module)."""
-
-    def table(self) -> dict[str, System]:
-        return {
-            "e3": System("e3", "", _folder("e3.sim.scenario"), "e3.policies.base", "e3.experiment.run", "e3",
-                         _e3_done),
-            "fairness": System("fairness", "fairness", _folder("e3.fairness.scenario"), "e3.fairness.policies",
-                               "e3.fairness.run", "multi_agent", _fairness_done),
-            "placement": System("placement", "placement", _folder("e3.placement.run"), "e3.placement.policies",
-                                "e3.placement.run", "antllm", _placement_done),
-        }
-
-
+@functools.cache
 def systems() -> dict[str, System]:
-    """name -> :class:`System`, in the order e3, fairness, placement."""
-    return _Systems().table()
+    """name -> :class:`System`, in the order e3, fairness, placement (built on first use: each
+    system's scenario folder lives in its own module)."""
+    return {
+        "e3": System("e3", "", _folder("e3.sim.scenario"), "e3.policies.base", "e3.experiment.run", "e3", _e3_done),
+        "fairness": System("fairness", "fairness", _folder("e3.fairness.scenario"), "e3.fairness.policies",
+                           "e3.fairness.run", "multi_agent", _fairness_done),
+        "placement": System("placement", "placement", _folder("e3.placement.run"), "e3.placement.policies",
+                            "e3.placement.run", "antllm", _placement_done),
+    }
 
 
 def get_system(name: str) -> System:

@@ -64,24 +64,12 @@ class Controller:
         return {"controller_calls": self.calls}
 
 
-def register_controller(cls: type[Controller]) -> type[Controller]:
-    """Class decorator adding a controller to :data:`CONTROLLERS` under ``cls.name``.
-
-    Raises:
-        ConfigError: the name is taken by another class (a built-in name is reserved; the same
-            class from the same file, imported again, replaces itself).
-    """
-    return CONTROLLERS.register(cls)
-
-
-def get_controller(name: str) -> type[Controller]:
-    """The controller class registered as ``name``. Raises ConfigError listing the known ones."""
-    return CONTROLLERS.get(name)
-
-
-def controller_names() -> list[str]:
-    """Registered controller names."""
-    return CONTROLLERS.names()
+#: the registry's methods: ``register_controller`` (class decorator; a built-in name is reserved,
+#: the same class from the same file, imported again, replaces itself), ``get_controller(name)``
+#: and ``controller_names()``
+register_controller = CONTROLLERS.register
+get_controller = CONTROLLERS.get
+controller_names = CONTROLLERS.names
 
 
 @register_controller

@@ -34,27 +34,11 @@ from e3.sim.nodes import ACTIVATING, ACTIVE
 POLICIES: Registry = Registry("fairness policy", ("e3.fairness.agents",))
 
 
-def register(cls: type[FairnessPolicy]) -> type[FairnessPolicy]:
-    """Class decorator: add a policy to :data:`POLICIES` under ``cls.name``.
-
-    Raises:
-        ConfigError: empty name, or a different class already registered under the name.
-    """
-    return POLICIES.register(cls)
-
-
-def get_policy(name: str, plugins: tuple[str, ...] | list[str] = ()) -> type[FairnessPolicy]:
-    """The registered class (built-ins, entry points, ``plugins`` files or modules).
-
-    Raises:
-        ConfigError: unknown name (the message lists the registered ones).
-    """
-    return POLICIES.get(name, plugins)
-
-
-def policy_names(plugins: tuple[str, ...] | list[str] = ()) -> list[str]:
-    """Registered fairness policies (built-ins, entry points, ``plugins``)."""
-    return POLICIES.names(plugins)
+#: the registry's methods under the names every system uses: ``register`` (class decorator; a
+#: taken name is an error), ``get_policy(name, plugins=())`` and ``policy_names(plugins=())``
+register = POLICIES.register
+get_policy = POLICIES.get
+policy_names = POLICIES.names
 
 
 @dataclass(frozen=True)

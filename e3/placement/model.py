@@ -140,15 +140,16 @@ class Evaluator:
         xs = np.asarray(x)
         return list(np.bincount(xs, weights=self.rate * self._svc[xs] / 1000.0, minlength=len(self.servers)))
 
-    def _sojourn_ms(self, r: np.ndarray) -> np.ndarray:
-        """Mean sojourn of a step per server (ms) at capped loads ``r`` (shape (..., servers))."""
+    def sojourn_ms(self, r: np.ndarray) -> np.ndarray:
+        """Mean sojourn of a step per server (ms, shape (..., servers)) at capped loads ``r``
+        (``cost.queueing``: M/M/1 or M/G/1)."""
         if self.queueing == "mg1":
             return self._svc * mg1_sojourn_factor(r, self._cv2)
         return self._svc / (1.0 - r)  # M/M/1, written as 0.3.0 wrote it (bit-identical results)
 
     def _lat(self, xs: np.ndarray, acc: np.ndarray) -> np.ndarray:
         rho = np.bincount(xs, weights=self.rate * self._svc[xs] / 1000.0, minlength=len(self.servers))
-        wait = self._sojourn_ms(np.minimum(rho, self.load_cap))
+        wait = self.sojourn_ms(np.minimum(rho, self.load_cap))
         srv = xs[self._chain]  # users x max chain
         lat = self._tr_in[acc, srv[:, 0]] + (wait[srv] * self._mask).sum(axis=1)
         if srv.shape[1] > 1:
@@ -162,7 +163,7 @@ class Evaluator:
         k, n = X.shape[0], len(self.servers)
         w = self.rate * self._svc[X] / 1000.0
         rho = np.bincount((X + n * np.arange(k)[:, None]).ravel(), weights=w.ravel(), minlength=k * n).reshape(k, n)
-        wait = self._sojourn_ms(np.minimum(rho, self.load_cap))
+        wait = self.sojourn_ms(np.minimum(rho, self.load_cap))
         srv = X[:, self._chain]  # k x users x max chain
         lat = self._tr_in[acc, srv[:, :, 0]] + (wait[np.arange(k)[:, None, None], srv] * self._mask).sum(axis=2)
         if srv.shape[2] > 1:

@@ -28,11 +28,12 @@ import random
 from typing import Any
 
 import jsonschema
+import numpy as np
 
 from e3.errors import ConfigError, E3Error
 from e3.placement.aco import ant_system
 from e3.placement.engine import PlacementObservation
-from e3.placement.model import Evaluator, mg1_sojourn_factor
+from e3.placement.model import Evaluator
 from e3.placement.system import DIMS
 from e3.registry import Registry
 
@@ -84,27 +85,11 @@ SYSTEM_TEXT_V3 = (
 SYSTEM_TEXTS = {"v2": SYSTEM_TEXT, "v3": SYSTEM_TEXT_V3}
 
 
-def register(cls: type[PlacementPolicy]) -> type[PlacementPolicy]:
-    """Class decorator: add a policy to :data:`POLICIES` under ``cls.name``.
-
-    Raises:
-        ConfigError: empty name, or a different class already registered under the name.
-    """
-    return POLICIES.register(cls)
-
-
-def get_policy(name: str, plugins: tuple[str, ...] | list[str] = ()) -> type[PlacementPolicy]:
-    """The policy class named ``name`` (built-ins, entry points, ``plugins``).
-
-    Raises:
-        ConfigError: unknown name (the message lists the registered ones).
-    """
-    return POLICIES.get(name, plugins)
-
-
-def policy_names(plugins: tuple[str, ...] | list[str] = ()) -> list[str]:
-    """Registered placement policy names (built-ins, entry points, ``plugins``)."""
-    return POLICIES.names(plugins)
+#: the registry's methods under the names every system uses: ``register`` (class decorator; a
+#: taken name is an error), ``get_policy(name, plugins=())`` and ``policy_names(plugins=())``
+register = POLICIES.register
+get_policy = POLICIES.get
+policy_names = POLICIES.names
 
 
 class PlacementPolicy:
@@ -424,6 +409,8 @@ class AntLLM(Aco):
         used = self._used(x, set())
         rows = {}
         loads = ev.loads(x) if self._prompt() == "v3" else None
+        # the step time with queueing: the objective's own (cost.queueing), per server
+        step_ms = ev.sojourn_ms(np.minimum(np.asarray(loads), ev.load_cap)) if loads is not None else None
         for i, s in enumerate(ev.servers):
             if not allowed[i]:
                 continue
@@ -432,10 +419,7 @@ class AntLLM(Aco):
                 rows[s] = [ev.system.region[s], round(ev.svc_ms[i] / 1000.0, 2), free]
             else:
                 rho = loads[i]
-                r = min(rho, ev.load_cap)
-                # the objective's own queueing factor (cost.queueing); M/M/1 written as 0.3.0 did
-                step = (ev.svc_ms[i] / (1.0 - r) if ev.queueing == "mm1"
-                        else ev.svc_ms[i] * float(mg1_sojourn_factor(r, ev.cv2[i]))) / 1000.0
+                step = float(step_ms[i]) / 1000.0
                 rows[s] = [ev.system.region[s], round(ev.svc_ms[i] / 1000.0, 2), round(rho, 2), round(step, 2), free]
         return rows
 

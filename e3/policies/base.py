@@ -89,14 +89,12 @@ class Policy:
         return {}
 
 
-def register(cls: type[Policy]) -> type[Policy]:
-    """Class decorator: add a :class:`Policy` subclass to :data:`POLICIES` under ``cls.name``.
-
-    Raises:
-        ConfigError: empty name, or a different class already registered under the name (a
-            plugin can never shadow a built-in or another plugin: :class:`e3.registry.Registry`).
-    """
-    return POLICIES.register(cls)
+#: the registry's methods under the names every system uses: ``register`` (class decorator; a
+#: taken name is an error, so a plugin can never shadow a built-in or another plugin),
+#: ``get_policy(name, plugins=())`` and ``policy_names(plugins=())``
+register = POLICIES.register
+get_policy = POLICIES.get
+policy_names = POLICIES.names
 
 
 def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> None:
@@ -107,17 +105,3 @@ def load_plugins(modules: list[str] | tuple[str, ...] = ()) -> None:
         ConfigError: a ``.py`` file that does not exist, or a module that cannot be found.
     """
     POLICIES.names(modules)
-
-
-def policy_names(plugins: list[str] | tuple[str, ...] = ()) -> list[str]:
-    """Names of every registered policy (built-ins, entry points, ``plugins``)."""
-    return POLICIES.names(plugins)
-
-
-def get_policy(name: str, plugins: list[str] | tuple[str, ...] = ()) -> type[Policy]:
-    """The policy class registered as ``name``.
-
-    Raises:
-        ConfigError: unknown name (the message lists the registered ones).
-    """
-    return POLICIES.get(name, plugins)

@@ -397,13 +397,18 @@ def fairness_runs():
     """summary.json of every fairness run: scenarios x cells x seeds of fairness.sweep, and of every
     external fairness baseline."""
     s = config["fairness"]["sweep"]
-    cells = fairness_scenario_cells() + [(c["policy"], c["controller"]) for c in external_cells("fairness")]
     return [
         f"{FAIRNESS_RUNS}/summary.json".format(scenario=sc, policy=p, controller=c, seed=seed)
         for sc in s["scenarios"]
-        for p, c in cells
+        for p, c in fairness_table_cells()
         for seed in s["seeds"]
     ]
+
+
+def fairness_table_cells():
+    """(policy, controller) cells of the fairness table: fairness.sweep's, then the external
+    baselines' (every scenario holds them all)."""
+    return fairness_scenario_cells() + [(c["policy"], c["controller"]) for c in external_cells("fairness")]
 
 
 # --- the agent placement system (issue 15) ------------------------------------------------
@@ -426,10 +431,15 @@ def migration_runs():
     """summary.json of every placement run: scenarios x cells x seeds of placement.sweep (a cell
     with its own `scenarios` runs only those)."""
     s = config["placement"]["sweep"]
-    ext = [(c["policy"], c["controller"]) for c in external_cells("placement")]
     return [
         f"{MIGRATION_RUNS}/summary.json".format(scenario=sc, policy=p, controller=c, seed=seed)
         for sc in s["scenarios"]
-        for p, c in migration_scenario_cells(sc) + ext
+        for p, c in migration_table_cells(sc)
         for seed in s["seeds"]
     ]
+
+
+def migration_table_cells(scenario):
+    """(policy, controller) cells of the placement table in `scenario`: placement.sweep's that run
+    there, then the external baselines'."""
+    return migration_scenario_cells(scenario) + [(c["policy"], c["controller"]) for c in external_cells("placement")]

@@ -105,13 +105,10 @@ rule manifest:
         # the runs the aggregate must hold: (scenario, policy, controller, seed) of this sweep
         runs=[(sc, p, c, s) for sc in config["sweep"]["scenarios"] for p, c in sweep_cells() for s in cell_seeds(c)],
         # the cells the fairness and placement tables must hold, external baselines included
-        fairness_cells=[(sc, p, c) for sc in config["fairness"]["sweep"]["scenarios"]
-                        for p, c in fairness_scenario_cells() + [(e["policy"], e["controller"])
-                                                                 for e in external_cells("fairness")]],
+        fairness_cells=[(sc, p, c) for sc in config["fairness"]["sweep"]["scenarios"] for p, c in fairness_table_cells()],
         fairness_seeds=len(config["fairness"]["sweep"]["seeds"]),
         migration_cells=[(sc, p, c) for sc in config["placement"]["sweep"]["scenarios"]
-                         for p, c in migration_scenario_cells(sc) + [(e["policy"], e["controller"])
-                                                                     for e in external_cells("placement")]],
+                         for p, c in migration_table_cells(sc)],
         migration_seeds=len(config["placement"]["sweep"]["seeds"]),
     resources:
         runtime=10,  # minutes (SLURM time limit)
