@@ -107,6 +107,10 @@ def check_sweep(cfg: dict[str, Any], root: str | Path, source: str | Path = "con
     for section in ("fairness", "placement"):
         if section in cfg:
             check_system_sweep(cfg, section, source)
+    if "placement" in cfg:
+        from e3.placement.policies import check_prompt_queueing
+
+        check_prompt_queueing(cfg["placement"], str(source))
     check_external(cfg, source)
     if "attribution" in cfg:  # each ablation sets e3 parameters: a typo would remove nothing
         e3_params = set(get_policy("e3", plugins).parameters)

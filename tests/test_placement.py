@@ -505,3 +505,51 @@ def test_mg1_queueing_predicts_less_wait_than_mm1(cfg):
     access = [0] * len(world.chains)
     assert mm1.queueing == "mm1" and mg1.queueing == "mg1"
     assert all(b < a for a, b in zip(mm1.user_latency_ms(x, access), mg1.user_latency_ms(x, access), strict=True))
+
+
+def test_the_llm_prompt_must_state_the_objectives_queueing_factor(cfg):
+    """prompt v3 states M/M/1, v4 M/G/1 (release 0.5.0): a prompt that disagrees with
+    cost.queueing is a config error naming both fields, before a policy or a check runs."""
+    from e3.errors import ConfigError
+    from e3.placement.policies import SYSTEM_TEXTS, check_prompt_queueing
+
+    assert "M/G/1" in SYSTEM_TEXTS["v4"] and "/ (1 - rho)" in SYSTEM_TEXTS["v3"]
+    assert cfg["placement"]["cost"]["queueing"] == "mg1" and cfg["placement"]["refine"]["prompt"] == "v4"
+    check_prompt_queueing(cfg["placement"])
+    for prompt, queueing in (("v3", "mg1"), ("v4", "mm1")):
+        p = copy.deepcopy(cfg["placement"])
+        p["refine"]["prompt"], p["cost"]["queueing"] = prompt, queueing
+        with pytest.raises(ConfigError, match=rf"config.yaml: field 'placement.refine.prompt': prompt '{prompt}'.*"
+                                              rf"placement.cost.queueing is '{queueing}'"):
+            check_prompt_queueing(p, "config.yaml")
+    p = copy.deepcopy(cfg["placement"])
+    p["refine"]["prompt"], p["cost"]["queueing"] = "v2", "mg1"  # v2 states no factor
+    check_prompt_queueing(p)
+
+
+def test_the_comparison_quotes_the_objective_check():
+    import pandas as pd
+
+    from e3.placement.analysis import objective_check_bullet
+
+    check = pd.DataFrame({"seed": [1, 2], "spearman_latency": [0.9, 0.95], "spearman_objective": [0.6, 0.8],
+                          "simulated_over_predicted": [0.95, 1.15]})
+    text = objective_check_bullet(check, "mg1")
+    assert "Spearman 0.90-0.95" in text and "(0.60-0.80)" in text
+    assert "0.95-1.15 x the predicted one (mean 1.05)" in text and "M/G/1" in text and "0.69-0.90" in text
+
+
+def test_local_search_at_the_llm_budget_spends_no_more_than_the_llm(repo, tmp_path):
+    """antllm/local_search_llm_budget: at most max_moves x (1 + feedback_rounds) candidates and
+    accepted changes a refinement (the llm refinement's own budget), fewer than local_search's."""
+    from e3.placement.run import simulate as psim
+
+    cfg = load_config(repo / "config/config.yaml")
+    cfg["placement"]["horizon_s"] = 600
+    r = cfg["placement"]["refine"]
+    matched = r["max_moves"] * (1 + r["feedback_rounds"])
+    small = psim(cfg, "agents_global", "antllm", "local_search_llm_budget", 1, tmp_path / "b")["policy_summary"]
+    full = psim(cfg, "agents_global", "antllm", "local_search", 1, tmp_path / "f")["policy_summary"]
+    assert 0 < small["local_evaluations"] <= matched * small["refinements"]
+    assert small["refine_accepted"] <= matched * small["refinements"]
+    assert small["local_evaluations"] < full["local_evaluations"]

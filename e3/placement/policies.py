@@ -40,7 +40,31 @@ from e3.registry import Registry
 PROMPT_VERSION = "antllm-refine-v2"  # v2: bounded view (refine.prompt_users), compact rows
 #: refine.prompt -> prompt version (part of every cache key). v3 (issue 30): each server's predicted
 #: load and step time with queueing, and a feedback round that reports each change's effect.
-PROMPT_VERSIONS = {"v2": PROMPT_VERSION, "v3": "antllm-refine-v3"}
+PROMPT_VERSIONS = {"v2": PROMPT_VERSION, "v3": "antllm-refine-v3", "v4": "antllm-refine-v4"}
+#: the objective's queueing factor (``cost.queueing``) each prompt states; v2 states none. v4
+#: (release 0.5.0) is v3 with the M/G/1 sojourn the default objective now uses.
+PROMPT_QUEUEING = {"v3": "mm1", "v4": "mg1"}
+
+
+def check_prompt_queueing(p: dict[str, Any], source: str = "config") -> None:
+    """The llm refinement's prompt states the queueing factor the objective uses: a prompt that
+    states M/M/1 beside an M/G/1 objective (or the reverse) would mislead the model.
+
+    Args:
+        p: the ``placement`` section; ``source``: the config file named in the error.
+
+    Raises:
+        ConfigError: ``refine.prompt`` and ``cost.queueing`` disagree (names both values).
+    """
+    prompt = str(p.get("refine", {}).get("prompt", "v2"))
+    queueing = p.get("cost", {}).get("queueing", "mm1")
+    wanted = PROMPT_QUEUEING.get(prompt)
+    if wanted is not None and wanted != queueing:
+        raise ConfigError(f"{source}: field 'placement.refine.prompt': prompt {prompt!r} states the {wanted} "
+                          f"queueing factor but placement.cost.queueing is {queueing!r}; use prompt "
+                          f"{ {v: k for k, v in PROMPT_QUEUEING.items()}[queueing]!r} with it")
+
+
 #: placement policies by name (:class:`e3.registry.Registry`; the built-ins are in this module)
 POLICIES: Registry = Registry("placement policy")
 
@@ -81,8 +105,13 @@ SYSTEM_TEXT_V3 = (
     '{"op": "move", "agent": A, "server": S} or {"op": "swap", "agent": A, "other": B}. Each is applied only '
     "if it fits and lowers the objective; you will be told what each change did and may propose more once. "
     'Reply with JSON only: {"moves": [...]}.')
+SYSTEM_TEXT_V4 = SYSTEM_TEXT_V3.replace(
+    "(mean step / (1 - rho), rho = the server's predicted load from the agents it hosts)",
+    "(mean step x (1 + rho (1 + cv2) / (2 (1 - rho))), the M/G/1 mean sojourn; rho = the server's "
+    "predicted load from the agents it hosts, cv2 ~ 0.1 the variability of a step)")
+assert SYSTEM_TEXT_V4 != SYSTEM_TEXT_V3
 #: refine.prompt -> system text
-SYSTEM_TEXTS = {"v2": SYSTEM_TEXT, "v3": SYSTEM_TEXT_V3}
+SYSTEM_TEXTS = {"v2": SYSTEM_TEXT, "v3": SYSTEM_TEXT_V3, "v4": SYSTEM_TEXT_V4}
 
 
 #: the registry's methods under the names every system uses: ``register`` (class decorator; a
@@ -119,6 +148,7 @@ class PlacementPolicy:
                        "refine_rejected": 0, "llm_calls": 0, "llm_fallbacks": 0, "local_evaluations": 0}
         self.client = None
         if controller == "llm":
+            check_prompt_queueing(p)
             from e3.config import REPO_ROOT
             from e3.llm.client import LLMClient, LLMSettings
 
@@ -318,10 +348,14 @@ class Aco(PlacementPolicy):
 
 @register
 class AntLLM(Aco):
-    """Ant System then refinement by the controller (``local_search`` or ``llm``)."""
+    """Ant System then refinement by the controller: ``local_search`` (first improvement, at most
+    ``refine.max_evaluations`` candidates), ``llm`` (up to ``refine.max_moves`` proposed changes a
+    request, ``1 + refine.feedback_rounds`` requests) or ``local_search_llm_budget`` (local search
+    held to the llm's budget: ``max_moves x (1 + feedback_rounds)`` candidates and accepted changes
+    a decision, the comparison with the llm at equal evaluations; issue 30)."""
 
     name = "antllm"
-    controllers = ("local_search", "llm")
+    controllers = ("local_search", "llm", "local_search_llm_budget")
 
     def _after(self, x, access, allowed, current, agents):
         return self.refine_moves(x, access, allowed, current, agents)
@@ -365,6 +399,10 @@ class AntLLM(Aco):
                                                                                       agents)}]
                 ops, content = self._ask(messages)
             return x
+        if self.controller == "local_search_llm_budget":
+            # the llm's candidate budget: max_moves proposals a request, 1 + feedback_rounds requests
+            matched = budget * (1 + self._feedback_rounds())
+            return self.local_search(x, access, allowed, current, agents, matched, matched)
         return self.local_search(x, access, allowed, current, agents, budget, self.p["refine"]["max_evaluations"])
 
     def local_search(self, x, access, allowed, current, agents, max_moves: int, limit: int) -> list[int]:
@@ -402,13 +440,13 @@ class AntLLM(Aco):
         return str(self.p["refine"].get("prompt", "v2"))
 
     def _server_rows(self, x, allowed) -> dict[str, list]:
-        """Server rows of the prompt: v2 [region, mean LLM step s, free capacity]; v3 adds the
+        """Server rows of the prompt: v2 [region, mean LLM step s, free capacity]; v3 and v4 add the
         predicted load rho (the input of the queueing factor) and the step time with queueing
         (s), the two numbers that drive the predicted latency (issue 30)."""
         ev = self.ev
         used = self._used(x, set())
         rows = {}
-        loads = ev.loads(x) if self._prompt() == "v3" else None
+        loads = ev.loads(x) if self._prompt() != "v2" else None
         # the step time with queueing: the objective's own (cost.queueing), per server
         step_ms = ev.sojourn_ms(np.minimum(np.asarray(loads), ev.load_cap)) if loads is not None else None
         for i, s in enumerate(ev.servers):

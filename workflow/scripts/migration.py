@@ -27,4 +27,5 @@ write_text_atomic(sm.output.md, to_markdown(shown, floatfmt=".3g"))
 write_text_atomic(sm.output.tex, to_latex(shown, "Agent placement and migration on the simulated global edge "
                                                  "(mean over seeds).", "tab:migration"))
 migration_figure(t, sm.output.png[: -len(".png")])
-write_text_atomic(sm.output.comparison, comparison_markdown(t))
+check = pd.read_csv(sm.input.check)
+write_text_atomic(sm.output.comparison, comparison_markdown(t, check, p["cost"].get("queueing", "mm1"), runs))
