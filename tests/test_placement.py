@@ -553,3 +553,31 @@ def test_local_search_at_the_llm_budget_spends_no_more_than_the_llm(repo, tmp_pa
     assert 0 < small["local_evaluations"] <= matched * small["refinements"]
     assert small["refine_accepted"] <= matched * small["refinements"]
     assert small["local_evaluations"] < full["local_evaluations"]
+
+
+def test_the_comparison_pairs_the_llm_refinement_on_the_seed():
+    """results/migration_comparison.md: the llm refinement minus each reference, paired on the seed,
+    with its t interval; outages that stranded agents are named per cell."""
+    import pandas as pd
+
+    from e3.placement.analysis import TABLE_COLUMNS, comparison_markdown, migration_table
+
+    cells = [("antllm", "llm"), ("antllm", "local_search"), ("antllm", "local_search_llm_budget"), ("aco", "none"),
+             ("greedy_nearest", "none")]
+    rows = []
+    for i, (pol, ctl) in enumerate(cells):
+        for seed in (1, 2, 3):
+            r = {c: 1.0 for c in TABLE_COLUMNS if c not in ("scenario", "policy", "controller", "n_seeds")}
+            r.update(scenario="s", policy=pol, controller=ctl, seed=seed, refused_migrations=0,
+                     evacuation_failures=2.0 if pol == "aco" else 0.0, refine_accepted=0, refine_rejected=0,
+                     llm_fallbacks=0, task_latency_mean_ms=1000.0 * (8 + i) + 100.0 * seed, qos_ratio=0.8)
+            rows.append(r)
+    runs = pd.DataFrame(rows)
+    t = migration_table(runs, [{"policy": p, "controller": c} for p, c in cells], ["s"])
+    md = comparison_markdown(t, None, "mg1", runs)
+    # llm is 1 s faster than local_search on every seed: the interval collapses onto -1
+    assert "vs antllm (local_search), 3 seeds: task latency -1.00 s (-1.00 to -1.00)" in md
+    assert "vs antllm (local_search_llm_budget), 3 seeds: task latency -2.00 s" in md
+    assert "vs aco, 3 seeds: task latency -3.00 s" in md
+    assert "Outages no server could absorb" in md and "aco 2.0" in md
+    assert "objective against the simulation" not in md  # no check given

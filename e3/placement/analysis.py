@@ -254,6 +254,14 @@ def comparison_markdown(t: pd.DataFrame, check: pd.DataFrame | None = None, queu
                        f"objective evaluations: task latency {_pct(aco['task_latency_mean_ms'], gls['task_latency_mean_ms'])}, "
                        f"QoS {100 * aco['qos_ratio']:.1f} % vs {100 * gls['qos_ratio']:.1f} %, total cost "
                        f"{_pct(aco['total_cost'], gls['total_cost'])}.")
+        ev = t[(t["scenario"] == sc) & (t["evacuation_failures"] > 0)]
+        if not ev.empty:
+            # the objective has no term for headroom: a packed placement strands a leaving server's agents
+            out.append("")
+            out.append("Outages no server could absorb (agents of a leaving server with no room elsewhere, stranded "
+                       "until it returns; mean a run): " + ", ".join(
+                           f"{label(r.policy, r.controller)} {r.evacuation_failures:.1f}" for r in ev.itertuples())
+                       + "; every other cell 0.")
         nom = _cell(t, sc, "no_migration", "local_search")
         if nom is not None:
             out.append("")
