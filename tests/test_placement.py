@@ -568,7 +568,8 @@ def test_the_comparison_pairs_the_llm_refinement_on_the_seed():
     for i, (pol, ctl) in enumerate(cells):
         for seed in (1, 2, 3):
             r = {c: 1.0 for c in TABLE_COLUMNS if c not in ("scenario", "policy", "controller", "n_seeds")}
-            r.update(scenario="s", policy=pol, controller=ctl, seed=seed, refused_migrations=0,
+            r.update(scenario="s", policy=pol, controller=ctl, seed=seed, refused_migrations=0, local_evaluations=9,
+                     rejected_not_better=3, rejected_infeasible=2, rejected_unknown=1, rejected_no_change=0,
                      evacuation_failures=2.0 if pol == "aco" else 0.0, refine_accepted=0, refine_rejected=0,
                      llm_fallbacks=0, task_latency_mean_ms=1000.0 * (8 + i) + 100.0 * seed, qos_ratio=0.8)
             rows.append(r)
@@ -580,4 +581,5 @@ def test_the_comparison_pairs_the_llm_refinement_on_the_seed():
     assert "vs antllm (local_search_llm_budget), 3 seeds: task latency -2.00 s" in md
     assert "vs aco, 3 seeds: task latency -3.00 s" in md
     assert "Outages no server could absorb" in md and "aco 2.0" in md
+    assert "3.0 did not lower the objective, 2.0 did not fit, 1.0 named an unknown" in md
     assert "objective against the simulation" not in md  # no check given

@@ -24,7 +24,8 @@ TABLE_COLUMNS = ["scenario", "policy", "controller", "task_latency_mean_ms", "ta
                  "deployment_latency_ms", "migrations", "migration_mb", "migration_cost", "utilisation", "total_cost",
                  "llm_calls", "n_seeds"]
 #: refinement counters of a run's policy_summary (0 for policies without refinement), means per run
-REFINE_COUNTERS = ("refine_accepted", "refine_rejected", "llm_fallbacks")
+REFINE_COUNTERS = ("refine_accepted", "refine_rejected", "llm_fallbacks", "local_evaluations",
+                   "rejected_not_better", "rejected_infeasible", "rejected_unknown", "rejected_no_change")
 CI_COLUMNS = ["task_latency_mean_ci95_low_ms", "task_latency_mean_ci95_high_ms", "qos_ratio_ci95_low",
               "qos_ratio_ci95_high", "total_cost_ci95_low", "total_cost_ci95_high", "refused_migrations",
               "evacuation_failures", *REFINE_COUNTERS]
@@ -241,6 +242,12 @@ def comparison_markdown(t: pd.DataFrame, check: pd.DataFrame | None = None, queu
                     out.append(f"| {name} | {int(r['n_seeds'])} | {r['task_latency_mean_ms'] / 1000:.2f} | "
                                f"{100 * r['qos_ratio']:.1f} % | {r['total_cost']:.1f} | {r['refine_accepted']:.1f} | "
                                f"{r['refine_rejected']:.1f} | {r['llm_calls']:.1f} | {r['llm_fallbacks']:.1f} |")
+            out.append("")
+            out.append(f"Why the LLM's changes were rejected (a run): {llm['rejected_not_better']:.1f} did not lower the "
+                       f"objective, {llm['rejected_infeasible']:.1f} did not fit, {llm['rejected_unknown']:.1f} named an "
+                       f"unknown agent or server, {llm['rejected_no_change']:.1f} changed nothing. Local search "
+                       f"evaluated {ant['local_evaluations']:.0f} candidates a run at its own budget"
+                       + (f", {budget['local_evaluations']:.0f} at the LLM's." if budget is not None else "."))
             out.append("")
             if runs is not None:
                 out += refinement_paired_lines(runs, sc) + [""]

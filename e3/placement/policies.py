@@ -146,6 +146,9 @@ class PlacementPolicy:
         self.n_servers = len(ev.servers)
         self.counts = {"aco_runs": 0, "aco_evaluations": 0, "refinements": 0, "refine_accepted": 0,
                        "refine_rejected": 0, "llm_calls": 0, "llm_fallbacks": 0, "local_evaluations": 0}
+        if controller == "llm":  # the llm's rejected changes by reason (unknown names are rejected_unknown)
+            self.counts.update(rejected_no_change=0, rejected_infeasible=0, rejected_not_better=0,
+                               rejected_unknown=0)
         self.client = None
         if controller == "llm":
             check_prompt_queueing(p)
@@ -363,15 +366,24 @@ class AntLLM(Aco):
     # --- refinement ------------------------------------------------------------------------------------
     def _try(self, x: list[int], op: tuple, access, allowed, current, best: float) -> tuple[list[int], float] | None:
         """Apply one move/swap if it is feasible and lowers the objective; else None."""
+        return self._try_why(x, op, access, allowed, current, best)[0]
+
+    def _try_why(self, x: list[int], op: tuple, access, allowed, current,
+                 best: float) -> tuple[tuple[list[int], float] | None, str]:
+        """:meth:`_try` with the reason: ``accepted``, ``no_change`` (the agent is already there,
+        or a swap of agents on one server), ``infeasible`` (a server's capacity or a down server)
+        or ``not_better`` (feasible, but the objective does not fall)."""
         y = list(x)
         if op[0] == "move":
             y[op[1]] = op[2]
         else:
             y[op[1]], y[op[2]] = x[op[2]], x[op[1]]
-        if y == x or not self.ev.feasible(y, allowed):
-            return None
+        if y == x:
+            return None, "no_change"
+        if not self.ev.feasible(y, allowed):
+            return None, "infeasible"
         c = self.ev.objective(y, access, current)
-        return (y, c) if c < best - 1e-12 else None
+        return ((y, c), "accepted") if c < best - 1e-12 else (None, "not_better")
 
     def refine_moves(self, x, access, allowed, current, agents) -> list[int]:
         """Up to ``refine.max_moves`` accepted moves/swaps from the controller."""
@@ -383,9 +395,10 @@ class AntLLM(Aco):
             for round_ in range(1 + self._feedback_rounds()):
                 outcomes = []
                 for op in ops[:budget]:
-                    r = self._try(x, op, access, allowed, current, best)
+                    r, why = self._try_why(x, op, access, allowed, current, best)
                     if r is None:
                         self.counts["refine_rejected"] += 1
+                        self.counts[f"rejected_{why}"] += 1  # why the llm's changes fail (issue 30)
                         outcomes.append((op, None))
                         continue
                     outcomes.append((op, best - r[1]))
@@ -501,6 +514,7 @@ class AntLLM(Aco):
                 ops.append(("swap", a, names[m["other"]]))
             else:
                 self.counts["refine_rejected"] += 1
+                self.counts["rejected_unknown"] += 1
         return ops, reply.content
 
     def _llm_ops(self, x, access, allowed, current, agents) -> tuple[list[tuple], list[dict] | None, str | None]:
