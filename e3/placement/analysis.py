@@ -197,7 +197,8 @@ def comparison_markdown(t: pd.DataFrame, check: pd.DataFrame | None = None, queu
            "`antllm` in the claims table is MAX-MIN Ant System refined by `local_search` (first-improvement moves, the",
            "same 5-move budget), the cell run on every scenario; the LLM refinement (`antllm (llm)`, replayed",
            "from the recorded responses of a local 1.5B model) is compared with it and plain `aco` below each",
-           "table. Recording took ~32 s a model call on 2 CPU cores; wall times are in each run's timing.json.", ""]
+           "table. Recording took about 14 s a model call (two a decision with the feedback round) on 2 CPU cores "
+           "(`results/llm/responses.jsonl.runs.json`); wall times are in each run's timing.json.", ""]
     for sc in dict.fromkeys(t["scenario"]):
         ant = _cell(t, sc, "antllm", "local_search")
         base = t[(t["scenario"] == sc) & t["policy"].isin(BASELINES)]
