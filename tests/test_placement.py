@@ -583,3 +583,33 @@ def test_the_comparison_pairs_the_llm_refinement_on_the_seed():
     assert "Outages no server could absorb" in md and "aco 2.0" in md
     assert "3.0 did not lower the objective, 2.0 did not fit, 1.0 named an unknown" in md
     assert "objective against the simulation" not in md  # no check given
+
+
+@pytest.mark.parametrize("ablation", ["no_migration", "always_follow", "antllm_heavy"])
+def test_the_eam_ablations_start_from_antllms_initial_placement(cfg, ablation):
+    """placement.ablation_stream: shared (0.5.0): an ablation draws antllm's stream, so its initial
+    placement is antllm's (0.4.0's own streams started each from a different ant colony run)."""
+    ant, ab = (build_simulation(load_inputs(cfg, "agents_global", p, "local_search"), 1) for p in ("antllm", ablation))
+    assert cfg["placement"]["ablation_stream"] == "shared"
+    assert ant[2].rng.random() == ab[2].rng.random()
+    c = copy.deepcopy(cfg)
+    c["placement"]["ablation_stream"] = "own"
+    own = build_simulation(load_inputs(c, "agents_global", ablation, "local_search"), 1)
+    ref = build_simulation(load_inputs(c, "agents_global", "antllm", "local_search"), 1)
+    assert own[2].rng.random() != ref[2].rng.random()
+
+
+def test_no_migration_is_antllm_until_antllm_migrates(cfg, tmp_path):
+    """At a light load antllm migrates nothing in 10 minutes: with the shared stream no_migration's
+    run is then antllm's, task for task (0.4.0's own streams gave 1,218 different latencies)."""
+    import pandas as pd
+
+    from e3.placement.run import simulate as psim
+
+    c = copy.deepcopy(cfg)
+    c["placement"]["tasks"]["target_mean_utilisation"] = 0.2
+    a = psim(c, "agents_global", "antllm", "local_search", 1, tmp_path / "a")
+    b = psim(c, "agents_global", "no_migration", "local_search", 1, tmp_path / "b")
+    assert a["migrations"] == 0 and b["migrations"] == 0
+    ta, tb = (pd.read_parquet(tmp_path / d / "tasks.parquet") for d in ("a", "b"))
+    assert ta["latency_ms"].tolist() == tb["latency_ms"].tolist()

@@ -136,6 +136,10 @@ class PlacementPolicy:
     name = "base"
     controllers: tuple[str, ...] = ("none",)
     migration = "light"
+    #: the policy whose random stream this one draws (None: its own name). The EAM ablations draw
+    #: antllm's, so their initial placement is antllm's and a paired comparison differs only in
+    #: what happens after it (issue 30, item 5: 0.4.0 drew each from its own name's stream).
+    stream_of: str | None = None
 
     def __init__(self, ev: Evaluator, p: dict[str, Any], controller: str, rng: random.Random,
                  llm: dict[str, Any] | None = None) -> None:
@@ -581,6 +585,7 @@ class NoMigration(AntLLM):
     """AntLLM's initial placement; never migrates (departing servers are evacuated by the engine)."""
 
     name = "no_migration"
+    stream_of = "antllm"
 
     def decide(self, obs, reason, user):
         return {}
@@ -592,6 +597,7 @@ class AlwaysFollow(AntLLM):
     nearest to the new access server (no epoch re-optimisation)."""
 
     name = "always_follow"
+    stream_of = "antllm"
 
     def decide(self, obs, reason, user):
         x, access, allowed = self._x(obs), self._access(obs), self._allowed(obs)
@@ -610,6 +616,7 @@ class AntLLMHeavy(AntLLM):
     """AntLLM with heavy migration (the runtime image moves with the state)."""
 
     name = "antllm_heavy"
+    stream_of = "antllm"
     migration = "heavy"
 
 

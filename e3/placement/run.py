@@ -115,7 +115,12 @@ def build_simulation(ri: PlacementInputs, seed: int) -> tuple[PlacementSimulatio
     world = _world(system, p, seed)
     heavy = ri.policy_cls.migration == "heavy"
     ev = Evaluator(system, p, world.agents, world.chains, world.rate_per_user_per_s, heavy=heavy)
-    policy = ri.policy_cls(ev, p, ri.controller, stream(seed, "placement", "policy", ri.policy_cls.name),
+    # placement.ablation_stream: shared (0.5.0) draws the EAM ablations from antllm's stream
+    # (PlacementPolicy.stream_of), so their initial placement is antllm's; own (0.4.0 and earlier,
+    # the default when absent) draws every policy from its own name's stream
+    shared = p.get("ablation_stream", "own") == "shared"
+    stream_name = (ri.policy_cls.stream_of if shared else None) or ri.policy_cls.name
+    policy = ri.policy_cls(ev, p, ri.controller, stream(seed, "placement", "policy", stream_name),
                            (ri.cfg.get("controllers") or {}).get("llm"))
 
     def service_ms(server: str, step: StepSpec) -> float:
