@@ -277,7 +277,7 @@ def comparison_markdown(t: pd.DataFrame, check: pd.DataFrame | None = None, queu
                        f"latency {_pct(ant['task_latency_mean_ms'], nom['task_latency_mean_ms'])}, QoS "
                        f"{100 * ant['qos_ratio']:.1f} % vs {100 * nom['qos_ratio']:.1f} %.")
         out.append("")
-    out += ["## What release 0.1.0 concluded that was an artefact of the setting (issue 30)", "",
+    out += ["## What earlier releases concluded that was an artefact of the setting (issue 30)", "",
             "- **QoS** was fixed by the deadline rule: the deadline was 1.5 x the unloaded time on the user's "
             "access server, and step times differ 2.5x within a region, so QoS was 0.38-0.50 for users on fast "
             "servers and 0.88-0.94 on slow ones. The deadline is now taken at the pool's mean prior speed "
@@ -295,7 +295,10 @@ def comparison_markdown(t: pd.DataFrame, check: pd.DataFrame | None = None, queu
             "- **Migration's worth** was reported at one mobility and load only. "
             "`results/tables/migration_sweep.md` (`snakemake --cores 8 migration_sweep`) sweeps mobility (mean "
             "dwell 3,600-300 s) and load (utilisation 0.2-0.6) with the paired change against `no_migration` "
-            "and its 95 % interval.",
+            "and its 95 % interval. Up to release 0.4.0 `no_migration`, `always_follow` and `antllm_heavy` drew "
+            "their own random streams and started from another ant-colony placement than `antllm`'s, so each "
+            "comparison with them measured that difference too; they now draw `antllm`'s "
+            "(`placement.ablation_stream: shared`) and start from its placement.",
             "- **An outage no server could absorb** was simulated as if it had not happened: a leaving server "
             "whose agents found no room stayed up and served. It now goes down on time and those agents serve "
             "nothing until it returns (`placement.outage: strand`; `stranded_agents` in each run's summary).", ""]
