@@ -150,11 +150,11 @@ class PlacementPolicy:
         self.n_servers = len(ev.servers)
         self.counts = {"aco_runs": 0, "aco_evaluations": 0, "refinements": 0, "refine_accepted": 0,
                        "refine_rejected": 0, "llm_calls": 0, "llm_fallbacks": 0, "local_evaluations": 0}
-        if controller == "llm":  # the llm's rejected changes by reason (unknown names are rejected_unknown)
-            self.counts.update(rejected_no_change=0, rejected_infeasible=0, rejected_not_better=0,
-                               rejected_unknown=0)
         self.client = None
         if controller == "llm":
+            # the llm's rejected changes by reason (unknown names are rejected_unknown)
+            self.counts.update(rejected_no_change=0, rejected_infeasible=0, rejected_not_better=0,
+                               rejected_unknown=0)
             check_prompt_queueing(p)
             from e3.config import REPO_ROOT
             from e3.llm.client import LLMClient, LLMSettings
